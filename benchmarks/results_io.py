@@ -1,0 +1,54 @@
+"""Shared by the benchmarks: rows in benchmarks/results/<benchmark>.jsonl, and the table and plot made from them.
+
+Rows are written by benchmark scripts only. Re-running a benchmark for one dataset replaces that dataset's
+rows and regenerates the table (``<benchmark>.md``) and plot (``<benchmark>.png``) from all rows.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=RESULTS.parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=RESULTS.parent)
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
+    except OSError:
+        return "unknown"
+
+
+def this_command() -> str:
+    return "python " + " ".join(shlex.quote(a) for a in sys.argv)
+
+
+def replace_rows(benchmark: str, dataset: str, rows: list[dict]) -> list[dict]:
+    """Drop the stored rows of ``dataset``, append ``rows``, write the file, return all rows."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{benchmark}.jsonl"
+    kept = [r for r in read_rows(benchmark) if r.get("dataset") != dataset]
+    all_rows = kept + rows
+    path.write_text("".join(json.dumps(r) + "\n" for r in all_rows))
+    return all_rows
+
+
+def read_rows(benchmark: str) -> list[dict]:
+    path = RESULTS / f"{benchmark}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,28 @@
+"""lightning-tsdfm: trajectory-shaped discrete flow matching as a Lightning plugin."""
+
+from lightning_tsdfm.callbacks import GenerationMonitor
+from lightning_tsdfm.data import SyntheticDataModule, TextDataModule
+from lightning_tsdfm.jumps import BlindJump, JumpPolicy, sample_categorical
+from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
+from lightning_tsdfm.modules import CausalLMModule, TeacherModule, load_module
+from lightning_tsdfm.paths import MaskSource, MixturePath, PolynomialScheduler, UniformSource, make_source
+
+__all__ = [
+    "BlindJump",
+    "CausalLMModule",
+    "DiffusionTransformer",
+    "GenerationMonitor",
+    "JumpPolicy",
+    "MaskSource",
+    "MixturePath",
+    "PolynomialScheduler",
+    "SyntheticDataModule",
+    "TeacherModule",
+    "TextDataModule",
+    "TransformerConfig",
+    "UniformSource",
+    "load_module",
+    "make_source",
+    "sample_categorical",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,86 @@
+"""DataModule over the synthetic hidden-Markov oracle language (see :mod:`lightning_tsdfm.data.hmm`)."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_tsdfm.data.decoding import synthetic_text
+from lightning_tsdfm.data.hmm import HiddenMarkovLanguage, HMMSpec
+
+
+class SyntheticDataModule(L.LightningDataModule):
+    """Fixed train/val sets drawn from a seeded sparse hidden-Markov language with exact likelihood.
+
+    Args:
+        vocab_size: number of tokens of the language.
+        num_states: number of hidden states.
+        branching: successors per hidden state that hold almost all transition mass.
+        emissions_per_state: tokens per hidden state that hold almost all emission mass.
+        smoothing: uniform mass mixed into every row, so every sequence has finite likelihood.
+        language_seed: seed of the language itself (its tables).
+        seq_len: tokens per sequence.
+        num_train: training sequences (drawn once).
+        num_val: validation sequences.
+        batch_size: sequences per batch.
+        seed: seed of the drawn data sets and of the shuffling.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = 64,
+        num_states: int = 32,
+        branching: int = 3,
+        emissions_per_state: int = 2,
+        smoothing: float = 0.01,
+        language_seed: int = 0,
+        seq_len: int = 64,
+        num_train: int = 100_000,
+        num_val: int = 2048,
+        batch_size: int = 64,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.spec = HMMSpec(vocab_size, num_states, branching, emissions_per_state, smoothing, language_seed)
+        self.language = HiddenMarkovLanguage(self.spec)
+        self.seq_len = seq_len
+        self.batch_size = batch_size
+        self._train = self._val = None
+
+    @property
+    def vocab_size(self) -> int:
+        return self.spec.vocab_size
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._train is None:
+            g = torch.Generator().manual_seed(self.hparams.seed)
+            self._train = self.language.sample(self.hparams.num_train, self.seq_len, g)
+            self._val = self.language.sample(self.hparams.num_val, self.seq_len, g)
+
+    def train_dataloader(self) -> DataLoader:
+        g = torch.Generator().manual_seed(self.hparams.seed)
+        return DataLoader(_Rows(self._train), self.batch_size, shuffle=True, drop_last=True, generator=g)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(_Rows(self._val), self.batch_size)
+
+    def decode(self, ids: torch.Tensor) -> list[str]:
+        return synthetic_text(ids)
+
+    def data_card(self) -> dict:
+        return {"kind": "synthetic", "hmm": self.spec.to_dict(), "vocab_size": self.vocab_size, "seq_len": self.seq_len}
+
+    def heldout_tokens(self, n: int, seed: int = 0) -> torch.Tensor:
+        return self.language.sample(n, self.seq_len, torch.Generator().manual_seed(10_000 + seed))
+
+
+class _Rows(TensorDataset):
+    """Yields plain LongTensor rows, so batches are LongTensor[B, L]."""
+
+    def __init__(self, data: torch.Tensor) -> None:
+        super().__init__(data)
+
+    def __getitem__(self, index):
+        return self.tensors[0][index]

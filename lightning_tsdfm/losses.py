@@ -1,0 +1,39 @@
+"""Training losses of a denoiser p(x1 | x_t, t) on the mixture path.
+
+- cross-entropy: -log p(x1^i | x_t, t), averaged over the positions that can still change;
+- generalized KL (Shaul et al., mixture paths), per position i with lambda = kappa'(t) / (1 - kappa(t)):
+
+      l_i = lambda * [ delta(x1^i, x_t^i) - p(x_t^i) - (1 - delta(x1^i, x_t^i)) * log p(x1^i) ]  >= 0
+
+  Integrated over t ~ U(0, 1) it bounds the negative log-likelihood (NELBO, nats per token). With the mask
+  source it reduces to the MDLM continuous-time NELBO: lambda * -log p(x1^i) on masked positions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lightning_tsdfm.paths import MixturePath
+
+
+def masked_cross_entropy(logits: Tensor, x1: Tensor, weight: Tensor) -> Tensor:
+    """Mean over positions with weight>0 of -log p(x1); logits [B, L, V], weight [B, L] (bool or float)."""
+    nll = F.cross_entropy(logits.float().flatten(0, 1), x1.flatten(), reduction="none").view_as(x1)
+    weight = weight.float()
+    return (nll * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def generalized_kl(logits: Tensor, x1: Tensor, x_t: Tensor, t: Tensor, path: MixturePath) -> Tensor:
+    """Per-position generalized KL [B, L] (see module docstring); the mean over positions and t ~ U(0,1) is the NELBO."""
+    log_p = F.log_softmax(logits.float(), dim=-1)
+    vocab = log_p.shape[-1]
+    log_p_x1 = log_p.gather(-1, x1[..., None]).squeeze(-1)
+    # p(x_t): zero where x_t is the mask id (the denoiser never predicts it)
+    in_vocab = x_t < vocab
+    p_xt = log_p.gather(-1, x_t.clamp_max(vocab - 1)[..., None]).squeeze(-1).exp() * in_vocab
+    same = (x_t == x1).float()
+    sched = path.scheduler
+    lam = (sched.d_kappa(t) / (1.0 - sched.kappa(t)).clamp_min(1e-6))[:, None]
+    return lam * (same - p_xt - (1.0 - same) * log_p_x1)

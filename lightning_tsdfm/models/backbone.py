@@ -1,0 +1,175 @@
+"""DiT-style transformer denoiser: logits of p(x1 | x_t, t[, h]).
+
+Tokens -> embedding -> N blocks of (adaLN-modulated attention with RoPE, adaLN-modulated MLP) -> adaLN ->
+linear head over the data vocabulary. The conditioning vector c = emb(t) [+ emb(h)] sets a per-block
+shift, scale and gate: y = x + gate * f(LN(x) * (1 + scale) + shift). Gates start at zero (adaLN-Zero),
+embeddings and the output head at N(0, 0.02). The step-size embedding, when enabled for a student, has
+a zero-initialised last layer, so a fresh student computes exactly what its teacher computes.
+``causal=True`` with ``time_conditioning=False`` gives a plain causal LM (the project's AR judge).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from lightning_tsdfm.models.attention import Backend, attention
+from lightning_tsdfm.models.rotary import RotaryEmbedding
+
+
+@dataclass
+class TransformerConfig:
+    """Architecture of the backbone (the vocabulary and length come from the data).
+
+    Args:
+        hidden_size: width of the residual stream.
+        num_layers: number of transformer blocks.
+        num_heads: attention heads (hidden_size must be divisible by it).
+        mlp_ratio: MLP width as a multiple of hidden_size.
+        cond_size: width of the (t, h) conditioning vector.
+        dropout: dropout on the residual branches.
+        attention_backend: ``sdpa`` (torch, any device) or ``flash`` (flash-attn on CUDA, falls back to sdpa).
+    """
+
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    mlp_ratio: int = 4
+    cond_size: int = 128
+    dropout: float = 0.0
+    attention_backend: Backend = "sdpa"
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}.")
+
+
+
+class TimestepEmbedding(nn.Module):
+    """Sinusoidal features of a scalar in [0, 1] (scaled by 1000) followed by a 2-layer MLP."""
+
+    def __init__(self, size: int, frequencies: int = 256, zero_init_output: bool = False) -> None:
+        super().__init__()
+        self.frequencies = frequencies
+        self.mlp = nn.Sequential(nn.Linear(frequencies, size), nn.SiLU(), nn.Linear(size, size))
+        if zero_init_output:
+            nn.init.zeros_(self.mlp[-1].weight)
+            nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, s: Tensor) -> Tensor:
+        half = self.frequencies // 2
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=s.device, dtype=torch.float32) / half)
+        args = 1000.0 * s.float()[:, None] * freqs[None]
+        return self.mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TransformerConfig, rotary: RotaryEmbedding, causal: bool) -> None:
+        super().__init__()
+        self.causal = causal
+        d = cfg.hidden_size
+        self.cfg = cfg
+        self.rotary = rotary
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False)
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.proj = nn.Linear(d, d, bias=False)
+        self.norm2 = nn.LayerNorm(d, elementwise_affine=False)
+        self.mlp = nn.Sequential(nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(approximate="tanh"), nn.Linear(cfg.mlp_ratio * d, d))
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.modulation = nn.Linear(cfg.cond_size, 6 * d)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(c)[:, None].chunk(6, dim=-1)
+        batch, length, d = x.shape
+        heads = self.cfg.num_heads
+        h = self.norm1(x) * (1 + scale1) + shift1
+        q, k, v = self.qkv(h).view(batch, length, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+        q, k = self.rotary(q, k)
+        a = attention(q, k, v, causal=self.causal, backend=self.cfg.attention_backend)
+        x = x + gate1 * self.dropout(self.proj(a.transpose(1, 2).reshape(batch, length, d)))
+        h = self.norm2(x) * (1 + scale2) + shift2
+        return x + gate2 * self.dropout(self.mlp(h))
+
+
+class DiffusionTransformer(nn.Module):
+    """logits[B, L, V_out] = f(x_t[B, L], t[B], h[B] | None).
+
+    ``input_vocab_size`` counts the mask id when there is one; ``output_vocab_size`` is the data vocabulary.
+    """
+
+    def __init__(
+        self,
+        config: TransformerConfig,
+        input_vocab_size: int,
+        output_vocab_size: int,
+        max_seq_len: int,
+        step_size_conditioning: bool = False,
+        time_conditioning: bool = True,
+        causal: bool = False,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.input_vocab_size = input_vocab_size
+        self.max_seq_len = max_seq_len
+        self.causal = causal
+        d = config.hidden_size
+        self.embed = nn.Embedding(input_vocab_size, d)
+        self.time_embed = TimestepEmbedding(config.cond_size) if time_conditioning else None
+        self.step_embed = TimestepEmbedding(config.cond_size, zero_init_output=True) if step_size_conditioning else None
+        self.cond_bias = nn.Parameter(torch.zeros(config.cond_size))
+        rotary = RotaryEmbedding(d // config.num_heads)
+        self.blocks = nn.ModuleList(Block(config, rotary, causal) for _ in range(config.num_layers))
+        self.final_norm = nn.LayerNorm(d, elementwise_affine=False)
+        self.final_modulation = nn.Linear(config.cond_size, 2 * d)
+        self.head = nn.Linear(d, output_vocab_size)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear) and module not in self._zero_init_linears():
+                nn.init.normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.zeros_(self.final_modulation.weight)
+        nn.init.zeros_(self.final_modulation.bias)
+
+    def _zero_init_linears(self) -> set[nn.Module]:
+        zero = {block.modulation for block in self.blocks} | {self.final_modulation}
+        if self.step_embed is not None:
+            zero.add(self.step_embed.mlp[-1])
+        return zero
+
+    def conditioning(self, batch: int, t: Tensor | None, h: Tensor | None, device) -> Tensor:
+        c = self.cond_bias.expand(batch, -1)
+        if self.time_embed is not None:
+            if t is None:
+                raise ValueError("This backbone is time-conditioned: pass t of shape [B].")
+            c = c + self.time_embed(t)
+        if self.step_embed is not None and h is not None:
+            c = c + self.step_embed(h)
+        return torch.nn.functional.silu(c)
+
+    def forward(self, x_t: Tensor, t: Tensor | None = None, h: Tensor | None = None) -> Tensor:
+        batch, length = x_t.shape
+        if length > self.max_seq_len:
+            raise ValueError(
+                f"Sequence length {length} exceeds the model's max_seq_len={self.max_seq_len}; "
+                "use shorter blocks (data.seq_len) or a model built with a larger max_seq_len."
+            )
+        if x_t.min() < 0 or x_t.max() >= self.input_vocab_size:
+            raise ValueError(
+                f"Token ids must lie in [0, {self.input_vocab_size}) for this model, got range "
+                f"[{int(x_t.min())}, {int(x_t.max())}]: the data's tokenizer does not match the model's vocabulary."
+            )
+        c = self.conditioning(batch, t, h, x_t.device)
+        x = self.embed(x_t)
+        for block in self.blocks:
+            x = block(x, c)
+        shift, scale = self.final_modulation(c)[:, None].chunk(2, dim=-1)
+        return self.head(self.final_norm(x) * (1 + scale) + shift)

@@ -1,0 +1,112 @@
+"""Mixture probability paths between a source distribution (t=0) and data (t=1).
+
+x_t takes x1 at each position with probability kappa(t), else x0 ~ source, independently per position:
+
+    p_t(x_t^i | x1) = kappa(t) * delta(x1^i) + (1 - kappa(t)) * p_source(x_t^i).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import torch
+from torch import Tensor
+
+SourceName = Literal["mask", "uniform"]
+
+
+@dataclass(frozen=True)
+class PolynomialScheduler:
+    """kappa(t) = t^n, increasing from kappa(0)=0 to kappa(1)=1."""
+
+    exponent: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.exponent <= 0:
+            raise ValueError(f"PolynomialScheduler needs a positive exponent, got {self.exponent}.")
+
+    def kappa(self, t: Tensor) -> Tensor:
+        return t**self.exponent
+
+    def d_kappa(self, t: Tensor) -> Tensor:
+        return self.exponent * t ** (self.exponent - 1)
+
+
+class Source:
+    """The distribution at t=0. Subclasses say what a draw looks like and which positions may still change."""
+
+    #: number of input ids the denoiser must embed (vocab_size, plus one for a mask token)
+    input_vocab_size: int
+    vocab_size: int
+
+    def sample(self, shape: tuple[int, ...], generator: Optional[torch.Generator], device) -> Tensor:
+        raise NotImplementedError
+
+    def unsettled(self, x_t: Tensor) -> Tensor:
+        """Bool mask of positions that a jump may still move."""
+        raise NotImplementedError
+
+
+class MaskSource(Source):
+    """All-mask source: x0 = [MASK]^L with mask id = vocab_size (an id the denoiser never predicts)."""
+
+    name = "mask"
+
+    def __init__(self, vocab_size: int) -> None:
+        self.vocab_size = vocab_size
+        self.mask_id = vocab_size
+        self.input_vocab_size = vocab_size + 1
+
+    def sample(self, shape, generator=None, device=None) -> Tensor:
+        return torch.full(shape, self.mask_id, dtype=torch.long, device=device)
+
+    def unsettled(self, x_t: Tensor) -> Tensor:
+        return x_t == self.mask_id
+
+
+class UniformSource(Source):
+    """Uniform source: x0^i ~ Uniform{0..V-1}; every position may change until t=1."""
+
+    name = "uniform"
+
+    def __init__(self, vocab_size: int) -> None:
+        self.vocab_size = vocab_size
+        self.mask_id = None
+        self.input_vocab_size = vocab_size
+
+    def sample(self, shape, generator=None, device=None) -> Tensor:
+        return torch.randint(0, self.vocab_size, shape, generator=generator, device=device)
+
+    def unsettled(self, x_t: Tensor) -> Tensor:
+        return torch.ones_like(x_t, dtype=torch.bool)
+
+
+def make_source(name: SourceName, vocab_size: int) -> Source:
+    if name == "mask":
+        return MaskSource(vocab_size)
+    if name == "uniform":
+        return UniformSource(vocab_size)
+    raise ValueError(f"Unknown source {name!r}: choose 'mask' or 'uniform'.")
+
+
+class MixturePath:
+    """Samples x_t ~ p_t(. | x1) of the mixture path for a per-sequence time t in [0, 1]."""
+
+    def __init__(self, source: Source, scheduler: PolynomialScheduler | None = None) -> None:
+        self.source = source
+        self.scheduler = scheduler or PolynomialScheduler()
+
+    def sample(self, x1: Tensor, t: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
+        """x1: [B, L] data, t: [B] times. Returns x_t: [B, L]."""
+        if t.shape != x1.shape[:1]:
+            raise ValueError(f"t must have shape [B]={tuple(x1.shape[:1])}, got {tuple(t.shape)}.")
+        x0 = self.source.sample(tuple(x1.shape), generator, x1.device)
+        keep_data = torch.rand(x1.shape, generator=generator, device=x1.device) < self.scheduler.kappa(t)[:, None]
+        return torch.where(keep_data, x1, x0)
+
+    def jump_probability(self, t: Tensor, h: Tensor) -> Tensor:
+        """P(an unsettled position moves to its x1 draw between t and t+h) = (kappa(t+h)-kappa(t)) / (1-kappa(t))."""
+        k_t = self.scheduler.kappa(t)
+        k_next = self.scheduler.kappa(torch.clamp(t + h, max=1.0))
+        return torch.where(k_next >= 1.0, torch.ones_like(k_t), (k_next - k_t) / (1.0 - k_t).clamp_min(1e-12))

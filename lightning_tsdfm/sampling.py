@@ -1,0 +1,54 @@
+"""N-step sampling of a mixture-path denoiser: x_0 ~ source, then N jumps of size h = 1/N,
+
+    x_{t+h} = jump(x_t, softmax(f(x_t, t, h)), t, h)   for t = 0, h, ..., 1 - h.
+
+The model gives the kernel, the :class:`JumpPolicy` makes the draw, so the same loop serves a teacher
+(which ignores h), a few-step student, and any policy a callback installs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from lightning_tsdfm.jumps import JumpPolicy
+from lightning_tsdfm.paths import MixturePath
+
+Denoiser = Callable[[Tensor, Tensor, Tensor], Tensor]  # (x_t [B, L], t [B], h [B]) -> logits [B, L, V]
+
+
+@torch.no_grad()
+def sample_sequences(
+    denoiser: Denoiser,
+    path: MixturePath,
+    jump: JumpPolicy,
+    num_samples: int,
+    seq_len: int,
+    steps: int,
+    generator: Optional[torch.Generator] = None,
+    device: torch.device | str = "cpu",
+    batch_size: Optional[int] = None,
+    progress: bool = False,
+    description: str = "sampling",
+) -> Tensor:
+    """Draw ``num_samples`` sequences of ``seq_len`` tokens in ``steps`` uniform steps; returns LongTensor[N, L]."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
+    batch_size = batch_size or num_samples
+    chunks = [min(batch_size, num_samples - start) for start in range(0, num_samples, batch_size)]
+    bar = tqdm(total=steps * len(chunks), desc=description, disable=not progress, unit="step")
+    out = []
+    for size in chunks:
+        x = path.source.sample((size, seq_len), generator, device)
+        h = torch.full((size,), 1.0 / steps, device=device)
+        for k in range(steps):
+            t = torch.full((size,), k / steps, device=device)
+            probs = torch.softmax(denoiser(x, t, h).float(), dim=-1)
+            x = jump(x, probs, t, h, path, generator)
+            bar.update()
+        out.append(x)
+    bar.close()
+    return torch.cat(out)
