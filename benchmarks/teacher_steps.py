@@ -21,6 +21,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_command  # noqa: E402
 
+from lightning_tsdfm.data.decoding import decoder_from_card  # noqa: E402
 from lightning_tsdfm.metrics.entropy import unigram_entropy  # noqa: E402
 from lightning_tsdfm.metrics.evaluate import evaluate_samples  # noqa: E402
 from lightning_tsdfm.metrics.judges import build_judge  # noqa: E402
@@ -49,10 +50,8 @@ def data_rows(datamodule, judges, card, n: int, seed: int, common: dict) -> list
         rows.append({**common, "source": "-", "method": "data", "steps": None, "judge": "oracle-exact", "gen_ppl": ppl,
                      "entropy": unigram_entropy(tokens).mean().item(), "n_samples": 8192, "nll_stderr": stderr})
     else:
-        texts = datamodule.heldout_texts(n, seed)
-        tokens = [torch.tensor(datamodule.tokenizer.encode(t)) for t in texts]
-        length = min(len(t) for t in tokens)
-        tokens = torch.stack([t[:length] for t in tokens])
+        tokens = datamodule.heldout_tokens(n, seed)
+        texts = decoder_from_card(card)(tokens)
     for judge in judges:
         scores = evaluate_samples(judge, tokens, texts)
         rows.append({**common, "source": "-", "method": "data", "steps": None, **scores})

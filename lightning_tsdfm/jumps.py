@@ -24,7 +24,8 @@ def sample_categorical(
     """
     u = torch.rand(probs.shape, dtype=dtype, device=probs.device, generator=generator)
     tiny = torch.finfo(dtype).tiny
-    gumbel = -torch.log(-torch.log(u.clamp_min(tiny)).clamp_min(tiny))
+    exponential = (-torch.log(u.clamp_min(tiny))).clamp_min(tiny)  # E ~ Exp(1); -log E ~ Gumbel(0, 1)
+    gumbel = -torch.log(exponential)
     return torch.argmax(torch.log(probs.to(dtype)) + gumbel, dim=-1)
 
 

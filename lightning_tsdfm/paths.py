@@ -47,6 +47,10 @@ class Source:
         """Bool mask of positions that a jump may still move."""
         raise NotImplementedError
 
+    def carry_over(self, logits: Tensor, x_t: Tensor) -> Tensor:
+        """Logits of p(x1 | x_t) with what the source already fixes imposed (identity by default)."""
+        return logits
+
 
 class MaskSource(Source):
     """All-mask source: x0 = [MASK]^L with mask id = vocab_size (an id the denoiser never predicts)."""
@@ -63,6 +67,12 @@ class MaskSource(Source):
 
     def unsettled(self, x_t: Tensor) -> Tensor:
         return x_t == self.mask_id
+
+    def carry_over(self, logits: Tensor, x_t: Tensor) -> Tensor:
+        """A revealed token is x1 (SUBS): p(x1 | x_t) = delta(x_t) there, so it never moves and adds no loss."""
+        revealed = ~self.unsettled(x_t)
+        one_hot = torch.full_like(logits, float("-inf")).scatter(-1, x_t.clamp_max(logits.shape[-1] - 1)[..., None], 0.0)
+        return torch.where(revealed[..., None], one_hot, logits)
 
 
 class UniformSource(Source):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from pathlib import Path
 
@@ -181,7 +182,10 @@ def test_train_loader_is_seeded(corpus_file: Path, tmp_path: Path) -> None:
     a, b, c = (_dm(corpus_file, tmp_path, seed=s) for s in (0, 0, 1))
     first = [next(iter(dm.train_dataloader())) for dm in (a, b, c)]
     assert torch.equal(first[0], first[1]) and not torch.equal(first[0], first[2])
-    assert len(a.train_dataloader()) == len(a._datasets()[0]) // 4  # drop_last
+    train = a._datasets()[0]
+    assert len(a.train_dataloader()) == len(train) // 4  # drop_last
+    clone = pickle.loads(pickle.dumps(train))  # what a worker process receives: a path, not the array
+    assert clone.__dict__["_array"] is None and torch.equal(clone[3], train[3])
 
 
 def test_too_small_corpus_raises(tmp_path: Path) -> None:

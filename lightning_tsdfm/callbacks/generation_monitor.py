@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.metrics.entropy import unigram_entropy
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
 from lightning_tsdfm.metrics.judges import build_judge
@@ -54,9 +55,9 @@ class GenerationMonitor(L.Callback):
             return
         g = derived_generator(self.seed, trainer.global_step, trainer.global_rank, pl_module.device)
         tokens = pl_module.sample(self.num_samples, self.steps, generator=g).cpu()
-        datamodule = trainer.datamodule
-        texts = datamodule.decode(tokens) if hasattr(datamodule, "decode") else None
-        judge = self._get_judge(getattr(pl_module, "data_card", None))
+        card = getattr(pl_module, "data_card", None)
+        texts = decoder_from_card(card)(tokens) if card else None
+        judge = self._get_judge(card)
         if judge is not None:
             scores = evaluate_samples(judge, tokens, texts)
             pl_module.log("val/gen_ppl", scores["gen_ppl"], rank_zero_only=True)

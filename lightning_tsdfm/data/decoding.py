@@ -1,4 +1,8 @@
-"""Turn token ids back into text from a data card alone (no DataModule needed)."""
+"""Turn token ids back into text from a data card alone (no DataModule needed).
+
+This is the text that judges score: an end-of-text token between documents is shown as a blank line
+(a judge with another tokenizer would otherwise read the literal ``<|endoftext|>`` string).
+"""
 
 from __future__ import annotations
 
@@ -19,5 +23,20 @@ def decoder_from_card(card: dict) -> Callable[[torch.Tensor], list[str]]:
         return synthetic_text
     if card["kind"] == "text":
         tokenizer = tokenizer_from_card(card)
-        return lambda ids: [tokenizer.decode(row.tolist()) for row in ids]
+
+        def decode(ids: torch.Tensor) -> list[str]:
+            return [_decode_documents(tokenizer, row.tolist()) for row in ids]
+
+        return decode
     raise ValueError(f"Unknown data card kind {card['kind']!r}.")
+
+
+def _decode_documents(tokenizer, ids: list[int]) -> str:
+    pieces, current = [], []
+    for i in ids + [tokenizer.eos_id]:
+        if i == tokenizer.eos_id:
+            pieces.append(tokenizer.decode(current).strip())
+            current = []
+        else:
+            current.append(i)
+    return "\n\n".join(p for p in pieces if p)

@@ -227,8 +227,11 @@ def _pack_to_npy(
         n_tokens = 0
         with os.fdopen(fd, "wb") as f:  # stream to disk: corpora larger than memory stay fine
             for start in range(0, len(documents), chunk):
-                ids = tok.encode_batch(documents[start:start + chunk])
-                flat = np.fromiter((t for row in ids for t in (*row, tok.eos_id)), dtype=dtype)
+                buffer: list[int] = []
+                for row in tok.encode_batch(documents[start:start + chunk]):
+                    buffer += row
+                    buffer.append(tok.eos_id)
+                flat = np.asarray(buffer, dtype=dtype)
                 f.write(flat.tobytes())
                 n_tokens += flat.size
         n_blocks = n_tokens // seq_len

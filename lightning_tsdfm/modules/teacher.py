@@ -67,7 +67,7 @@ class TeacherModule(DataCardMixin, L.LightningModule):
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of p(x1 | x_t, t) [B, L, V]; a teacher ignores the step size h."""
-        return self.net(x_t, t)
+        return self.path.source.carry_over(self.net(x_t, t), x_t)
 
     def _path_sample(self, x1: torch.Tensor, generator: torch.Generator):
         t = torch.rand(x1.shape[0], device=x1.device, generator=generator) * self.hparams.t_max
