@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not gpu or gpu"
+	$(PY) -m pytest -q
 
 # The demo on the embedded World English Bible corpus: train a CPU teacher, sample, judge.
 # Finished stages are reused when re-run (make's file targets); `make clean-demo` starts over.

@@ -2,17 +2,17 @@
 
     tsdfm fit --config configs/synthetic_tiny.yaml
     tsdfm sample --checkpoint runs/.../last.ckpt --steps 1024 --output samples.jsonl
-    tsdfm evaluate samples.jsonl --judges '[oracle]'
+    tsdfm evaluate samples.jsonl more.jsonl --judges oracle
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import lightning as L
-from jsonargparse import CLI
 from lightning.pytorch.cli import LightningCLI
 
 import lightning_tsdfm  # noqa: F401  (registers the module and data classes for short class names)
@@ -58,7 +58,7 @@ def sample(
         print("  ", text[:200])
 
 
-def evaluate(files: list[str], judges: list[str] = ["auto"], max_tokens: int = 128, reduction: str = "corpus") -> list[dict]:
+def evaluate(files: list[str], judges: Sequence[str] = ("auto",), max_tokens: int = 128, reduction: str = "corpus") -> list[dict]:
     """Score JSONL sample files with judges and print one table: generative perplexity, entropy, sample count.
 
     Args:
@@ -93,6 +93,31 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def sample_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tsdfm sample", description=sample.__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", required=True, help="a teacher or student checkpoint written by `tsdfm fit`")
+    p.add_argument("--output", required=True, help="the JSONL file to write")
+    p.add_argument("--steps", type=int, default=64, help="sampling steps, jumps of size 1/steps (default 64)")
+    p.add_argument("--num_samples", type=int, default=64, help="number of sequences (default 64)")
+    p.add_argument("--batch_size", type=int, default=None, help="sequences per forward pass (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampling generator (default 0)")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                   help="float type of the categorical draws; float64 keeps the tails of small probabilities")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    return p
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tsdfm evaluate", description=evaluate.__doc__.split("\n")[0])
+    p.add_argument("files", nargs="+", help="JSONL files written by `tsdfm sample`")
+    p.add_argument("--judges", nargs="+", default=["auto"],
+                   help="oracle | smollm2 | ar:<checkpoint> | hf:<model>; auto = oracle on synthetic data, smollm2 on text")
+    p.add_argument("--max_tokens", type=int, default=128, help="judge tokens kept per sample (default 128)")
+    p.add_argument("--reduction", choices=["corpus", "sample"], default="corpus",
+                   help="corpus: exp of the corpus token mean; sample: mean of per-sample perplexities")
+    return p
+
+
 USAGE = """usage: tsdfm {fit,validate,test,predict,sample,evaluate} ...
 
   fit, validate, test, predict   LightningCLI subcommands (tsdfm fit --help)
@@ -103,21 +128,24 @@ example: tsdfm fit --config configs/synthetic_tiny.yaml --trainer.max_steps=100
 """
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: Optional[list[str]] = None):
+    given = argv
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return
-    if argv[0] in ("sample", "evaluate"):
-        CLI({"sample": sample, "evaluate": evaluate}, args=argv, as_positional=True)
+    if argv[0] == "sample":
+        sample(**vars(sample_parser().parse_args(argv[1:])))
         return
+    if argv[0] == "evaluate":
+        return evaluate(**vars(evaluate_parser().parse_args(argv[1:])))
     TsdfmCLI(
         L.LightningModule,
         L.LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
-        args=argv,
+        args=given,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
@@ -16,7 +18,8 @@ settings.register_profile(
     max_examples=25,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-settings.load_profile("tsdfm")
+settings.register_profile("stress", parent=settings.get_profile("tsdfm"), max_examples=500)
+settings.load_profile(os.environ.get("TSDFM_HYPOTHESIS_PROFILE", "tsdfm"))
 
 
 VOCAB = 12

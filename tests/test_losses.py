@@ -122,3 +122,32 @@ def test_generalized_kl_perfect_denoiser_is_zero():
     # and a wrong confident prediction is heavily penalised at masked positions
     wrong = torch.nn.functional.one_hot((x1 + 1) % vocab, vocab).float() * 10
     assert generalized_kl(wrong, x1, x_t, t, path)[masked].min().item() > 5.0
+
+
+@pytest.mark.parametrize("source_name", ["mask", "uniform"])
+@pytest.mark.parametrize("loss", ["ce", "gkl"])
+def test_teacher_training_step_is_finite_with_carry_over(source_name, loss):
+    """The teacher's logits pin revealed tokens with -inf entries: losses and gradients must stay finite."""
+    from lightning_tsdfm.models import TransformerConfig
+    from lightning_tsdfm.modules import TeacherModule
+
+    torch.manual_seed(0)
+    backbone = TransformerConfig(hidden_size=32, num_layers=1, num_heads=2, cond_size=32)
+    teacher = TeacherModule(8, 8, source=source_name, loss=loss, backbone=backbone)
+    teacher.log = lambda *args, **kwargs: None  # no trainer attached
+    x1 = torch.randint(0, 8, (6, 8), generator=torch.Generator().manual_seed(1))
+    value = teacher.training_step(x1, 0)
+    assert torch.isfinite(value)
+    value.backward()
+    grads = [p.grad for p in teacher.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(grad).all() for grad in grads)
+    # and the NELBO of the teacher's (carried-over) logits is zero at revealed positions of a mask path
+    t = torch.full((6,), 0.7)
+    x_t = teacher.path.sample(x1, t, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        per_position = generalized_kl(teacher(x_t, t), x1, x_t, t, teacher.path)
+    assert torch.isfinite(per_position).all()
+    if source_name == "mask":
+        revealed = x_t != 8
+        assert revealed.any()
+        assert per_position[revealed].abs().max().item() == 0.0

@@ -172,3 +172,27 @@ def test_make_source_rejects_unknown_names(name):
 def test_make_source_known_names():
     assert isinstance(make_source("mask", 3), MaskSource)
     assert isinstance(make_source("uniform", 3), UniformSource)
+
+
+@given(vocab=vocab_sizes, seed=seeds, t=times)
+def test_mask_source_carry_over_pins_revealed_tokens(vocab, seed, t):
+    """SUBS: at a revealed position p(x1 | x_t) is a point mass on x_t; masked positions keep the model's logits."""
+    g = torch.Generator().manual_seed(seed)
+    path = _make_path("mask", vocab, 1.0)
+    x1 = torch.randint(0, vocab, (3, 16), generator=g)
+    x_t = path.sample(x1, torch.full((3,), t), g)
+    logits = torch.randn(3, 16, vocab, generator=g)
+    out = path.source.carry_over(logits, x_t)
+    assert out.shape == logits.shape
+    masked = x_t == vocab
+    assert torch.equal(out[masked], logits[masked])
+    probs = torch.softmax(out, -1)
+    revealed = ~masked
+    expected = torch.nn.functional.one_hot(x_t[revealed], vocab).float()
+    assert torch.equal(probs[revealed], expected)
+
+
+def test_uniform_source_carry_over_is_identity():
+    logits = torch.randn(2, 5, 4)
+    x_t = torch.randint(0, 4, (2, 5))
+    assert torch.equal(UniformSource(4).carry_over(logits, x_t), logits)

@@ -60,11 +60,14 @@ class HiddenMarkovLanguage:
         return (1 - eps) * weights + eps / cols
 
     @staticmethod
-    def _stationary(transition: Tensor, iterations: int = 2000) -> Tensor:
-        pi = torch.full((transition.shape[0],), 1.0 / transition.shape[0], dtype=torch.float64)
-        for _ in range(iterations):
-            pi = pi @ transition
-        return pi / pi.sum()
+    def _stationary(transition: Tensor) -> Tensor:
+        """pi with pi T = pi, sum(pi) = 1: the linear system (T^T - I) pi = 0 with one row replaced by sum = 1."""
+        n = transition.shape[0]
+        system = transition.T - torch.eye(n, dtype=torch.float64)
+        system[-1] = 1.0
+        rhs = torch.zeros(n, dtype=torch.float64)
+        rhs[-1] = 1.0
+        return torch.linalg.solve(system, rhs).clamp_min(0.0)
 
     @property
     def vocab_size(self) -> int:

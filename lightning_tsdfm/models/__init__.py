@@ -1,4 +1,3 @@
-from lightning_tsdfm.models.attention import attention
 from lightning_tsdfm.models.backbone import DiffusionTransformer, TransformerConfig
 
-__all__ = ["DiffusionTransformer", "TransformerConfig", "attention"]
+__all__ = ["DiffusionTransformer", "TransformerConfig"]

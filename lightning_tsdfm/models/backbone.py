@@ -43,6 +43,8 @@ class TransformerConfig:
     attention_backend: Backend = "sdpa"
 
     def __post_init__(self) -> None:
+        if self.attention_backend not in ("sdpa", "flash"):
+            raise ValueError(f"Unknown attention backend {self.attention_backend!r}: choose 'sdpa' or 'flash'.")
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}.")
 
