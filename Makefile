@@ -27,7 +27,7 @@ test: $(STAMP)
 # The demo on the embedded World English Bible corpus: train a CPU teacher, sample, judge.
 # Finished stages are reused when re-run (make's file targets); `make clean-demo` starts over.
 demo: $(STAMP) $(DEMO)/samples_64_steps.jsonl
-	$(TSDFM) evaluate $(DEMO)/samples_8_steps.jsonl $(DEMO)/samples_64_steps.jsonl --judges '[smollm2]'
+	$(TSDFM) evaluate $(DEMO)/samples_8_steps.jsonl $(DEMO)/samples_64_steps.jsonl --judges smollm2
 
 $(DEMO)/teacher.ckpt: $(STAMP) configs/demo_text_teacher.yaml
 	$(TSDFM) fit --config configs/demo_text_teacher.yaml

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the foundation figures (teacher quality vs. steps) on a 2-core CPU, about 90 minutes:
-# synthetic teachers (10 min each), text teachers (20 min each), the AR judge (6 min), then the benchmark.
+# synthetic teachers (10 min each), text teachers (15 min each), the AR judge (6 min), then the benchmark.
 # Stages whose checkpoint exists are skipped. Run from the repository root after `make install`.
 set -euo pipefail
 TSDFM=.venv/bin/tsdfm

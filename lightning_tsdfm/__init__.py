@@ -4,7 +4,7 @@ from lightning_tsdfm.callbacks import GenerationMonitor
 from lightning_tsdfm.data import SyntheticDataModule, TextDataModule
 from lightning_tsdfm.jumps import BlindJump, JumpPolicy, sample_categorical
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
-from lightning_tsdfm.modules import CausalLMModule, TeacherModule, load_module
+from lightning_tsdfm.modules import CausalLMModule, StudentModule, TeacherModule, load_module
 from lightning_tsdfm.paths import MaskSource, MixturePath, PolynomialScheduler, UniformSource, make_source
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "MaskSource",
     "MixturePath",
     "PolynomialScheduler",
+    "StudentModule",
     "SyntheticDataModule",
     "TeacherModule",
     "TextDataModule",

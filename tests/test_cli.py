@@ -169,12 +169,14 @@ def test_generate_samples_is_seeded(teacher_ckpt):
 
 
 def test_evaluate_documented_form(teacher_ckpt, tmp_path, capsys):
-    """README: `tsdfm evaluate s.jsonl --judges '[...]'` with a single file."""
-    out = _samples_file(teacher_ckpt, tmp_path / "s.jsonl")
+    """README: `tsdfm evaluate a.jsonl b.jsonl --judges oracle`."""
+    first = _samples_file(teacher_ckpt, tmp_path / "s.jsonl")
+    second = _samples_file(teacher_ckpt, tmp_path / "t.jsonl", seed=1)
     capsys.readouterr()
-    main(["evaluate", str(out), "--judges", "[oracle]"])
+    rows = main(["evaluate", str(first), str(second), "--judges", "oracle"])
     table = capsys.readouterr().out
-    assert "gen_ppl" in table and "oracle" in table and "s.jsonl" in table
+    assert "gen_ppl" in table and "oracle" in table and "s.jsonl" in table and "t.jsonl" in table
+    assert len(rows) == 2
 
 
 def test_evaluate_prints_a_table(teacher_ckpt, tmp_path, capsys):

@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_tsdfm.data.decoding import synthetic_text
+from lightning_tsdfm.data.sampler import EpochSeededSampler
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage, HMMSpec
 
 
@@ -60,8 +61,8 @@ class SyntheticDataModule(L.LightningDataModule):
             self._val = self.language.sample(self.hparams.num_val, self.seq_len, g)
 
     def train_dataloader(self) -> DataLoader:
-        g = torch.Generator().manual_seed(self.hparams.seed)
-        return DataLoader(_Rows(self._train), self.batch_size, shuffle=True, drop_last=True, generator=g)
+        sampler = EpochSeededSampler(len(self._train), self.hparams.seed)
+        return DataLoader(_Rows(self._train), self.batch_size, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(_Rows(self._val), self.batch_size)

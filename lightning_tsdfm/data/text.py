@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tokenizers import Tokenizer
 
+from lightning_tsdfm.data.sampler import EpochSeededSampler
 from lightning_tsdfm.data.tokenizer import TextTokenizer, atomic_write_text, resolve_tokenizer
 
 __all__ = ["TextDataModule", "load_corpus", "tokenizer_from_card", "corpus_hash", "split_documents"]
@@ -459,8 +460,8 @@ class TextDataModule(L.LightningDataModule):
                 f"The train split has {len(train)} blocks of {self.seq_len} tokens, fewer than "
                 f"batch_size={self.batch_size}, so no full batch exists. Lower batch_size or seq_len, or use a larger corpus."
             )
-        g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(train, self.batch_size, shuffle=True, drop_last=True, generator=g, num_workers=self.num_workers)
+        sampler = EpochSeededSampler(len(train), self.seed)
+        return DataLoader(train, self.batch_size, sampler=sampler, drop_last=True, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         _, val = self._datasets()

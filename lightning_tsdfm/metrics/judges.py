@@ -103,7 +103,7 @@ class HuggingFaceJudge(CausalLMJudge):
             raise ImportError("Hugging Face judges need transformers: pip install 'lightning-tsdfm[eval]'.") from err
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
         tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs).float()
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kwargs)
         bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         super().__init__(name or Path(path).name, model, lambda s: tokenizer.encode(s, add_special_tokens=False), bos, max_tokens)
 

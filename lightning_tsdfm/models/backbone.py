@@ -50,6 +50,11 @@ class TransformerConfig:
 
 
 
+# Checkpoints keep the config in their hyper-parameters; allow it in `torch.load(weights_only=True)`,
+# which Lightning uses when resuming (`--ckpt_path`).
+torch.serialization.add_safe_globals([TransformerConfig])
+
+
 class TimestepEmbedding(nn.Module):
     """Sinusoidal features of a scalar in [0, 1] (scaled by 1000) followed by a 2-layer MLP."""
 

@@ -1,0 +1,90 @@
+"""DenoiserModule: what a teacher and a student share: a mixture path, a backbone giving p(x1 | x_t, t[, h]),
+validation of the denoising loss and NELBO, and N-step sampling through a :class:`JumpPolicy`."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import lightning as L
+import torch
+
+from lightning_tsdfm.jumps import BlindJump, JumpPolicy
+from lightning_tsdfm.losses import generalized_kl, masked_cross_entropy
+from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
+from lightning_tsdfm.modules.data_card import DataCardMixin
+from lightning_tsdfm.modules.optim import adamw_with_warmup
+from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
+from lightning_tsdfm.random import derived_generator
+from lightning_tsdfm.sampling import sample_sequences
+
+
+class DenoiserModule(DataCardMixin, L.LightningModule):
+    """Base of the teacher and the student. Subclasses define ``training_step``.
+
+    ``self.jump_policy`` is the seam: every jump this module makes to build trajectories (and, unless a
+    subclass says otherwise, to sample) is a call of it. Validation logs ``val/ce`` and ``val/nelbo``.
+    """
+
+    checkpoint_kind = "denoiser"
+    step_size_conditioning = False
+
+    def __init__(
+        self,
+        vocab_size: int,
+        seq_len: int,
+        source: Literal["mask", "uniform"] = "mask",
+        scheduler_exponent: float = 1.0,
+        backbone: Optional[TransformerConfig] = None,
+        lr: float = 3e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 200,
+        t_max: float = 0.999,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.path = MixturePath(make_source(source, vocab_size), PolynomialScheduler(scheduler_exponent))
+        self.net = DiffusionTransformer(
+            backbone or TransformerConfig(), self.path.source.input_vocab_size, vocab_size, seq_len,
+            step_size_conditioning=self.step_size_conditioning,
+        )
+        self.jump_policy: JumpPolicy = BlindJump()
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of p(x1 | x_t, t[, h]) [B, L, V], with what the source fixes carried over."""
+        return self.path.source.carry_over(self.net(x_t, t, h if self.step_size_conditioning else None), x_t)
+
+    def path_sample(self, x1: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(t ~ U(0, t_max) [B], x_t ~ p_t(. | x1))."""
+        t = torch.rand(x1.shape[0], device=x1.device, generator=generator) * self.hparams.t_max
+        return t, self.path.sample(x1, t, generator)
+
+    def step_generator(self, device, offset: int = 0) -> torch.Generator:
+        return derived_generator(self.hparams.seed + offset, self.global_step, self.global_rank, device)
+
+    def validation_step(self, x1: torch.Tensor, batch_idx: int) -> None:
+        g = derived_generator(self.hparams.seed + 1, batch_idx, self.global_rank, x1.device)
+        t, x_t = self.path_sample(x1, g)
+        logits = self(x_t, t, torch.full_like(t, 1.0 / 1024))
+        self.log("val/ce", masked_cross_entropy(logits, x1, self.path.source.unsettled(x_t)), prog_bar=True)
+        self.log("val/nelbo", generalized_kl(logits, x1, x_t, t, self.path).mean(), prog_bar=True)
+
+    def sampling_policy(self) -> JumpPolicy:
+        """The jump used by :meth:`sample` (the trajectory policy unless a subclass keeps them apart)."""
+        return self.jump_policy
+
+    @torch.no_grad()
+    def sample(self, num_samples: int, steps: int, generator: torch.Generator | None = None,
+               batch_size: int | None = None, progress: bool = False) -> torch.Tensor:
+        """``steps``-step samples, LongTensor[num_samples, seq_len]."""
+        was_training = self.training
+        self.eval()
+        try:
+            return sample_sequences(
+                self, self.path, self.sampling_policy(), num_samples, self.hparams.seq_len, steps,
+                generator, self.device, batch_size, progress, description=f"{self.checkpoint_kind} {steps} steps",
+            )
+        finally:
+            self.train(was_training)
+
+    def configure_optimizers(self):
+        return adamw_with_warmup(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup_steps)

@@ -1,0 +1,176 @@
+"""StudentModule: a few-step student p_phi(x1 | x_t, t, h) distilled from a teacher by shortcut
+self-distillation (DESIGN 3.3).
+
+Per training sequence: a dyadic step h and a grid time t (:class:`DyadicStepSizes`), x_t on the path;
+target = the frozen teacher's p(x1 | x_t, t) for the base case h = 1/N, else a trajectory teacher (Heun or
+RK4) over two half steps of the EMA student, whose midpoints are draws of ``self.jump_policy``. Loss:
+forward KL(target || p_phi(. | x_t, t, h)) averaged over the positions that can still change.
+
+The student is the teacher's architecture plus a zero-initialised step-size embedding, initialised from the
+teacher's weights, so a fresh student equals its teacher. The frozen teacher is held by reference: never a
+parameter, never in the student's checkpoint, never copied by the EMA. The EMA is Lightning's
+``EMAWeightAveraging`` (added by :meth:`configure_callbacks`); its averaged copy provides the targets, is
+used for validation, and is what the student holds at the end of training.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Sequence
+
+import torch
+
+from lightning_tsdfm.distillation import TRAJECTORIES, DyadicStepSizes
+from lightning_tsdfm.jumps import BlindJump, JumpPolicy
+from lightning_tsdfm.models import TransformerConfig
+from lightning_tsdfm.modules.denoiser import DenoiserModule
+from lightning_tsdfm.modules.ema import TargetEMA
+from lightning_tsdfm.modules.loading import load_module, read_checkpoint
+
+
+class FrozenReference:
+    """Holds a frozen network by reference: deepcopy returns the holder itself, state_dict never sees it."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module = module.eval().requires_grad_(False)
+
+    def __deepcopy__(self, memo) -> "FrozenReference":
+        return self
+
+
+def forward_kl(target: torch.Tensor, logits: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean over weighted positions of KL(target || softmax(logits)) = sum_v q_v (log q_v - log p_v)."""
+    log_p = torch.log_softmax(logits.float(), dim=-1).clamp_min(-1e4)  # -inf where carried over
+    q = target.float()
+    kl = (q * (torch.log(q.clamp_min(1e-30)) - log_p)).sum(-1)
+    weight = weight.float()
+    return (kl * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+class StudentModule(DenoiserModule):
+    """Few-step student distilled from a teacher checkpoint.
+
+    Args:
+        teacher_checkpoint: a teacher checkpoint written by `tsdfm fit` (architecture, source and weights).
+        vocab_size: data vocabulary (linked from the DataModule); must equal the teacher's.
+        seq_len: sequence length (linked from the DataModule); at most the teacher's.
+        trajectory: ``heun`` (one midpoint) or ``rk4`` (three midpoints).
+        teacher_steps: N, the teacher's step count: the base case is h = 1/N.
+        base_fraction: share of each batch trained on the base case.
+        level_weights: weights of the recursive levels h = 1, 1/2, ..., 2/N (default: J - j, larger h more).
+        ema_decay: decay of the EMA student that builds the targets.
+        lr: AdamW peak learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear learning-rate warm-up.
+        seed: seed of the training draws, combined with (global_step, rank).
+        teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
+    """
+
+    checkpoint_kind = "student"
+    step_size_conditioning = True
+
+    def __init__(
+        self,
+        teacher_checkpoint: str,
+        vocab_size: int,
+        seq_len: int,
+        trajectory: Literal["heun", "rk4"] = "heun",
+        teacher_steps: int = 1024,
+        base_fraction: float = 0.25,
+        level_weights: Optional[Sequence[float]] = None,
+        ema_decay: float = 0.999,
+        lr: float = 1e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 100,
+        seed: int = 0,
+        teacher_hparams: Optional[dict] = None,
+    ) -> None:
+        fresh = teacher_hparams is None
+        teacher_state = None
+        teacher_card = None
+        if fresh:
+            checkpoint = read_checkpoint(teacher_checkpoint, expected_kind="teacher")
+            teacher_hparams = dict(checkpoint["hyper_parameters"])
+            teacher_state = checkpoint["state_dict"]
+            teacher_card = checkpoint["tsdfm"].get("data_card")
+        check_compatible(teacher_hparams, vocab_size, seq_len, teacher_checkpoint)
+        if trajectory not in TRAJECTORIES:
+            raise ValueError(f"Unknown trajectory {trajectory!r}: choose one of {sorted(TRAJECTORIES)}.")
+        backbone = teacher_hparams["backbone"]
+        if isinstance(backbone, dict):
+            backbone = TransformerConfig(**backbone)
+        super().__init__(
+            vocab_size, teacher_hparams["seq_len"], teacher_hparams["source"], teacher_hparams["scheduler_exponent"],
+            backbone, lr, weight_decay, warmup_steps, teacher_hparams.get("t_max", 0.999), seed,
+        )
+        self.save_hyperparameters()
+        self.hparams.teacher_hparams = _plain(teacher_hparams)
+        if teacher_state is not None:
+            missing, unexpected = self.load_state_dict(teacher_state, strict=False)
+            if unexpected or any(not k.startswith("net.step_embed.") for k in missing):
+                raise ValueError(f"{teacher_checkpoint} does not match the student's architecture "
+                                 f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
+        self.steps = DyadicStepSizes(teacher_steps, base_fraction, level_weights)
+        self.trajectory = TRAJECTORIES[trajectory]
+        self.blind_sampling = BlindJump()
+        self._teacher: Optional[FrozenReference] = None
+        self._ema = TargetEMA(decay=ema_decay)
+        if teacher_card is not None:
+            self.data_card = teacher_card  # setup() then refuses data with another tokenizer or language
+
+    # ---- the pieces of the target
+
+    def configure_callbacks(self):
+        return [self._ema]
+
+    def teacher(self) -> torch.nn.Module:
+        """The frozen teacher, loaded on first use (training only)."""
+        if self._teacher is None:
+            module = load_module(self.hparams.teacher_checkpoint, expected_kind="teacher", map_location=self.device)
+            self._teacher = FrozenReference(module)
+        return self._teacher.module.to(self.device)
+
+    def ema_kernel(self, x: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """p_ema(x1 | x, t, h) as probabilities."""
+        return torch.softmax(self._ema.averaged_module(self)(x, t, h).float(), dim=-1)
+
+    @torch.no_grad()
+    def distillation_target(self, x_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor, is_base: torch.Tensor,
+                            generator: torch.Generator) -> torch.Tensor:
+        target = torch.empty(*x_t.shape, self.hparams.vocab_size, device=x_t.device)
+        if is_base.any():
+            target[is_base] = torch.softmax(self.teacher()(x_t[is_base], t[is_base]).float(), dim=-1)
+        rec = ~is_base
+        if rec.any():
+            target[rec] = self.trajectory(self.ema_kernel, self.jump_policy, self.path, x_t[rec], t[rec], h[rec], generator)
+        return target
+
+    def training_step(self, x1: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        g = self.step_generator(x1.device)
+        t, h, is_base = self.steps.sample(x1.shape[0], g, x1.device)
+        x_t = self.path.sample(x1, t, g)
+        target = self.distillation_target(x_t, t, h, is_base, g)
+        loss = forward_kl(target, self(x_t, t, h), self.path.source.unsettled(x_t))
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/base_fraction", is_base.float().mean())
+        return loss
+
+    def sampling_policy(self) -> JumpPolicy:
+        """Students sample with the blind jump: shaping changes training, never inference cost."""
+        return self.blind_sampling
+
+
+def check_compatible(teacher_hparams: dict, vocab_size: int, seq_len: int, where: str) -> None:
+    if teacher_hparams["vocab_size"] != vocab_size:
+        raise ValueError(f"The teacher {where} has vocab_size={teacher_hparams['vocab_size']} but the data has "
+                         f"{vocab_size} tokens: distil on the data and tokenizer the teacher was trained on.")
+    if seq_len > teacher_hparams["seq_len"]:
+        raise ValueError(f"The data has blocks of {seq_len} tokens but the teacher {where} was built for "
+                         f"seq_len={teacher_hparams['seq_len']}.")
+
+
+def _plain(hparams: dict) -> dict:
+    out = dict(hparams)
+    backbone = out.get("backbone")
+    if isinstance(backbone, TransformerConfig):
+        out["backbone"] = vars(backbone).copy()
+    return out

@@ -1,0 +1,57 @@
+"""A run interrupted at a checkpoint and resumed ends with the same weights as an uninterrupted one."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from lightning_tsdfm import SyntheticDataModule, TeacherModule, TransformerConfig
+from lightning_tsdfm.modules import load_module
+
+BATCHES_PER_EPOCH = 2
+
+
+def _datamodule() -> SyntheticDataModule:
+    return SyntheticDataModule(vocab_size=8, num_states=4, seq_len=8, num_train=4 * BATCHES_PER_EPOCH,
+                               num_val=4, batch_size=4)
+
+
+def _teacher(source: str) -> TeacherModule:
+    torch.manual_seed(0)
+    backbone = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16)
+    return TeacherModule(vocab_size=8, seq_len=8, source=source, backbone=backbone, warmup_steps=2, lr=1e-2)
+
+
+def _trainer(root, max_steps: int, callbacks=()) -> L.Trainer:
+    return L.Trainer(max_steps=max_steps, default_root_dir=root, logger=False, enable_progress_bar=False,
+                     enable_model_summary=False, limit_val_batches=0, callbacks=list(callbacks), deterministic=True)
+
+
+def test_resume_from_epoch_boundary_gives_the_same_weights(tmp_path):
+    for source in ("mask", "uniform"):
+        straight = _teacher(source)
+        _trainer(tmp_path / f"{source}_a", 3 * BATCHES_PER_EPOCH).fit(straight, datamodule=_datamodule())
+
+        checkpoint = ModelCheckpoint(dirpath=tmp_path / f"{source}_ck", every_n_train_steps=BATCHES_PER_EPOCH,
+                                     save_top_k=-1, filename="{step}")
+        _trainer(tmp_path / f"{source}_b", BATCHES_PER_EPOCH, [checkpoint]).fit(_teacher(source), datamodule=_datamodule())
+        first_half = tmp_path / f"{source}_ck" / f"step={BATCHES_PER_EPOCH}.ckpt"
+        assert first_half.is_file()
+
+        resumed = _teacher(source)
+        _trainer(tmp_path / f"{source}_c", 3 * BATCHES_PER_EPOCH).fit(resumed, datamodule=_datamodule(), ckpt_path=first_half)
+
+        for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+            assert torch.equal(a, b), f"{source}: {name} differs after resume"
+
+
+def test_checkpoint_reloads_as_a_teacher_with_its_data_card(tmp_path):
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    module = _teacher("mask")
+    _trainer(tmp_path, 1, [checkpoint]).fit(module, datamodule=_datamodule())
+    loaded = load_module(tmp_path / "ck" / "last.ckpt", expected_kind="teacher")
+    assert isinstance(loaded, TeacherModule)
+    assert loaded.data_card == _datamodule().data_card()
+    for (name, a), (_, b) in zip(module.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name

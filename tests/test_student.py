@@ -1,0 +1,159 @@
+"""StudentModule: initialised as its teacher, base case = teacher, trajectory targets, checkpoints, errors."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from lightning_tsdfm import CausalLMModule, StudentModule, SyntheticDataModule, TeacherModule, TransformerConfig
+from lightning_tsdfm.distillation import DyadicStepSizes, heun_target, rk4_target
+from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.modules import load_module
+from lightning_tsdfm.paths import MixturePath, make_source
+
+VOCAB, LEN = 8, 8
+BACKBONE = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16)
+
+
+def _datamodule(**overrides) -> SyntheticDataModule:
+    kwargs = dict(vocab_size=VOCAB, num_states=4, seq_len=LEN, num_train=16, num_val=4, batch_size=4)
+    kwargs.update(overrides)
+    return SyntheticDataModule(**kwargs)
+
+
+def _trainer(root, max_steps: int, callbacks=()) -> L.Trainer:
+    return L.Trainer(max_steps=max_steps, default_root_dir=root, logger=False, enable_progress_bar=False,
+                     enable_model_summary=False, limit_val_batches=0, callbacks=list(callbacks), deterministic=True)
+
+
+def _fit_checkpoint(module, root, steps: int = 2, datamodule=None):
+    checkpoint = ModelCheckpoint(dirpath=root, save_last=True)
+    _trainer(root, steps, [checkpoint]).fit(module, datamodule=datamodule or _datamodule())
+    return root / "last.ckpt"
+
+
+@pytest.fixture(scope="module", params=["mask", "uniform"])
+def teacher_ckpt(request, tmp_path_factory):
+    torch.manual_seed(0)
+    teacher = TeacherModule(VOCAB, LEN, source=request.param, backbone=BACKBONE, lr=3e-2, warmup_steps=1)
+    return _fit_checkpoint(teacher, tmp_path_factory.mktemp(f"teacher_{request.param}"), steps=3)
+
+
+def _student(teacher_ckpt, **kwargs) -> StudentModule:
+    torch.manual_seed(0)  # the step-size embedding's first layer is freshly initialised
+    return StudentModule(str(teacher_ckpt), VOCAB, LEN, teacher_steps=8, **kwargs)
+
+
+def test_fresh_student_equals_its_teacher(teacher_ckpt):
+    teacher = load_module(teacher_ckpt, expected_kind="teacher")
+    student = _student(teacher_ckpt)
+    x = torch.randint(0, VOCAB, (4, LEN))
+    t = torch.rand(4)
+    for h in (1.0, 0.25, 1 / 8):
+        assert torch.equal(teacher(x, t), student(x, t, torch.full((4,), h)))
+
+
+def test_base_case_target_is_the_teacher_prediction(teacher_ckpt):
+    teacher = load_module(teacher_ckpt, expected_kind="teacher")
+    student = _student(teacher_ckpt)
+    g = torch.Generator().manual_seed(0)
+    x1 = torch.randint(0, VOCAB, (6, LEN))
+    t = torch.rand(6)
+    x_t = student.path.sample(x1, t, g)
+    target = student.distillation_target(x_t, t, torch.full((6,), 1 / 8), torch.ones(6, dtype=torch.bool), g)
+    assert torch.allclose(target, torch.softmax(teacher(x_t, t), -1), atol=1e-6)
+
+
+def test_recursive_target_is_a_distribution_built_through_the_jump_policy(teacher_ckpt):
+    student = _student(teacher_ckpt)
+    calls = []
+
+    class CountingJump(BlindJump):
+        def __call__(self, *args, **kwargs):
+            calls.append(1)
+            return super().__call__(*args, **kwargs)
+
+    student.jump_policy = CountingJump()
+    g = torch.Generator().manual_seed(0)
+    x1 = torch.randint(0, VOCAB, (4, LEN))
+    t = torch.zeros(4)
+    x_t = student.path.sample(x1, t, g)
+    target = student.distillation_target(x_t, t, torch.full((4,), 0.5), torch.zeros(4, dtype=torch.bool), g)
+    assert calls == [1]  # Heun: one midpoint
+    assert torch.allclose(target.sum(-1), torch.ones(4, LEN), atol=1e-5)
+
+
+@pytest.mark.parametrize("source", ["mask", "uniform"])
+def test_trajectory_targets_of_a_state_independent_kernel_equal_the_kernel(source):
+    path = MixturePath(make_source(source, VOCAB))
+    probs = torch.softmax(torch.randn(LEN, VOCAB), -1)
+    kernel = lambda x, t, h: probs.expand(x.shape[0], -1, -1)  # noqa: E731
+    x_t = path.source.sample((3, LEN), torch.Generator().manual_seed(0), "cpu")
+    t, h = torch.zeros(3), torch.full((3,), 0.5)
+    for target_fn in (heun_target, rk4_target):
+        assert torch.allclose(target_fn(kernel, BlindJump(), path, x_t, t, h), probs.expand(3, -1, -1), atol=1e-6)
+
+
+@given(st.sampled_from([2, 8, 64, 1024]), st.floats(0.05, 0.95), st.integers(0, 2**31 - 1))
+def test_dyadic_steps_stay_on_the_grid(finest, base_fraction, seed):
+    steps = DyadicStepSizes(finest, base_fraction)
+    t, h, is_base = steps.sample(256, torch.Generator().manual_seed(seed))
+    assert (t + h <= 1.0 + 1e-6).all()
+    assert torch.allclose(torch.round(t / h) * h, t, atol=1e-6)  # t is a multiple of h
+    assert torch.allclose(h[is_base], torch.full_like(h[is_base], 1.0 / finest))
+    assert (h[~is_base] >= 2.0 / finest - 1e-9).all()
+    levels = torch.log2(1 / h)
+    assert torch.allclose(levels, torch.round(levels), atol=1e-5)
+
+
+def test_dyadic_steps_reject_bad_settings():
+    with pytest.raises(ValueError, match="power of two"):
+        DyadicStepSizes(100)
+    with pytest.raises(ValueError, match="base_fraction"):
+        DyadicStepSizes(8, base_fraction=1.0)
+    with pytest.raises(ValueError, match="level_weights"):
+        DyadicStepSizes(8, level_weights=[1.0])
+
+
+def test_student_checkpoint_resumes_and_loads_without_its_teacher(teacher_ckpt, tmp_path):
+    straight = _student(teacher_ckpt)
+    _trainer(tmp_path / "a", 6).fit(straight, datamodule=_datamodule())
+
+    first = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_train_steps=4, save_top_k=-1, filename="{step}")
+    _trainer(tmp_path / "b", 4, [first]).fit(_student(teacher_ckpt), datamodule=_datamodule())
+    resumed = _student(teacher_ckpt)
+    _trainer(tmp_path / "c", 6).fit(resumed, datamodule=_datamodule(), ckpt_path=tmp_path / "ck" / "step=4.ckpt")
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+
+    saved = _fit_checkpoint(_student(teacher_ckpt), tmp_path / "saved", steps=1)
+    state = torch.load(saved, weights_only=False)["state_dict"]
+    assert not any(k.startswith(("_teacher", "teacher")) for k in state)  # the frozen teacher is not saved
+    hidden = teacher_ckpt.with_name("moved.ckpt")
+    teacher_ckpt.rename(hidden)
+    try:
+        student = load_module(saved, expected_kind="student")
+        assert student.sample(2, 4, generator=torch.Generator().manual_seed(0)).shape == (2, LEN)
+    finally:
+        hidden.rename(teacher_ckpt)
+
+
+def test_incompatible_teacher_checkpoints_are_refused(teacher_ckpt, tmp_path):
+    causal = _fit_checkpoint(CausalLMModule(VOCAB, LEN, backbone=BACKBONE), tmp_path / "causal", steps=1)
+    with pytest.raises(ValueError, match="'causal_lm' checkpoint, but a 'teacher'"):
+        StudentModule(str(causal), VOCAB, LEN)
+    with pytest.raises(ValueError, match="vocab_size"):
+        StudentModule(str(teacher_ckpt), VOCAB + 1, LEN)
+    with pytest.raises(ValueError, match="seq_len"):
+        StudentModule(str(teacher_ckpt), VOCAB, 2 * LEN)
+    with pytest.raises(ValueError, match="trajectory"):
+        StudentModule(str(teacher_ckpt), VOCAB, LEN, trajectory="euler")
+
+
+def test_student_refuses_data_of_another_language(teacher_ckpt, tmp_path):
+    with pytest.raises(ValueError, match="mismatch"):
+        _trainer(tmp_path, 1).fit(_student(teacher_ckpt), datamodule=_datamodule(language_seed=7))
