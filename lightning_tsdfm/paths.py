@@ -7,6 +7,7 @@ x_t takes x1 at each position with probability kappa(t), else x0 ~ source, indep
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal, Optional
 
@@ -33,19 +34,20 @@ class PolynomialScheduler:
         return self.exponent * t ** (self.exponent - 1)
 
 
-class Source:
+class Source(ABC):
     """The distribution at t=0. Subclasses say what a draw looks like and which positions may still change."""
 
     #: number of input ids the denoiser must embed (vocab_size, plus one for a mask token)
     input_vocab_size: int
     vocab_size: int
 
+    @abstractmethod
     def sample(self, shape: tuple[int, ...], generator: Optional[torch.Generator], device) -> Tensor:
-        raise NotImplementedError
+        """A draw x0 of the given shape."""
 
+    @abstractmethod
     def unsettled(self, x_t: Tensor) -> Tensor:
         """Bool mask of positions that a jump may still move."""
-        raise NotImplementedError
 
     def carry_over(self, logits: Tensor, x_t: Tensor) -> Tensor:
         """Logits of p(x1 | x_t) with what the source already fixes imposed (identity by default)."""

@@ -1,0 +1,146 @@
+"""Generative quality versus sampling steps for any set of checkpoints, next to the data itself.
+
+    python benchmarks/quality.py --dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle \
+        --model teacher:mask:1,8,1024=runs/synthetic_tiny_mask/checkpoints/last.ckpt \
+        --model student-blind:mask:1,2,4,8,16=runs/synthetic_student_mask/checkpoints/last.ckpt
+
+Each ``--model`` is METHOD:SOURCE:STEPS=CHECKPOINT (STEPS comma-separated). For every model, step count
+and judge one row: generative perplexity, mean per-sample unigram entropy, sample count, seed, seconds per
+sequence. Reference rows (method=data) score held-out data from the training config. Writes
+benchmarks/results/<benchmark>.jsonl (this dataset's rows replaced), .md and .png (perplexity and entropy
+versus steps, one panel per dataset and judge). Sample files go to --samples-dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_command  # noqa: E402
+
+from lightning_tsdfm.data.decoding import decoder_from_card  # noqa: E402
+from lightning_tsdfm.metrics.entropy import unigram_entropy  # noqa: E402
+from lightning_tsdfm.metrics.evaluate import evaluate_samples  # noqa: E402
+from lightning_tsdfm.metrics.judges import build_judge  # noqa: E402
+from lightning_tsdfm.samples_io import generate_samples, write_jsonl  # noqa: E402
+
+COLUMNS = ["dataset", "source", "method", "steps", "judge", "gen_ppl", "entropy", "n_samples", "seed", "seconds_per_sequence"]
+
+
+def datamodule_from_config(config: str):
+    """The DataModule a training config describes (class_path + init_args), for held-out reference rows."""
+    spec = yaml.safe_load(Path(config).read_text())["data"]
+    module_name, _, class_name = spec["class_path"].rpartition(".")
+    return getattr(importlib.import_module(module_name), class_name)(**spec.get("init_args", {}))
+
+
+def data_rows(datamodule, judges, card, n: int, seed: int, common: dict) -> list[dict]:
+    """Reference rows (method=data): the judges' perplexity and the entropy of real held-out data."""
+    rows = []
+    tokens = datamodule.heldout_tokens(n, seed)
+    texts = decoder_from_card(card)(tokens)
+    if card["kind"] == "synthetic":
+        ppl, stderr = datamodule.language.true_perplexity(datamodule.seq_len, num_sequences=8192, seed=seed)
+        rows.append({**common, "source": "-", "method": "data", "steps": None, "judge": "oracle-exact", "gen_ppl": ppl,
+                     "entropy": unigram_entropy(tokens).mean().item(), "n_samples": 8192, "nll_stderr": stderr})
+    for judge in judges:
+        rows.append({**common, "source": "-", "method": "data", "steps": None, **evaluate_samples(judge, tokens, texts)})
+    return rows
+
+
+def parse_model(spec: str) -> tuple[str, str, list[int], str]:
+    try:
+        name, checkpoint = spec.split("=", 1)
+        method, source, steps = name.split(":")
+        return method, source, [int(s) for s in steps.split(",")], checkpoint
+    except ValueError as err:
+        raise SystemExit(f"--model {spec!r}: expected METHOD:SOURCE:STEPS=CHECKPOINT, e.g. teacher:mask:8,1024=last.ckpt") from err
+
+
+def run(benchmark: str, dataset: str, config: str, models: list[str], judge_specs: list[str], num_samples: int,
+        seed: int, batch_size: int | None, samples_dir: str) -> list[dict]:
+    common = {"benchmark": benchmark, "dataset": dataset, "seed": seed, "commit": git_commit(), "command": this_command()}
+    datamodule = datamodule_from_config(config)
+    datamodule.prepare_data()
+    datamodule.setup("validate")
+    card = datamodule.data_card()
+    judges = [build_judge(spec, card) for spec in judge_specs]
+    rows = data_rows(datamodule, judges, card, num_samples, seed, common)
+    for method, source, step_list, checkpoint in map(parse_model, models):
+        for steps in step_list:
+            samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size)
+            if samples.meta["source"] != source:
+                raise ValueError(f"{checkpoint} was trained with the {samples.meta['source']} source, not {source}.")
+            write_jsonl(samples, Path(samples_dir) / f"{dataset}_{source}_{method}_{steps}.jsonl")
+            for judge in judges:
+                row = {**common, "source": source, "method": method, "steps": steps,
+                       **evaluate_samples(judge, samples.tokens, samples.texts),
+                       "seconds_per_sequence": samples.meta["seconds_per_sequence"], "dtype": samples.meta["dtype"],
+                       "checkpoint": checkpoint}
+                rows.append(row)
+                print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
+            if steps == max(step_list):
+                for text in samples.texts[:3]:
+                    print(f"  [{method}, {source}, {steps} steps] {text[:300]}")
+    all_rows = replace_rows(benchmark, dataset, rows)
+    write_report(benchmark, all_rows)
+    return all_rows
+
+
+def write_report(benchmark: str, rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (RESULTS / f"{benchmark}.md").write_text(
+        f"# {benchmark}\n\nGenerated from {benchmark}.jsonl by benchmarks/quality.py; commands are in the rows.\n\n"
+        + markdown_table(rows, COLUMNS) + "\n"
+    )
+    panels = sorted({(r["dataset"], r["judge"]) for r in rows if r["method"] != "data"})
+    fig, axes = plt.subplots(2, max(1, len(panels)), figsize=(4.8 * max(1, len(panels)), 7), squeeze=False)
+    for col, (dataset, judge) in enumerate(panels):
+        ax_ppl, ax_ent = axes[0][col], axes[1][col]
+        curves = sorted({(r["method"], r["source"]) for r in rows if r["dataset"] == dataset and r["method"] != "data"})
+        for method, source in curves:
+            pts = sorted((r["steps"], r["gen_ppl"], r["entropy"]) for r in rows
+                         if (r["dataset"], r["judge"], r["source"], r["method"]) == (dataset, judge, source, method))
+            style = "o-" if source == "mask" else "s--"
+            ax_ppl.plot([p[0] for p in pts], [p[1] for p in pts], style, label=f"{method} ({source})")
+            ax_ent.plot([p[0] for p in pts], [p[2] for p in pts], style, label=f"{method} ({source})")
+        for r in rows:
+            if r["dataset"] == dataset and r["method"] == "data" and r["judge"] == judge:
+                ax_ppl.axhline(r["gen_ppl"], color="k", ls=":", label="data")
+                ax_ent.axhline(r["entropy"], color="k", ls=":", label="data")
+        ax_ppl.set(xscale="log", yscale="log", title=f"{dataset}, judge {judge}", ylabel="generative perplexity")
+        ax_ent.set(xscale="log", xlabel="sampling steps", ylabel="unigram entropy (nats)")
+        ax_ppl.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{benchmark}.png", dpi=110)
+    print(f"wrote {RESULTS / benchmark}.jsonl, .md and .png")
+
+
+def main(default_benchmark: str = "quality") -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--benchmark", default=default_benchmark, help="name of the results file")
+    parser.add_argument("--dataset", required=True, help="dataset name in the rows: synthetic, web-bible, ...")
+    parser.add_argument("--config", required=True, help="the training config (its data section gives held-out data)")
+    parser.add_argument("--model", action="append", required=True, help="METHOD:SOURCE:STEPS=CHECKPOINT")
+    parser.add_argument("--judges", nargs="+", default=["oracle"], help="oracle | smollm2 | ar:<ckpt> | hf:<model>")
+    parser.add_argument("--num-samples", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples-dir", default="runs/benchmarks/samples", help="where the sample JSONL files go")
+    args = parser.parse_args()
+    run(args.benchmark, args.dataset, args.config, args.model, args.judges, args.num_samples, args.seed,
+        args.batch_size, args.samples_dir)
+
+
+if __name__ == "__main__":
+    main()
