@@ -128,7 +128,7 @@ example: tsdfm fit --config configs/synthetic_tiny.yaml --trainer.max_steps=100
 """
 
 
-def main(argv: Optional[list[str]] = None):
+def main(argv: Optional[list[str]] = None) -> None:
     given = argv
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -138,7 +138,8 @@ def main(argv: Optional[list[str]] = None):
         sample(**vars(sample_parser().parse_args(argv[1:])))
         return
     if argv[0] == "evaluate":
-        return evaluate(**vars(evaluate_parser().parse_args(argv[1:])))
+        evaluate(**vars(evaluate_parser().parse_args(argv[1:])))
+        return
     TsdfmCLI(
         L.LightningModule,
         L.LightningDataModule,
