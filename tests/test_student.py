@@ -25,9 +25,10 @@ def _datamodule(**overrides) -> SyntheticDataModule:
     return SyntheticDataModule(**kwargs)
 
 
-def _trainer(root, max_steps: int, callbacks=()) -> L.Trainer:
+def _trainer(root, max_steps: int, callbacks=(), val_batches: int = 0) -> L.Trainer:
     return L.Trainer(max_steps=max_steps, default_root_dir=root, logger=False, enable_progress_bar=False,
-                     enable_model_summary=False, limit_val_batches=0, callbacks=list(callbacks), deterministic=True)
+                     enable_model_summary=False, limit_val_batches=val_batches, callbacks=list(callbacks),
+                     deterministic=True, num_sanity_val_steps=0)
 
 
 def _fit_checkpoint(module, root, steps: int = 2, datamodule=None):
@@ -157,3 +158,14 @@ def test_incompatible_teacher_checkpoints_are_refused(teacher_ckpt, tmp_path):
 def test_student_refuses_data_of_another_language(teacher_ckpt, tmp_path):
     with pytest.raises(ValueError, match="mismatch"):
         _trainer(tmp_path, 1).fit(_student(teacher_ckpt), datamodule=_datamodule(language_seed=7))
+
+
+def test_student_validates_and_monitors_generation(teacher_ckpt, tmp_path):
+    from lightning_tsdfm import GenerationMonitor
+
+    monitor = GenerationMonitor(num_samples=4, steps=2, judge="oracle")
+    trainer = _trainer(tmp_path, 4, [monitor], val_batches=1)  # validation runs at the end of the 4-batch epoch
+    trainer.fit(_student(teacher_ckpt), datamodule=_datamodule())
+    metrics = trainer.callback_metrics
+    assert {"val/ce", "val/nelbo", "val/gen_ppl", "val/entropy"} <= set(metrics)
+    assert torch.isfinite(metrics["val/nelbo"])

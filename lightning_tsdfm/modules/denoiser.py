@@ -47,6 +47,7 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
             backbone or TransformerConfig(), self.path.source.input_vocab_size, vocab_size, seq_len,
             step_size_conditioning=self.step_size_conditioning,
         )
+        self.t_max = t_max
         self.jump_policy: JumpPolicy = BlindJump()
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
@@ -55,7 +56,7 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
 
     def path_sample(self, x1: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(t ~ U(0, t_max) [B], x_t ~ p_t(. | x1))."""
-        t = torch.rand(x1.shape[0], device=x1.device, generator=generator) * self.hparams.t_max
+        t = torch.rand(x1.shape[0], device=x1.device, generator=generator) * self.t_max
         return t, self.path.sample(x1, t, generator)
 
     def step_generator(self, device, offset: int = 0) -> torch.Generator:
