@@ -18,8 +18,8 @@ fit synthetic_student_mask configs/synthetic_student.yaml runs/synthetic_student
 fit synthetic_student_uniform configs/synthetic_student.yaml runs/synthetic_student_mask \
   --model.init_args.teacher_checkpoint="$(printf $T uniform)"
 $PY benchmarks/quality.py --dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle \
-  --model "teacher:mask:1,2,4,8,16,64,256,1024=$(printf $T mask)" \
-  --model "teacher:uniform:1,2,4,8,16,64,256,1024=$(printf $T uniform)" \
+  --model "teacher:mask:8,1024=$(printf $T mask)" \
+  --model "teacher:uniform:8,1024=$(printf $T uniform)" \
   --model "student-blind:mask:1,2,4,8,16=$(printf $S mask)" \
   --model "student-blind:uniform:1,2,4,8,16=$(printf $S uniform)" \
   --num-samples 256 --seed 0
