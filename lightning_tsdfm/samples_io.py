@@ -57,7 +57,7 @@ def generate_samples(
     meta = {
         "checkpoint": str(checkpoint),
         "kind": type(module).checkpoint_kind,
-        "source": module.hparams.source,
+        "source": module.path.source.name,
         "steps": steps,
         "seed": seed,
         "dtype": dtype,
