@@ -49,10 +49,10 @@ def generate_samples(
         raise ValueError(f"{checkpoint} holds a {type(module).__name__}, which does not sample; use a teacher or student checkpoint.")
     if module.data_card is None:
         raise ValueError(f"{checkpoint} has no data card (was it trained with `tsdfm fit`?); cannot decode its samples.")
-    module.jump_policy = BlindJump(DTYPES[dtype])
     generator = torch.Generator(device=device).manual_seed(seed)
     start = time.perf_counter()
-    tokens = module.sample(num_samples, steps, generator=generator, batch_size=batch_size, progress=progress).cpu()
+    tokens = module.sample(num_samples, steps, generator=generator, batch_size=batch_size, progress=progress,
+                           jump=BlindJump(DTYPES[dtype])).cpu()
     seconds = time.perf_counter() - start
     meta = {
         "checkpoint": str(checkpoint),

@@ -75,13 +75,13 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
 
     @torch.no_grad()
     def sample(self, num_samples: int, steps: int, generator: torch.Generator | None = None,
-               batch_size: int | None = None, progress: bool = False) -> torch.Tensor:
-        """``steps``-step samples, LongTensor[num_samples, seq_len]."""
+               batch_size: int | None = None, progress: bool = False, jump: JumpPolicy | None = None) -> torch.Tensor:
+        """``steps``-step samples, LongTensor[num_samples, seq_len], drawn with ``jump`` or :meth:`sampling_policy`."""
         was_training = self.training
         self.eval()
         try:
             return sample_sequences(
-                self, self.path, self.sampling_policy(), num_samples, self.hparams.seq_len, steps,
+                self, self.path, jump or self.sampling_policy(), num_samples, self.hparams.seq_len, steps,
                 generator, self.device, batch_size, progress, description=f"{self.checkpoint_kind} {steps} steps",
             )
         finally:
