@@ -18,6 +18,7 @@ import importlib
 import sys
 from pathlib import Path
 
+import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -29,7 +30,8 @@ from lightning_tsdfm.metrics.evaluate import evaluate_samples  # noqa: E402
 from lightning_tsdfm.metrics.judges import build_judge  # noqa: E402
 from lightning_tsdfm.samples_io import generate_samples, write_jsonl  # noqa: E402
 
-COLUMNS = ["dataset", "source", "method", "steps", "judge", "gen_ppl", "entropy", "n_samples", "seed", "seconds_per_sequence"]
+COLUMNS = ["dataset", "source", "method", "steps", "judge", "gen_ppl", "entropy", "n_samples", "seed", "k", "policy",
+           "temperature", "train_steps"]
 
 
 def datamodule_from_config(config: str):
@@ -53,6 +55,13 @@ def data_rows(datamodule, judges, card, n: int, seed: int, common: dict) -> list
     return rows
 
 
+def training_provenance(checkpoint: str) -> dict:
+    """Optimizer steps of the checkpoint and, for a shaped student, the shaping settings (k, policy, ...)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    shaping = next((v for k, v in state.get("callbacks", {}).items() if k.startswith("TrajectoryShaper")), None)
+    return {"train_steps": state.get("global_step"), **(shaping or {})}
+
+
 def parse_model(spec: str) -> tuple[str, str, list[int], str]:
     try:
         name, checkpoint = spec.split("=", 1)
@@ -72,6 +81,7 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
     judges = [build_judge(spec, card) for spec in judge_specs]
     rows = data_rows(datamodule, judges, card, num_samples, seed, common)
     for method, source, step_list, checkpoint in map(parse_model, models):
+        provenance = training_provenance(checkpoint)
         for steps in step_list:
             samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size)
             if samples.meta["source"] != source:
@@ -81,13 +91,13 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
                 row = {**common, "source": source, "method": method, "steps": steps,
                        **evaluate_samples(judge, samples.tokens, samples.texts),
                        "seconds_per_sequence": samples.meta["seconds_per_sequence"], "dtype": samples.meta["dtype"],
-                       "checkpoint": checkpoint}
+                       "checkpoint": checkpoint, **provenance}
                 rows.append(row)
                 print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
             if steps == max(step_list):
                 for text in samples.texts[:3]:
                     print(f"  [{method}, {source}, {steps} steps] {text[:300]}")
-    all_rows = replace_rows(benchmark, dataset, rows)
+    all_rows = replace_rows(benchmark, rows, dataset=dataset)
     write_report(benchmark, all_rows)
     return all_rows
 

@@ -28,11 +28,12 @@ def this_command() -> str:
     return "python " + " ".join(shlex.quote(a) for a in sys.argv)
 
 
-def replace_rows(benchmark: str, dataset: str, rows: list[dict]) -> list[dict]:
-    """Drop the stored rows of ``dataset``, append ``rows``, write the file, return all rows."""
+def replace_rows(benchmark: str, rows: list[dict], **match) -> list[dict]:
+    """Drop the stored rows whose fields equal ``match`` (e.g. dataset="synthetic"), append ``rows``, write the
+    file, return all rows."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{benchmark}.jsonl"
-    kept = [r for r in read_rows(benchmark) if r.get("dataset") != dataset]
+    kept = [r for r in read_rows(benchmark) if any(r.get(k) != v for k, v in match.items())]
     all_rows = kept + rows
     path.write_text("".join(json.dumps(r) + "\n" for r in all_rows))
     return all_rows

@@ -61,7 +61,7 @@ def main() -> None:
         first = next(r for r in rows if r["source"] == row["source"])
         row["speedup_vs_first"] = first["seconds_per_sequence"] / row["seconds_per_sequence"]
         print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
-    all_rows = replace_rows(BENCHMARK, args.dataset, rows)
+    all_rows = replace_rows(BENCHMARK, rows, dataset=args.dataset)
     (RESULTS / f"{BENCHMARK}.md").write_text(
         f"# {BENCHMARK}\n\nGenerated from {BENCHMARK}.jsonl by benchmarks/speed.py; commands are in the rows.\n\n"
         + markdown_table(all_rows, COLUMNS) + "\n"

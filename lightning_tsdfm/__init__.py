@@ -4,12 +4,26 @@ from lightning_tsdfm.callbacks import GenerationMonitor
 from lightning_tsdfm.data import SyntheticDataModule, TextDataModule
 from lightning_tsdfm.jumps import BlindJump, JumpPolicy, sample_categorical
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
-from lightning_tsdfm.modules import CausalLMModule, StudentModule, TeacherModule, load_module
-from lightning_tsdfm.paths import MaskSource, MixturePath, PolynomialScheduler, UniformSource, make_source
+from lightning_tsdfm.modules import (
+    CausalLMModule,
+    CompassModule,
+    StudentModule,
+    TeacherModule,
+    load_module,
+)
+from lightning_tsdfm.paths import (
+    MaskSource,
+    MixturePath,
+    PolynomialScheduler,
+    UniformSource,
+    make_source,
+)
+from lightning_tsdfm.shaping import TrajectoryShaper
 
 __all__ = [
     "BlindJump",
     "CausalLMModule",
+    "CompassModule",
     "DiffusionTransformer",
     "GenerationMonitor",
     "JumpPolicy",
@@ -20,6 +34,7 @@ __all__ = [
     "SyntheticDataModule",
     "TeacherModule",
     "TextDataModule",
+    "TrajectoryShaper",
     "TransformerConfig",
     "UniformSource",
     "load_module",

@@ -56,11 +56,19 @@ class BlindJump:
         self.dtype = dtype
 
     def __call__(self, x_t, probs, t, h, path, generator=None):
-        x1_hat = sample_categorical(probs, generator, self.dtype)
+        x1_hat = self.draw_tokens(probs, generator)
+        return torch.where(self.draw_moves(x_t, t, h, path, generator), x1_hat, x_t)
+
+    def draw_tokens(self, probs: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
+        """x1_hat ~ p(. | x_t, t) per position, [B, L]."""
+        return sample_categorical(probs, generator, self.dtype)
+
+    def draw_moves(self, x_t: Tensor, t: Tensor, h: Tensor, path: MixturePath,
+                   generator: Optional[torch.Generator] = None) -> Tensor:
+        """Bool [B, L]: the unsettled positions that move, each with probability (kappa(t+h)-kappa(t))/(1-kappa(t))."""
         p_jump = path.jump_probability(t, h)[:, None]
         u = torch.rand(x_t.shape, dtype=self.dtype, device=x_t.device, generator=generator)
-        moves = (u < p_jump) & path.source.unsettled(x_t)
-        return torch.where(moves, x1_hat, x_t)
+        return (u < p_jump) & path.source.unsettled(x_t)
 
     def __repr__(self) -> str:
         return f"BlindJump(dtype={self.dtype})"

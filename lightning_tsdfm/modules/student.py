@@ -24,17 +24,8 @@ from lightning_tsdfm.jumps import BlindJump, JumpPolicy
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
+from lightning_tsdfm.modules.frozen import FrozenReference
 from lightning_tsdfm.modules.loading import load_module, read_checkpoint
-
-
-class FrozenReference:
-    """Holds a frozen network by reference: deepcopy returns the holder itself, state_dict never sees it."""
-
-    def __init__(self, module: torch.nn.Module) -> None:
-        self.module = module.eval().requires_grad_(False)
-
-    def __deepcopy__(self, memo) -> "FrozenReference":
-        return self
 
 
 def forward_kl(target: torch.Tensor, logits: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

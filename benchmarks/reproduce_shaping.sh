@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# TS-DFM on the synthetic language, both sources: energy compasses, shaped students (same optimizer steps as
+# the blind students of reproduce_student.sh), the quality table (teacher 1..1024 steps, blind and shaped
+# students 1..16 steps), the K / policy ablation, sampling speed and shaping cost.
+# Needs the teachers of reproduce_foundation.sh and the blind students of reproduce_student.sh.
+# Stages whose run directory has a .done marker are skipped. Run from the repository root after `make install`.
+set -euo pipefail
+TSDFM=.venv/bin/tsdfm
+PY=.venv/bin/python
+fit() {  # fit NAME CONFIG RUN_DIR_IN_CONFIG [overrides...]
+  local name=$1 config=$2 from=$3; shift 3
+  if [ -f "runs/$name/.done" ]; then echo "reuse runs/$name"; return; fi
+  sed "s#$from#runs/$name#g" "$config" > "/tmp/$name.yaml"
+  $TSDFM fit --config "/tmp/$name.yaml" "$@"
+  touch "runs/$name/.done"
+}
+T=runs/synthetic_tiny_%s/checkpoints/last.ckpt
+C=runs/synthetic_compass_%s/checkpoints/last.ckpt
+S=runs/synthetic_student_%s/checkpoints/last.ckpt
+H=runs/synthetic_shaped_student_%s/checkpoints/last.ckpt
+declare -A STEPS=([mask]=2000 [uniform]=3000)   # optimizer steps of the blind students
+for src in mask uniform; do
+  fit synthetic_compass_$src configs/synthetic_compass.yaml runs/synthetic_compass_mask \
+    --model.init_args.teacher_checkpoint="$(printf $T $src)"
+  fit synthetic_shaped_student_$src configs/synthetic_shaped_student.yaml runs/synthetic_shaped_student_mask \
+    --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.callbacks.compass="$(printf $C $src)" \
+    --trainer.max_steps="${STEPS[$src]}" --trainer.max_time=00:02:00:00
+done
+models=()
+for src in mask uniform; do
+  models+=(--model "teacher:$src:1,2,4,8,16,64,256,1024=$(printf $T $src)"
+           --model "student-blind:$src:1,2,4,8,16=$(printf $S $src)"
+           --model "student-shaped:$src:1,2,4,8,16=$(printf $H $src)")
+done
+$PY benchmarks/quality.py --dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle \
+  "${models[@]}" --num-samples 256 --seed 0
+$PY benchmarks/speed.py --dataset synthetic --batch-size 32 --repeats 3 \
+  --model "teacher:mask:1024=$(printf $T mask)" --model "student-blind:mask:8=$(printf $S mask)" \
+  --model "student-shaped:mask:8=$(printf $H mask)" \
+  --model "teacher:uniform:1024=$(printf $T uniform)" --model "student-blind:uniform:8=$(printf $S uniform)" \
+  --model "student-shaped:uniform:8=$(printf $H uniform)"
+$PY benchmarks/shaping_cost.py --dataset synthetic --config configs/synthetic_student.yaml \
+  --teacher "$(printf $T mask)" --compass "$(printf $C mask)" --k 1 2 4 8

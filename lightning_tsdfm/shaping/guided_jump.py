@@ -1,0 +1,82 @@
+"""GuidedJump: the blind jump with K candidates, of which the energy compass keeps one (DESIGN 3.5).
+
+The K candidates share the positions that move (the blind draw of the move mask, so the state stays on the
+path's schedule kappa) and differ in the tokens drawn there: candidate 0 is exactly the blind jump, drawn
+with the caller's generator; candidates 1..K-1 use the shaper's own generator, so the caller's random
+stream is consumed as in blind distillation. The compass scores all K candidates at time t + h in one
+batched forward; a :class:`SelectionPolicy` picks per sequence (or per token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.paths import MixturePath
+from lightning_tsdfm.shaping.selection import SelectionPolicy, gather_candidates
+
+Energies = Callable[[Tensor, Tensor], Tensor]  # (x [N, L], t [N]) -> per-token energies [N, L]
+
+
+@dataclass
+class ShapingStatistics:
+    """Running sums over the jumps of one training step."""
+
+    jumps: int = 0
+    chosen_energy: float = 0.0
+    mean_energy: float = 0.0
+    changed: float = 0.0  # fraction of sequences whose kept state differs from the blind draw (candidate 0)
+
+    def add(self, sequence_energy: Tensor, chosen: Tensor, candidates: Tensor, kept: Tensor) -> None:
+        self.jumps += 1
+        self.chosen_energy += chosen.mean().item()
+        self.mean_energy += sequence_energy.mean().item()
+        self.changed += (kept != candidates[0]).any(-1).float().mean().item()
+
+    def means(self) -> dict[str, float]:
+        n = max(self.jumps, 1)
+        return {"energy_chosen": self.chosen_energy / n, "energy_candidates": self.mean_energy / n,
+                "changed_fraction": self.changed / n}
+
+
+class GuidedJump:
+    """x_{t+h} = the selected one of K candidate blind jumps. K = 1 is the blind jump."""
+
+    def __init__(self, energies: Energies, num_candidates: int, selection: SelectionPolicy,
+                 blind: BlindJump | None = None) -> None:
+        if num_candidates < 1:
+            raise ValueError(f"num_candidates (K) must be >= 1, got {num_candidates}.")
+        self.energies = energies
+        self.num_candidates = num_candidates
+        self.selection = selection
+        self.blind = blind or BlindJump()
+        self.generator: torch.Generator | None = None  # the shaper's; set before each training step
+        self.statistics = ShapingStatistics()
+
+    def __call__(self, x_t, probs, t, h, path: MixturePath, generator=None):
+        first_tokens = self.blind.draw_tokens(probs, generator)
+        moves = self.blind.draw_moves(x_t, t, h, path, generator)
+        if self.num_candidates == 1:
+            return torch.where(moves, first_tokens, x_t)
+        k, (b, n) = self.num_candidates, x_t.shape
+        other_tokens = self.blind.draw_tokens(probs.unsqueeze(0).expand(k - 1, -1, -1, -1), self.generator)
+        tokens = torch.cat([first_tokens.unsqueeze(0), other_tokens])  # [K, B, L]
+        candidates = torch.where(moves, tokens, x_t)
+        energies = self.energies(candidates.reshape(k * b, n), (t + h).clamp(max=1.0).repeat(k)).reshape(k, b, n).float()
+        if not torch.isfinite(energies).all():
+            raise FloatingPointError(
+                "The energy compass returned NaN or infinite energies; check the compass checkpoint (was its "
+                "training stable?) and the precision it runs in (bf16 overflow: run the compass in float32).")
+        index = self.selection(energies, t, self.generator)
+        kept = gather_candidates(candidates, index)
+        sequence_energy = energies.mean(-1)
+        chosen = gather_candidates(energies, index).mean(-1)
+        self.statistics.add(sequence_energy, chosen, candidates, kept)
+        return kept
+
+    def __repr__(self) -> str:
+        return f"GuidedJump(K={self.num_candidates}, selection={self.selection.name})"

@@ -1,0 +1,96 @@
+"""Selection policies: which of K candidate states to keep, given the compass's energies (DESIGN 3.5).
+
+Candidates are [K, B, L] token ids, energies per token [K, B, L]; a sequence's energy is the mean of its
+per-token energies, E_k = mean_i e_{k,i}. A policy returns the index of the kept candidate per sequence
+[B, 1] or per token [B, L], which :func:`gather_candidates` turns into the new state [B, L].
+
+Every policy keeps candidate 0 for a sequence whose candidates all have the same energy (a compass with no
+opinion): candidate 0 is the blind draw, so K = 1 or a constant energy reproduces blind distillation bit for
+bit, and for ``boltzmann`` this is also the exact distribution (the candidates are i.i.d.).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import Tensor
+
+from lightning_tsdfm.jumps import sample_categorical
+
+
+def gather_candidates(candidates: Tensor, index: Tensor) -> Tensor:
+    """candidates [K, B, L], index [B, 1] or [B, L] -> the chosen ids [B, L]."""
+    index = index.expand(candidates.shape[1:])
+    return candidates.gather(0, index[None]).squeeze(0)
+
+
+def _indifferent(sequence_energy: Tensor) -> Tensor:
+    """Bool [B]: every candidate of the sequence has the same energy."""
+    return sequence_energy.amax(0) == sequence_energy.amin(0)
+
+
+class SelectionPolicy(ABC):
+    """index = policy(energies [K, B, L], t [B], generator) -> [B, 1] (one candidate per sequence) or [B, L]."""
+
+    name: str
+
+    def __call__(self, energies: Tensor, t: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        sequence_energy = energies.mean(-1)  # [K, B]
+        index = self.select(energies, sequence_energy, t, generator)
+        return torch.where(_indifferent(sequence_energy)[:, None], torch.zeros_like(index), index)
+
+    @abstractmethod
+    def select(self, energies: Tensor, sequence_energy: Tensor, t: Tensor, generator: torch.Generator | None) -> Tensor:
+        ...
+
+
+class ArgminSelection(SelectionPolicy):
+    """k* = argmin_k E_k: the most coherent candidate (the paper's policy). Ties go to the lowest k."""
+
+    name = "argmin"
+
+    def select(self, energies, sequence_energy, t, generator):
+        return sequence_energy.argmin(0)[:, None]
+
+
+class BoltzmannSelection(SelectionPolicy):
+    """k ~ softmax_k(-E_k / tau): tau -> 0 is argmin, tau -> infinity a uniform (= blind) choice."""
+
+    name = "boltzmann"
+
+    def __init__(self, temperature: float = 1.0) -> None:
+        if not temperature > 0:
+            raise ValueError(f"boltzmann selection needs a temperature > 0, got {temperature} (use argmin for tau -> 0).")
+        self.temperature = temperature
+
+    def select(self, energies, sequence_energy, t, generator):
+        probs = torch.softmax(-sequence_energy.double().T / self.temperature, dim=-1)  # [B, K]
+        return sample_categorical(probs, generator)[:, None]
+
+
+class SequenceToTokenSelection(SelectionPolicy):
+    """Sequence-level argmin while t < switch_time; later, per position i the candidate with the lowest
+    per-token energy e_{k,i} (scored in its own candidate's context): k_i* = argmin_k e_{k,i}."""
+
+    name = "sequence_to_token"
+
+    def __init__(self, switch_time: float = 0.5) -> None:
+        if not 0.0 <= switch_time <= 1.0:
+            raise ValueError(f"switch_time must lie in [0, 1], got {switch_time}.")
+        self.switch_time = switch_time
+
+    def select(self, energies, sequence_energy, t, generator):
+        per_sequence = sequence_energy.argmin(0)[:, None].expand(energies.shape[1:])
+        per_token = energies.argmin(0)
+        return torch.where((t < self.switch_time)[:, None], per_sequence, per_token)
+
+
+def make_selection(policy: str, temperature: float = 1.0, switch_time: float = 0.5) -> SelectionPolicy:
+    if policy == "argmin":
+        return ArgminSelection()
+    if policy == "boltzmann":
+        return BoltzmannSelection(temperature)
+    if policy == "sequence_to_token":
+        return SequenceToTokenSelection(switch_time)
+    raise ValueError(f"Unknown selection policy {policy!r}: choose 'argmin', 'boltzmann' or 'sequence_to_token'.")

@@ -1,0 +1,102 @@
+"""TrajectoryShaper: a Callback that swaps a shapeable module's blind jumps for energy-guided ones.
+
+    tsdfm fit --config configs/synthetic_student.yaml \
+        --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/.../compass.ckpt
+
+``setup()`` checks the module (:func:`check_shapeable`), loads the compass frozen and outside the module
+(never a parameter, never in the module's checkpoint, never wrapped by DDP), checks it matches the module's
+vocabulary, source and length, and installs a :class:`GuidedJump` as ``module.jump_policy``; ``teardown()``
+puts the previous policy back. Only training is shaped: the module samples as before.
+
+Randomness: the candidates 1..K-1 of training step s on rank r come from a generator seeded by
+(seed, s, r). The seed is the callback's state (``state_dict``) and s is restored by the trainer, so a run
+resumed from a checkpoint draws the same candidates as an uninterrupted one, and every DDP rank draws its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.modules.frozen import FrozenReference
+from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.random import derived_generator
+from lightning_tsdfm.shaping.guided_jump import GuidedJump
+from lightning_tsdfm.shaping.protocol import check_compass_matches, check_shapeable
+from lightning_tsdfm.shaping.selection import make_selection
+
+_SEED_OFFSET = 7_919  # keeps the shaper's streams apart from the module's own (seed, step, rank) streams
+
+
+class TrajectoryShaper(Callback):
+    """Energy-guided midpoints for distillation: K candidates per jump, one kept by the compass.
+
+    Args:
+        compass: path of a compass checkpoint (``tsdfm fit`` with CompassModule).
+        num_candidates: K, candidates per midpoint (K = 1 is blind distillation).
+        policy: ``argmin`` (lowest energy), ``boltzmann`` (k ~ softmax(-E / temperature)) or
+            ``sequence_to_token`` (sequence argmin before ``switch_time``, per-token argmin after).
+        temperature: tau of the boltzmann policy.
+        switch_time: t at which ``sequence_to_token`` switches from sequences to tokens.
+        seed: seed of the candidate draws, combined with (global_step, rank).
+    """
+
+    def __init__(self, compass: str, num_candidates: int = 4,
+                 policy: Literal["argmin", "boltzmann", "sequence_to_token"] = "argmin",
+                 temperature: float = 1.0, switch_time: float = 0.5, seed: int = 0) -> None:
+        self.compass_path = compass
+        self.seed = seed
+        self.jump = GuidedJump(self._energies, num_candidates, make_selection(policy, temperature, switch_time))
+        self._compass: FrozenReference | None = None
+        self._previous_policy = None
+
+    def _energies(self, x, t):
+        compass = self._compass.module
+        if next(compass.parameters()).device != x.device:
+            compass.to(x.device)
+        return compass.energies(x, t)
+
+    # ---- lifecycle
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        check_shapeable(pl_module)
+        if self._compass is None:
+            compass = load_module(self.compass_path, expected_kind="compass", map_location=pl_module.device)
+            check_compass_matches(compass, pl_module, self.compass_path)
+            self._compass = FrozenReference(compass)
+        if not isinstance(pl_module.jump_policy, GuidedJump):
+            self._previous_policy = pl_module.jump_policy
+            if isinstance(pl_module.jump_policy, BlindJump):
+                self.jump.blind = pl_module.jump_policy  # candidate 0 is the module's own blind jump
+            pl_module.jump_policy = self.jump
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._previous_policy is not None and pl_module.jump_policy is self.jump:
+            pl_module.jump_policy = self._previous_policy
+            self._previous_policy = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.jump.generator = derived_generator(self.seed + _SEED_OFFSET, trainer.global_step, trainer.global_rank, pl_module.device)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.jump.statistics.jumps:
+            for key, value in self.jump.statistics.means().items():
+                pl_module.log(f"shaping/{key}", value)
+        self.jump.statistics = type(self.jump.statistics)()
+
+    # ---- checkpoint
+
+    def settings(self) -> dict[str, Any]:
+        """What shaped this run (saved in the checkpoint, read by the benchmarks)."""
+        selection = self.jump.selection
+        return {"compass": self.compass_path, "k": self.jump.num_candidates, "policy": selection.name,
+                "temperature": getattr(selection, "temperature", None), "switch_time": getattr(selection, "switch_time", None)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, **self.settings()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.seed = state_dict["seed"]

@@ -1,0 +1,131 @@
+"""Selection policies and the guided jump: argmin is minimal, indifference keeps the blind draw, K = 1 and a
+constant energy are the blind jump bit for bit, candidates share the blind move mask."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.paths import MixturePath, make_source
+from lightning_tsdfm.shaping import GuidedJump, make_selection
+from lightning_tsdfm.shaping.selection import gather_candidates
+
+POLICIES = ["argmin", "boltzmann", "sequence_to_token"]
+
+
+def _energies(seed: int, k: int, b: int, n: int, distinct: bool = True) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(k, b, n, generator=g) if distinct else torch.full((k, b, n), 0.3)
+
+
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 6), b=st.integers(1, 5), n=st.integers(1, 6))
+def test_argmin_never_keeps_a_higher_energy_candidate(seed, k, b, n):
+    energies = _energies(seed, k, b, n)
+    index = make_selection("argmin")(energies, torch.rand(b))
+    chosen = gather_candidates(energies.mean(-1, keepdim=True).expand(-1, -1, n), index)[:, 0]
+    assert (chosen[None] <= energies.mean(-1) + 1e-7).all()
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 6), b=st.integers(1, 5))
+def test_constant_energy_keeps_candidate_zero(policy, seed, k, b):
+    index = make_selection(policy, temperature=0.5)(_energies(seed, k, b, 4, distinct=False), torch.rand(b),
+                                                     torch.Generator().manual_seed(seed))
+    assert (index == 0).all()
+
+
+def test_boltzmann_follows_exp_minus_energy_over_temperature():
+    energies = torch.tensor([0.0, 1.0, 2.0])[:, None, None].expand(3, 20_000, 1)
+    index = make_selection("boltzmann", temperature=2.0)(energies, torch.zeros(20_000), torch.Generator().manual_seed(0))
+    frequencies = torch.bincount(index[:, 0], minlength=3).double() / 20_000
+    expected = torch.softmax(-torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64) / 2.0, 0)
+    assert torch.allclose(frequencies, expected, atol=0.015)
+
+
+def test_boltzmann_at_low_temperature_is_argmin():
+    energies = _energies(3, 5, 64, 4)
+    low = make_selection("boltzmann", temperature=1e-6)(energies, torch.zeros(64), torch.Generator().manual_seed(0))
+    assert torch.equal(low, make_selection("argmin")(energies, torch.zeros(64)))
+
+
+def test_sequence_to_token_switches_from_sequences_to_tokens():
+    energies = _energies(4, 4, 2, 6)
+    index = make_selection("sequence_to_token", switch_time=0.5)(energies, torch.tensor([0.2, 0.8]))
+    assert (index[0] == energies[:, 0].mean(-1).argmin()).all()  # early: one candidate for the whole sequence
+    assert torch.equal(index[1], energies[:, 1].argmin(0))  # late: per-token argmin
+
+
+@pytest.mark.parametrize("name", ["nope", "Argmin"])
+def test_unknown_policy_is_a_clear_error(name):
+    with pytest.raises(ValueError, match="Unknown selection policy"):
+        make_selection(name)
+
+
+def test_boltzmann_needs_a_positive_temperature():
+    with pytest.raises(ValueError, match="temperature"):
+        make_selection("boltzmann", temperature=0.0)
+
+
+# ---- guided jump
+
+V, L, B = 6, 10, 8
+
+
+def _state(source: str, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    path = MixturePath(make_source(source, V))
+    x1 = torch.randint(0, V, (B, L), generator=g)
+    t = torch.rand(B, generator=g) * 0.8
+    x_t = path.sample(x1, t, g)
+    probs = torch.softmax(torch.randn(B, L, V, generator=g) * 2, -1)
+    return path, x_t, probs, t, torch.full((B,), 0.125)
+
+
+def _sum_of_ids(x, t):  # energies that depend on the tokens: a compass with an opinion
+    return x.float().sin()
+
+
+@pytest.mark.parametrize("source", ["mask", "uniform"])
+@pytest.mark.parametrize("k,energies", [(1, _sum_of_ids), (4, lambda x, t: torch.zeros(x.shape))])
+@given(seed=st.integers(0, 10_000))
+def test_one_candidate_or_constant_energy_is_the_blind_jump(source, k, energies, seed):
+    path, x_t, probs, t, h = _state(source, seed)
+    guided = GuidedJump(energies, k, make_selection("argmin"))
+    guided.generator = torch.Generator().manual_seed(seed + 1)
+    blind = BlindJump()(x_t, probs, t, h, path, torch.Generator().manual_seed(seed))
+    assert torch.equal(guided(x_t, probs, t, h, path, torch.Generator().manual_seed(seed)), blind)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@given(seed=st.integers(0, 10_000))
+def test_candidates_share_the_blind_moves_and_revealed_tokens_stay(policy, seed):
+    path, x_t, probs, t, h = _state("mask", seed)
+    guided = GuidedJump(_sum_of_ids, 5, make_selection(policy, switch_time=0.5))
+    guided.generator = torch.Generator().manual_seed(seed + 1)
+    shaped = guided(x_t, probs, t, h, path, torch.Generator().manual_seed(seed))
+    blind = BlindJump()(x_t, probs, t, h, path, torch.Generator().manual_seed(seed))
+    revealed = x_t != path.source.mask_id
+    assert torch.equal(shaped[revealed], x_t[revealed])
+    assert torch.equal(shaped == path.source.mask_id, blind == path.source.mask_id)
+
+
+def test_guided_jump_prefers_low_energy_and_reports_it():
+    path, x_t, probs, t, h = _state("uniform", 0)
+    guided = GuidedJump(lambda x, tt: x.float(), 8, make_selection("argmin"))  # energy = token id: small ids win
+    guided.generator = torch.Generator().manual_seed(1)
+    shaped = guided(x_t, probs, t, torch.full((B,), 1.0), path, torch.Generator().manual_seed(0))
+    blind = BlindJump()(x_t, probs, t, torch.full((B,), 1.0), path, torch.Generator().manual_seed(0))
+    assert shaped.float().mean() < blind.float().mean()
+    stats = guided.statistics.means()
+    assert stats["energy_chosen"] < stats["energy_candidates"]
+    assert 0.0 < stats["changed_fraction"] <= 1.0
+
+
+def test_nan_energies_are_a_clear_error():
+    path, x_t, probs, t, h = _state("mask", 0)
+    guided = GuidedJump(lambda x, tt: torch.full(x.shape, float("nan")), 2, make_selection("argmin"))
+    with pytest.raises(FloatingPointError, match="NaN"):
+        guided(x_t, probs, t, h, path)

@@ -1,0 +1,176 @@
+"""TrajectoryShaper on a real student: a flat compass or K = 1 is blind distillation bit for bit, shaping
+changes the run and logs its statistics, the compass stays out of the student, resume is exact, and every
+mismatch is a clear error."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from lightning_tsdfm import CompassModule, StudentModule, SyntheticDataModule, TeacherModule, TransformerConfig
+from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper
+
+VOCAB, LEN, BATCHES_PER_EPOCH = 8, 8, 2
+BACKBONE = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16)
+SMALL = TransformerConfig(hidden_size=8, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=8)
+
+
+def _datamodule(**overrides) -> SyntheticDataModule:
+    kwargs = dict(vocab_size=VOCAB, num_states=4, seq_len=LEN, num_train=4 * BATCHES_PER_EPOCH, num_val=4, batch_size=4)
+    kwargs.update(overrides)
+    return SyntheticDataModule(**kwargs)
+
+
+def _trainer(root, max_steps: int, callbacks=()) -> L.Trainer:
+    return L.Trainer(max_steps=max_steps, default_root_dir=root, logger=False, enable_progress_bar=False,
+                     enable_model_summary=False, limit_val_batches=0, callbacks=list(callbacks),
+                     deterministic=True, num_sanity_val_steps=0)
+
+
+def _fit_checkpoint(module, root, steps: int = 2, datamodule=None):
+    _trainer(root, steps, [ModelCheckpoint(dirpath=root, save_last=True)]).fit(module, datamodule=datamodule or _datamodule())
+    return root / "last.ckpt"
+
+
+@pytest.fixture(scope="module", params=["mask", "uniform"])
+def source(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def teacher_ckpt(source, tmp_path_factory):
+    torch.manual_seed(0)
+    teacher = TeacherModule(VOCAB, LEN, source=source, backbone=BACKBONE, lr=3e-2, warmup_steps=1)
+    return _fit_checkpoint(teacher, tmp_path_factory.mktemp(f"teacher_{source}"), steps=3)
+
+
+def _compass_ckpt(teacher_ckpt, root, flat: bool = False):
+    torch.manual_seed(0)
+    compass = CompassModule(str(teacher_ckpt), VOCAB, LEN, backbone=SMALL, lr=3e-2, warmup_steps=1)
+    trainer = _trainer(root, 2)
+    trainer.fit(compass, datamodule=_datamodule())
+    if flat:  # a compass with no opinion: every state has energy 0
+        with torch.no_grad():
+            compass.net.head.weight.zero_()
+            compass.net.head.bias.zero_()
+    trainer.save_checkpoint(root / "compass.ckpt")
+    return root / "compass.ckpt"
+
+
+@pytest.fixture(scope="module")
+def compass_ckpt(teacher_ckpt, tmp_path_factory):
+    return _compass_ckpt(teacher_ckpt, tmp_path_factory.mktemp("compass"))
+
+
+@pytest.fixture(scope="module")
+def flat_compass_ckpt(teacher_ckpt, tmp_path_factory):
+    return _compass_ckpt(teacher_ckpt, tmp_path_factory.mktemp("flat_compass"), flat=True)
+
+
+def _student(teacher_ckpt) -> StudentModule:
+    torch.manual_seed(0)
+    return StudentModule(str(teacher_ckpt), VOCAB, LEN, teacher_steps=8, base_fraction=0.25, ema_decay=0.5,
+                         lr=1e-2, warmup_steps=1)
+
+
+def _distil(teacher_ckpt, root, steps: int = 3, shaper=None) -> StudentModule:
+    student = _student(teacher_ckpt)
+    _trainer(root, steps, [shaper] if shaper else []).fit(student, datamodule=_datamodule())
+    return student
+
+
+def _same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_flat_compass_or_one_candidate_is_blind_distillation(teacher_ckpt, compass_ckpt, flat_compass_ckpt, tmp_path):
+    blind = _distil(teacher_ckpt, tmp_path / "blind")
+    flat = _distil(teacher_ckpt, tmp_path / "flat", shaper=TrajectoryShaper(str(flat_compass_ckpt), num_candidates=4))
+    single = _distil(teacher_ckpt, tmp_path / "single", shaper=TrajectoryShaper(str(compass_ckpt), num_candidates=1))
+    assert _same_weights(blind, flat)
+    assert _same_weights(blind, single)
+
+
+@pytest.mark.parametrize("policy", ["argmin", "boltzmann", "sequence_to_token"])
+def test_shaping_changes_the_targets_and_logs_statistics(teacher_ckpt, compass_ckpt, policy, tmp_path):
+    shaper = TrajectoryShaper(str(compass_ckpt), num_candidates=4, policy=policy, temperature=0.05, switch_time=0.5)
+    student = _student(teacher_ckpt)
+    trainer = _trainer(tmp_path, 3, [shaper])
+    trainer.fit(student, datamodule=_datamodule())
+    assert not _same_weights(student, _distil(teacher_ckpt, tmp_path / "blind"))
+    metrics = trainer.callback_metrics
+    if policy != "boltzmann":  # a Boltzmann draw may keep a worse-than-average candidate
+        assert metrics["shaping/energy_chosen"] <= metrics["shaping/energy_candidates"] + 1e-6
+    assert 0.0 < metrics["shaping/changed_fraction"] <= 1.0
+    assert isinstance(student.jump_policy, BlindJump)  # teardown gave the blind jump back
+    assert not any("compass" in key for key in student.state_dict())
+
+
+def test_compass_stays_out_of_the_student_checkpoint(teacher_ckpt, compass_ckpt, tmp_path):
+    ckpt = _fit_checkpoint(_student(teacher_ckpt), tmp_path, steps=2)
+    shaped = _student(teacher_ckpt)
+    _trainer(tmp_path / "s", 2, [TrajectoryShaper(str(compass_ckpt)), ModelCheckpoint(dirpath=tmp_path / "s", save_last=True)]).fit(
+        shaped, datamodule=_datamodule())
+    blind_keys = set(torch.load(ckpt, weights_only=False)["state_dict"])
+    assert set(torch.load(tmp_path / "s" / "last.ckpt", weights_only=False)["state_dict"]) == blind_keys
+
+
+def test_resumed_shaped_run_ends_with_the_same_weights(teacher_ckpt, compass_ckpt, tmp_path):
+    def shaper():
+        return TrajectoryShaper(str(compass_ckpt), num_candidates=3, policy="boltzmann", temperature=0.1, seed=5)
+
+    straight = _distil(teacher_ckpt, tmp_path / "a", steps=2 * BATCHES_PER_EPOCH, shaper=shaper())
+    saver = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_train_steps=BATCHES_PER_EPOCH, save_top_k=-1, filename="{step}")
+    _trainer(tmp_path / "b", BATCHES_PER_EPOCH, [shaper(), saver]).fit(_student(teacher_ckpt), datamodule=_datamodule())
+    resumed = _student(teacher_ckpt)
+    _trainer(tmp_path / "c", 2 * BATCHES_PER_EPOCH, [shaper()]).fit(
+        resumed, datamodule=_datamodule(), ckpt_path=tmp_path / "ck" / f"step={BATCHES_PER_EPOCH}.ckpt")
+    assert _same_weights(straight, resumed)
+
+
+# ---- clear errors
+
+class NotShapeable(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(1, 1)
+
+
+def test_module_without_the_seam_is_a_clear_error(compass_ckpt):
+    with pytest.raises(TypeError, match="jump_policy.*path.*vocab_size"):
+        TrajectoryShaper(str(compass_ckpt)).setup(None, NotShapeable(), "fit")
+
+
+def test_compass_of_another_vocabulary_or_source_is_refused(teacher_ckpt, source, tmp_path):
+    other_source = "uniform" if source == "mask" else "mask"
+    torch.manual_seed(0)
+    other_teacher = _fit_checkpoint(TeacherModule(VOCAB, LEN, source=other_source, backbone=BACKBONE), tmp_path / "t", 1)
+    with pytest.raises(ValueError, match="source"):
+        TrajectoryShaper(str(_compass_ckpt(other_teacher, tmp_path / "c"))).setup(None, _student(teacher_ckpt), "fit")
+
+    wide_data = dict(vocab_size=VOCAB + 4)
+    wide_teacher = _fit_checkpoint(TeacherModule(VOCAB + 4, LEN, source=source, backbone=BACKBONE), tmp_path / "w", 1,
+                                   datamodule=_datamodule(**wide_data))
+    torch.manual_seed(0)
+    wide = CompassModule(str(wide_teacher), VOCAB + 4, LEN, backbone=SMALL)
+    wide_ckpt = _fit_checkpoint(wide, tmp_path / "wc", 1, datamodule=_datamodule(**wide_data))
+    with pytest.raises(ValueError, match="vocab_size=12"):
+        TrajectoryShaper(str(wide_ckpt)).setup(None, _student(teacher_ckpt), "fit")
+
+
+def test_a_teacher_checkpoint_is_not_a_compass(teacher_ckpt):
+    with pytest.raises(ValueError, match="'teacher' checkpoint.*'compass'"):
+        TrajectoryShaper(str(teacher_ckpt)).setup(None, _student(teacher_ckpt), "fit")
+
+
+def test_installs_a_guided_jump_and_validates_its_settings(teacher_ckpt, compass_ckpt):
+    student = _student(teacher_ckpt)
+    TrajectoryShaper(str(compass_ckpt), num_candidates=2).setup(None, student, "fit")
+    assert isinstance(student.jump_policy, GuidedJump)
+    with pytest.raises(ValueError, match="num_candidates"):
+        TrajectoryShaper(str(compass_ckpt), num_candidates=0)
+    with pytest.raises(ValueError, match="Unknown selection policy"):
+        TrajectoryShaper(str(compass_ckpt), policy="best")
