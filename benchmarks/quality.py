@@ -22,7 +22,8 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_command  # noqa: E402
+import results_io
+from results_io import git_commit, markdown_table, replace_rows, this_command  # noqa: E402
 
 from lightning_tsdfm.data.decoding import decoder_from_card  # noqa: E402
 from lightning_tsdfm.metrics.entropy import unigram_entropy  # noqa: E402
@@ -108,7 +109,7 @@ def write_report(benchmark: str, rows: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    (RESULTS / f"{benchmark}.md").write_text(
+    (results_io.RESULTS / f"{benchmark}.md").write_text(
         f"# {benchmark}\n\nGenerated from {benchmark}.jsonl by benchmarks/quality.py; commands are in the rows.\n\n"
         + markdown_table(rows, COLUMNS) + "\n"
     )
@@ -131,8 +132,8 @@ def write_report(benchmark: str, rows: list[dict]) -> None:
         ax_ent.set(xscale="log", xlabel="sampling steps", ylabel="unigram entropy (nats)")
         ax_ppl.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{benchmark}.png", dpi=110)
-    print(f"wrote {RESULTS / benchmark}.jsonl, .md and .png")
+    fig.savefig(results_io.RESULTS / f"{benchmark}.png", dpi=110)
+    print(f"wrote {results_io.RESULTS / benchmark}.jsonl, .md and .png")
 
 
 def main(default_benchmark: str = "quality") -> None:
@@ -146,7 +147,9 @@ def main(default_benchmark: str = "quality") -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples-dir", default="runs/benchmarks/samples", help="where the sample JSONL files go")
+    parser.add_argument("--results-dir", default=str(results_io.RESULTS), help="where the .jsonl, .md and .png go")
     args = parser.parse_args()
+    results_io.RESULTS = Path(args.results_dir)
     run(args.benchmark, args.dataset, args.config, args.model, args.judges, args.num_samples, args.seed,
         args.batch_size, args.samples_dir)
 

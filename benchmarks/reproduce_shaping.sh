@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# TS-DFM on the synthetic language, both sources: energy compasses, shaped students (same optimizer steps as
-# the blind students of reproduce_student.sh), the quality table (teacher 1..1024 steps, blind and shaped
-# students 1..16 steps), the K / policy ablation, sampling speed and shaping cost.
-# Needs the teachers of reproduce_foundation.sh and the blind students of reproduce_student.sh.
+# TS-DFM, both sources: energy compasses, shaped students (same optimizer steps as the blind students), the
+# quality table (teacher 1..1024 steps, blind and shaped students 1..16 steps), sampling speed, shaping cost.
+#   benchmarks/reproduce_shaping.sh synthetic   # needs reproduce_foundation.sh synthetic + reproduce_student.sh
+#   benchmarks/reproduce_shaping.sh text        # needs reproduce_foundation.sh text; trains the blind students too
 # Stages whose run directory has a .done marker are skipped. Run from the repository root after `make install`.
 set -euo pipefail
+STAGE=${1:-synthetic}
 TSDFM=.venv/bin/tsdfm
 PY=.venv/bin/python
 fit() {  # fit NAME CONFIG RUN_DIR_IN_CONFIG [overrides...]
@@ -14,6 +15,7 @@ fit() {  # fit NAME CONFIG RUN_DIR_IN_CONFIG [overrides...]
   $TSDFM fit --config "/tmp/$name.yaml" "$@"
   touch "runs/$name/.done"
 }
+if [ "$STAGE" = synthetic ]; then
 T=runs/synthetic_tiny_%s/checkpoints/last.ckpt
 C=runs/synthetic_compass_%s/checkpoints/last.ckpt
 S=runs/synthetic_student_%s/checkpoints/last.ckpt
@@ -41,3 +43,29 @@ $PY benchmarks/speed.py --dataset synthetic --batch-size 32 --repeats 3 \
   --model "student-shaped:uniform:8=$(printf $H uniform)"
 $PY benchmarks/shaping_cost.py --dataset synthetic --config configs/synthetic_student.yaml \
   --teacher "$(printf $T mask)" --compass "$(printf $C mask)" --k 1 2 4 8
+fi
+
+if [ "$STAGE" = text ]; then
+T=runs/text_tiny_%s/checkpoints/last.ckpt
+C=runs/text_compass_%s/checkpoints/last.ckpt
+S=runs/text_student_%s/checkpoints/last.ckpt
+H=runs/text_shaped_student_%s/checkpoints/last.ckpt
+STEPS=750   # optimizer steps of every text student (the last checkpoint of a 10-minute run on 1 thread)
+for src in mask uniform; do
+  fit text_student_$src configs/text_student.yaml runs/text_student_mask \
+    --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=$STEPS --trainer.max_time=00:01:00:00
+  fit text_compass_$src configs/text_compass.yaml runs/text_compass_mask \
+    --model.init_args.teacher_checkpoint="$(printf $T $src)"
+  fit text_shaped_student_$src configs/text_student.yaml runs/text_student_mask \
+    --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=$STEPS --trainer.max_time=00:01:00:00 \
+    --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass="$(printf $C $src)" --trainer.callbacks.num_candidates=4
+done
+models=()
+for src in mask uniform; do
+  models+=(--model "teacher:$src:1,2,4,8,16,64,256,1024=$(printf $T $src)"
+           --model "student-blind:$src:1,2,4,8,16=$(printf $S $src)"
+           --model "student-shaped:$src:1,2,4,8,16=$(printf $H $src)")
+done
+$PY benchmarks/quality.py --dataset web-bible --config configs/text_tiny.yaml \
+  --judges ar:runs/ar_judge_text/checkpoints/last.ckpt smollm2 "${models[@]}" --num-samples 64 --seed 0
+fi

@@ -4,12 +4,17 @@ mismatch is a clear error."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import lightning as L
 import pytest
 import torch
+import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_tsdfm import CompassModule, StudentModule, SyntheticDataModule, TeacherModule, TransformerConfig
+from lightning_tsdfm.cli import main
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper
 
@@ -174,3 +179,39 @@ def test_installs_a_guided_jump_and_validates_its_settings(teacher_ckpt, compass
         TrajectoryShaper(str(compass_ckpt), num_candidates=0)
     with pytest.raises(ValueError, match="Unknown selection policy"):
         TrajectoryShaper(str(compass_ckpt), policy="best")
+
+
+# ---- the command line
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_cli_shapes_a_student_config_with_callbacks_plus(teacher_ckpt, compass_ckpt, tmp_path, monkeypatch):
+    """`tsdfm fit --config configs/synthetic_student.yaml --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=...`"""
+    config = yaml.safe_load((CONFIGS / "synthetic_student.yaml").read_text())
+    checkpoint, monitor = config["trainer"]["callbacks"]
+    checkpoint["init_args"]["dirpath"] = str(tmp_path / "checkpoints")
+    monitor["init_args"].update(num_samples=2, steps=2)
+    config["trainer"].update(accelerator="cpu", enable_progress_bar=False, default_root_dir=str(tmp_path))
+    config["trainer"]["logger"]["init_args"]["save_dir"] = str(tmp_path)
+    config["model"]["init_args"].update(teacher_checkpoint=str(teacher_ckpt), teacher_steps=8)
+    config["data"]["init_args"] = {"vocab_size": VOCAB, "num_states": 4, "seq_len": LEN, "num_train": 8, "num_val": 4, "batch_size": 4}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setattr(sys, "argv", ["tsdfm"])
+    main(["fit", "--config", str(path), "--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
+          "--trainer.callbacks+=TrajectoryShaper", f"--trainer.callbacks.compass={compass_ckpt}",
+          "--trainer.callbacks.num_candidates=2", "--trainer.callbacks.policy=boltzmann"])
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    shaping = next(v for k, v in saved["callbacks"].items() if k.startswith("TrajectoryShaper"))
+    assert shaping["k"] == 2 and shaping["policy"] == "boltzmann" and shaping["compass"] == str(compass_ckpt)
+    assert not any("compass" in key for key in saved["state_dict"])
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_every_shipped_config_parses(config, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["tsdfm", "fit", "--config", str(CONFIGS / config), "--print_config"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code in (0, None)
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["class_path"].startswith("lightning_tsdfm.")
