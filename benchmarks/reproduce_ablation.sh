@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Ablation of trajectory shaping on the synthetic language (mask source): K in {2, 4, 8} with argmin, and
+# the three policies at K = 4; every student trained for the same 1000 optimizer steps from the same teacher
+# and compass (K = 1 is blind distillation bit for bit, tests/test_shaper.py, so the blind run is the K = 1 row). Needs the teacher (reproduce_foundation.sh synthetic) and the
+# compass (reproduce_shaping.sh synthetic). Writes benchmarks/results/shaping_ablation.{jsonl,md,png}.
+set -euo pipefail
+TSDFM=.venv/bin/tsdfm
+PY=.venv/bin/python
+SRC=${1:-mask}
+T=runs/synthetic_tiny_$SRC/checkpoints/last.ckpt
+C=runs/synthetic_compass_$SRC/checkpoints/last.ckpt
+STEPS=1000
+models=()
+run() {  # run LABEL [shaper overrides...]
+  local label=$1; shift
+  local name=ablation_${SRC}_$label
+  if [ ! -f "runs/$name/.done" ]; then
+    sed "s#runs/synthetic_student_mask#runs/$name#g" configs/synthetic_student.yaml > "/tmp/$name.yaml"
+    $TSDFM fit --config "/tmp/$name.yaml" --model.init_args.teacher_checkpoint="$T" \
+      --trainer.max_steps=$STEPS --trainer.max_time=00:01:00:00 "$@"
+    touch "runs/$name/.done"
+  fi
+  models+=(--model "$label:$SRC:4,8=runs/$name/checkpoints/last.ckpt")
+}
+SHAPE=(--trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass="$C")
+run blind
+run shaped-k2-argmin "${SHAPE[@]}" --trainer.callbacks.num_candidates=2
+run shaped-k4-argmin "${SHAPE[@]}" --trainer.callbacks.num_candidates=4
+run shaped-k8-argmin "${SHAPE[@]}" --trainer.callbacks.num_candidates=8
+run shaped-k4-boltzmann "${SHAPE[@]}" --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=boltzmann \
+  --trainer.callbacks.temperature=0.5
+run shaped-k4-s2t "${SHAPE[@]}" --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=sequence_to_token
+$PY benchmarks/quality.py --benchmark shaping_ablation --dataset "synthetic-$SRC" --config configs/synthetic_tiny.yaml \
+  --judges oracle "${models[@]}" --num-samples 256 --seed 0
