@@ -31,7 +31,7 @@ from lightning_tsdfm.metrics.evaluate import evaluate_samples  # noqa: E402
 from lightning_tsdfm.metrics.judges import build_judge  # noqa: E402
 from lightning_tsdfm.samples_io import generate_samples, write_jsonl  # noqa: E402
 
-COLUMNS = ["dataset", "source", "method", "steps", "judge", "gen_ppl", "entropy", "n_samples", "seed", "k", "policy",
+COLUMNS = ["dataset", "source", "method", "steps", "judge", "gen_ppl", "nll_stderr", "entropy", "n_samples", "seed", "k", "policy",
            "temperature", "train_steps"]
 
 

@@ -10,6 +10,7 @@ import torch
 from lightning_tsdfm.data import HiddenMarkovLanguage, HMMSpec
 from lightning_tsdfm.metrics import GenerativePerplexity, OracleJudge, UnigramEntropy, build_judge, unigram_entropy
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
+from lightning_tsdfm.metrics.generative_perplexity import nll_stderr
 
 SPEC = HMMSpec(vocab_size=8, num_states=4, branching=2, emissions_per_state=2, smoothing=0.05)
 
@@ -79,12 +80,13 @@ def test_evaluate_samples_with_oracle(reduction):
     lang = HiddenMarkovLanguage(SPEC)
     tokens = lang.sample(16, 6, torch.Generator().manual_seed(0))
     scores = evaluate_samples(OracleJudge(SPEC), tokens, reduction=reduction)
-    assert set(scores) == {"judge", "gen_ppl", "entropy", "n_samples"}
+    assert set(scores) == {"judge", "gen_ppl", "nll_stderr", "entropy", "n_samples"}
     assert scores["judge"] == "oracle" and scores["n_samples"] == 16
     nll = -lang.log_likelihood(tokens)
     expected = math.exp(nll.sum().item() / (16 * 6)) if reduction == "corpus" else torch.exp(nll / 6).mean().item()
     assert scores["gen_ppl"] == pytest.approx(expected, rel=1e-9)
     assert scores["entropy"] == pytest.approx(unigram_entropy(tokens).mean().item(), rel=1e-6)
+    assert scores["nll_stderr"] == pytest.approx(nll_stderr(nll, torch.full((16,), 6.0)), rel=1e-9)
 
 
 def test_evaluate_samples_oracle_prefers_language_samples():
@@ -146,3 +148,17 @@ def test_oracle_judge_refuses_non_synthetic_data(card):
 def test_unknown_judge(spec):
     with pytest.raises(ValueError, match="Unknown judge"):
         build_judge(spec, {"kind": "synthetic", "hmm": SPEC.to_dict()})
+
+
+def test_nll_stderr_matches_the_spread_of_repeated_estimates():
+    """The ratio-estimator SE predicts the spread of log-perplexity over independent sample sets."""
+    g = torch.Generator().manual_seed(0)
+    count = torch.full((200,), 16.0)
+    estimates, predicted = [], []
+    for _ in range(300):
+        nll = count * 2.0 + torch.randn(200, generator=g, dtype=torch.float64) * 3.0
+        estimates.append((nll.sum() / count.sum()).item())
+        predicted.append(nll_stderr(nll, count))
+    observed = torch.tensor(estimates).std().item()
+    assert abs(observed / torch.tensor(predicted).mean().item() - 1) < 0.15  # 3 / sqrt(200) / 16 in both
+    assert math.isnan(nll_stderr(torch.ones(1), torch.ones(1)))

@@ -7,12 +7,13 @@ from typing import Sequence
 import torch
 
 from lightning_tsdfm.metrics.entropy import UnigramEntropy
-from lightning_tsdfm.metrics.generative_perplexity import GenerativePerplexity
+from lightning_tsdfm.metrics.generative_perplexity import GenerativePerplexity, nll_stderr
 from lightning_tsdfm.metrics.judges import Judge
 
 
 def evaluate_samples(judge: Judge, tokens: torch.Tensor, texts: Sequence[str] | None = None, reduction: str = "corpus") -> dict:
-    """Returns {"judge", "gen_ppl", "entropy", "n_samples"}; entropy is over the samples' own token ids."""
+    """Returns {"judge", "gen_ppl", "nll_stderr", "entropy", "n_samples"}; entropy is over the samples' own token
+    ids; nll_stderr is the standard error of log gen_ppl (nats per token)."""
     if len(tokens) == 0:
         raise ValueError("No samples to evaluate.")
     if judge.wants == "text" and texts is None:
@@ -22,4 +23,5 @@ def evaluate_samples(judge: Judge, tokens: torch.Tensor, texts: Sequence[str] | 
     ppl.update(nll, count)
     entropy = UnigramEntropy()
     entropy.update(tokens)
-    return {"judge": judge.name, "gen_ppl": ppl.compute().item(), "entropy": entropy.compute().item(), "n_samples": len(tokens)}
+    return {"judge": judge.name, "gen_ppl": ppl.compute().item(), "nll_stderr": nll_stderr(nll, count),
+            "entropy": entropy.compute().item(), "n_samples": len(tokens)}

@@ -2,6 +2,9 @@
 
 corpus mean (default):  exp( sum_s NLL_s / sum_s N_s )
 per-sample mean:        mean_s exp( NLL_s / N_s )
+
+Uncertainty: :func:`nll_stderr` is the standard error of the corpus-mean NLL per token r = sum NLL_s / sum N_s
+over samples (ratio estimator), so exp(log PPL +- 2 SE) brackets the perplexity at about 95%.
 """
 
 from __future__ import annotations
@@ -37,3 +40,13 @@ class GenerativePerplexity(Metric):
         if self.reduction == "corpus":
             return torch.exp(nll.sum() / count.sum().clamp_min(1))
         return torch.exp(nll / count.clamp_min(1)).mean()
+
+
+def nll_stderr(nll: Tensor, count: Tensor) -> float:
+    """SE(r) = sqrt( sum_s (NLL_s - r N_s)^2 / (n (n - 1)) ) / mean_s N_s, r = sum NLL_s / sum N_s (nats per token)."""
+    nll, count = nll.double().flatten(), count.double().flatten()
+    n = nll.numel()
+    if n < 2:
+        return float("nan")
+    r = nll.sum() / count.sum()
+    return (((nll - r * count) ** 2).sum() / (n * (n - 1))).sqrt().item() / count.mean().item()
