@@ -25,7 +25,7 @@ E(x+) < E(x-), overall (``val/nce_acc``) and per time bin (``val/nce_acc/t<lo>-<
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Literal
 
 import lightning as L
@@ -39,6 +39,7 @@ from lightning_tsdfm.modules.data_card import DataCardMixin
 from lightning_tsdfm.modules.frozen import FrozenReference
 from lightning_tsdfm.modules.loading import load_module, read_checkpoint
 from lightning_tsdfm.modules.optim import adamw_with_warmup
+from lightning_tsdfm.modules.teacher_hparams import check_teacher_fits_data, plain_hparams
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
 from lightning_tsdfm.random import derived_generator
 
@@ -109,9 +110,9 @@ class CompassModule(DataCardMixin, L.LightningModule):
         fresh = teacher_hparams is None
         if fresh:
             checkpoint = read_checkpoint(teacher_checkpoint, expected_kind="teacher")
-            teacher_hparams = _plain(checkpoint["hyper_parameters"])
+            teacher_hparams = plain_hparams(checkpoint["hyper_parameters"])
             self.data_card = checkpoint["tsdfm"].get("data_card")  # setup() then refuses other data
-        _check_compatible(teacher_hparams, vocab_size, seq_len, teacher_checkpoint)
+        check_teacher_fits_data(teacher_hparams, vocab_size, seq_len, teacher_checkpoint)
         backbone = backbone or replace(DEFAULT_BACKBONE)
         self.save_hyperparameters()
         self.hparams.update(
@@ -236,22 +237,5 @@ def _check_settings(negatives: str, loss: str, **positive: int) -> None:
             raise ValueError(f"{name} must be >= 1, got {value}.")
 
 
-def _check_compatible(teacher_hparams: dict, vocab_size: int, seq_len: int, where: str) -> None:
-    if teacher_hparams["vocab_size"] != vocab_size:
-        raise ValueError(f"The teacher {where} has vocab_size={teacher_hparams['vocab_size']} but the data has "
-                         f"{vocab_size} tokens: train the compass on the data and tokenizer the teacher was trained on.")
-    if seq_len > teacher_hparams["seq_len"]:
-        raise ValueError(f"The data has blocks of {seq_len} tokens but the teacher {where} was built for "
-                         f"seq_len={teacher_hparams['seq_len']}: set data.seq_len <= {teacher_hparams['seq_len']}.")
-
-
 def _num_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def _plain(hparams) -> dict:
-    """The teacher's hyper-parameters as plain Python (its backbone config as a dict)."""
-    out = dict(hparams)
-    if isinstance(out.get("backbone"), TransformerConfig):
-        out["backbone"] = asdict(out["backbone"])
-    return out

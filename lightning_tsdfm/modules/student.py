@@ -26,6 +26,7 @@ from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
 from lightning_tsdfm.modules.frozen import FrozenReference
 from lightning_tsdfm.modules.loading import load_module, read_checkpoint
+from lightning_tsdfm.modules.teacher_hparams import check_teacher_fits_data, plain_hparams
 
 
 def forward_kl(target: torch.Tensor, logits: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -83,7 +84,7 @@ class StudentModule(DenoiserModule):
             teacher_hparams = dict(checkpoint["hyper_parameters"])
             teacher_state = checkpoint["state_dict"]
             teacher_card = checkpoint["tsdfm"].get("data_card")
-        check_compatible(teacher_hparams, vocab_size, seq_len, teacher_checkpoint)
+        check_teacher_fits_data(teacher_hparams, vocab_size, seq_len, teacher_checkpoint)
         if trajectory not in TRAJECTORIES:
             raise ValueError(f"Unknown trajectory {trajectory!r}: choose one of {sorted(TRAJECTORIES)}.")
         backbone = teacher_hparams["backbone"]
@@ -94,7 +95,7 @@ class StudentModule(DenoiserModule):
             backbone, lr, weight_decay, warmup_steps, teacher_hparams.get("t_max", 0.999), seed,
         )
         self.save_hyperparameters()
-        self.hparams.teacher_hparams = _plain(teacher_hparams)
+        self.hparams.teacher_hparams = plain_hparams(teacher_hparams)
         if teacher_state is not None:
             missing, unexpected = self.load_state_dict(teacher_state, strict=False)
             if unexpected or any(not k.startswith("net.step_embed.") for k in missing):
@@ -148,20 +149,3 @@ class StudentModule(DenoiserModule):
     def sampling_policy(self) -> JumpPolicy:
         """Students sample with the blind jump: shaping changes training, never inference cost."""
         return self.blind_sampling
-
-
-def check_compatible(teacher_hparams: dict, vocab_size: int, seq_len: int, where: str) -> None:
-    if teacher_hparams["vocab_size"] != vocab_size:
-        raise ValueError(f"The teacher {where} has vocab_size={teacher_hparams['vocab_size']} but the data has "
-                         f"{vocab_size} tokens: distil on the data and tokenizer the teacher was trained on.")
-    if seq_len > teacher_hparams["seq_len"]:
-        raise ValueError(f"The data has blocks of {seq_len} tokens but the teacher {where} was built for "
-                         f"seq_len={teacher_hparams['seq_len']}.")
-
-
-def _plain(hparams: dict) -> dict:
-    out = dict(hparams)
-    backbone = out.get("backbone")
-    if isinstance(backbone, TransformerConfig):
-        out["backbone"] = vars(backbone).copy()
-    return out
