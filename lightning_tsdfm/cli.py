@@ -38,6 +38,10 @@ def sample(
     seed: int = 0,
     dtype: str = "float64",
     device: str = "cpu",
+    shaped: Optional[str] = None,
+    k: int = 4,
+    policy: str = "argmin",
+    temperature: float = 1.0,
 ) -> None:
     """Draw samples from a teacher or student checkpoint and write them as JSONL (one sample a line, with metadata).
 
@@ -50,8 +54,13 @@ def sample(
         seed: seed of the sampling generator.
         dtype: float type of the categorical draws (float64 keeps the tails of small probabilities).
         device: cpu, cuda, cuda:1, ...
+        shaped: a compass checkpoint: guide every jump with it (K candidates, about K times the cost).
+        k: candidates per jump with --shaped.
+        policy: argmin | boltzmann | sequence_to_token, with --shaped.
+        temperature: tau of the boltzmann policy.
     """
-    samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device)
+    shaping = {"compass": shaped, "k": k, "policy": policy, "temperature": temperature} if shaped else None
+    samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping)
     write_jsonl(samples, output)
     print(f"wrote {num_samples} samples ({steps} steps, seed {seed}) to {output}")
     for text in samples.texts[:3]:
@@ -104,6 +113,12 @@ def sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="float type of the categorical draws; float64 keeps the tails of small probabilities")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    p.add_argument("--shaped", metavar="COMPASS", default=None,
+                   help="guide every jump with this compass checkpoint (optional, beyond the paper: K times the cost)")
+    p.add_argument("--k", type=int, default=4, help="candidates per jump with --shaped (default 4)")
+    p.add_argument("--policy", choices=["argmin", "boltzmann", "sequence_to_token"], default="argmin",
+                   help="selection policy with --shaped (default argmin)")
+    p.add_argument("--temperature", type=float, default=1.0, help="tau of the boltzmann policy (default 1.0)")
     return p
 
 

@@ -12,6 +12,8 @@ import torch
 from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.shaping import GuidedJump, make_selection
+from lightning_tsdfm.shaping.protocol import load_matching_compass
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -40,8 +42,11 @@ def generate_samples(
     dtype: str = "float64",
     device: str = "cpu",
     progress: bool = True,
+    shaping: dict | None = None,
 ) -> SampleSet:
-    """Load a sampler checkpoint and draw ``num_samples`` sequences in ``steps`` steps with the blind jump."""
+    """Load a sampler checkpoint and draw ``num_samples`` sequences in ``steps`` steps with the blind jump, or,
+    with ``shaping={"compass": path, "k": K, "policy": ..., "temperature": ...}``, with the compass-guided jump
+    (K candidates per step: about K times the draws and a compass forward per step)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
     module = load_module(checkpoint, map_location=device)
@@ -50,9 +55,14 @@ def generate_samples(
     if module.data_card is None:
         raise ValueError(f"{checkpoint} has no data card (was it trained with `tsdfm fit`?); cannot decode its samples.")
     generator = torch.Generator(device=device).manual_seed(seed)
+    jump = BlindJump(DTYPES[dtype])
+    if shaping:
+        compass = load_matching_compass(shaping["compass"], module, device)
+        selection = make_selection(shaping.get("policy", "argmin"), shaping.get("temperature", 1.0))
+        jump = GuidedJump(compass.energies, shaping.get("k", 4), selection, jump)
+        jump.generator = torch.Generator(device=device).manual_seed(seed + 1)
     start = time.perf_counter()
-    tokens = module.sample(num_samples, steps, generator=generator, batch_size=batch_size, progress=progress,
-                           jump=BlindJump(DTYPES[dtype])).cpu()
+    tokens = module.sample(num_samples, steps, generator=generator, batch_size=batch_size, progress=progress, jump=jump).cpu()
     seconds = time.perf_counter() - start
     meta = {
         "checkpoint": str(checkpoint),
@@ -63,6 +73,7 @@ def generate_samples(
         "dtype": dtype,
         "seconds_per_sequence": seconds / num_samples,
         "data": judge_card(module.data_card),
+        "sampling_shaping": shaping,
     }
     return SampleSet(tokens, decoder_from_card(module.data_card)(tokens), meta)
 

@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning_tsdfm import CompassModule, StudentModule, SyntheticDataModule, TeacherModule, TransformerConfig
 from lightning_tsdfm.cli import main
 from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.samples_io import generate_samples, read_jsonl
 from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper
 
 VOCAB, LEN, BATCHES_PER_EPOCH = 8, 8, 2
@@ -215,3 +216,16 @@ def test_every_shipped_config_parses(config, monkeypatch, capsys):
         main()
     assert info.value.code in (0, None)
     assert yaml.safe_load(capsys.readouterr().out)["model"]["class_path"].startswith("lightning_tsdfm.")
+
+
+def test_shaped_sampling_with_a_flat_compass_is_blind_sampling(teacher_ckpt, compass_ckpt, flat_compass_ckpt, tmp_path):
+    blind = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False)
+    flat = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False, shaping={"compass": str(flat_compass_ckpt), "k": 4})
+    shaped = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False, shaping={"compass": str(compass_ckpt), "k": 4})
+    assert torch.equal(blind.tokens, flat.tokens)
+    assert not torch.equal(blind.tokens, shaped.tokens)
+    assert shaped.meta["sampling_shaping"]["k"] == 4 and blind.meta["sampling_shaping"] is None
+    out = tmp_path / "s.jsonl"
+    main(["sample", "--checkpoint", str(teacher_ckpt), "--output", str(out), "--steps", "4", "--num_samples", "4",
+          "--shaped", str(compass_ckpt), "--k", "2", "--policy", "boltzmann", "--temperature", "0.5"])
+    assert read_jsonl(out).meta["sampling_shaping"] == {"compass": str(compass_ckpt), "k": 2, "policy": "boltzmann", "temperature": 0.5}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from lightning_tsdfm.jumps import JumpPolicy
+from lightning_tsdfm.modules.loading import load_module
 from lightning_tsdfm.paths import MixturePath
 
 
@@ -49,3 +50,10 @@ def check_compass_matches(compass, module, compass_path: str) -> None:
     if compass.hparams["seq_len"] < length:
         raise ValueError(f"The compass {compass_path} was built for seq_len={compass.hparams['seq_len']} but {name} "
                          f"makes sequences of {length} tokens.")
+
+
+def load_matching_compass(path: str, module, device="cpu"):
+    """The compass checkpoint at ``path``, frozen on ``device``, after checking it scores ``module``'s states."""
+    compass = load_module(path, expected_kind="compass", map_location=device).requires_grad_(False)
+    check_compass_matches(compass, module, path)
+    return compass

@@ -22,10 +22,9 @@ from lightning.pytorch.callbacks import Callback
 
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.frozen import FrozenReference
-from lightning_tsdfm.modules.loading import load_module
 from lightning_tsdfm.random import derived_generator
 from lightning_tsdfm.shaping.guided_jump import GuidedJump
-from lightning_tsdfm.shaping.protocol import check_compass_matches, check_shapeable
+from lightning_tsdfm.shaping.protocol import check_shapeable, load_matching_compass
 from lightning_tsdfm.shaping.selection import make_selection
 
 _SEED_OFFSET = 7_919  # keeps the shaper's streams apart from the module's own (seed, step, rank) streams
@@ -64,9 +63,7 @@ class TrajectoryShaper(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         check_shapeable(pl_module)
         if self._compass is None:
-            compass = load_module(self.compass_path, expected_kind="compass", map_location=pl_module.device)
-            check_compass_matches(compass, pl_module, self.compass_path)
-            self._compass = FrozenReference(compass)
+            self._compass = FrozenReference(load_matching_compass(self.compass_path, pl_module, pl_module.device))
         if not isinstance(pl_module.jump_policy, GuidedJump):
             self._previous_policy = pl_module.jump_policy
             if isinstance(pl_module.jump_policy, BlindJump):
