@@ -1,26 +1,21 @@
 #!/usr/bin/env bash
-# Ablation of trajectory shaping on the synthetic language (mask source): K in {2, 4, 8} with argmin, and
-# the three policies at K = 4; every student trained for the same 1000 optimizer steps from the same teacher
-# and compass (K = 1 is blind distillation bit for bit, tests/test_shaper.py, so the blind run is the K = 1 row). Needs the teacher (reproduce_foundation.sh synthetic) and the
-# compass (reproduce_shaping.sh synthetic). Writes benchmarks/results/shaping_ablation.{jsonl,md,png}.
+# Ablation of trajectory shaping on the synthetic language:  benchmarks/reproduce_ablation.sh [uniform|mask]
+# K in {2, 4, 8} with argmin, and the three policies at K = 4, every student trained for the same 1000
+# optimizer steps from the same teacher and compass. K = 1 is blind distillation bit for bit
+# (tests/test_shaper.py), so the blind run is the K = 1 row. Needs the teacher (reproduce_foundation.sh
+# synthetic) and the compass (reproduce_shaping.sh synthetic). Writes benchmarks/results/shaping_ablation.*
 set -euo pipefail
-TSDFM=.venv/bin/tsdfm
-PY=.venv/bin/python
-SRC=${1:-mask}
+source benchmarks/stages.sh
+SRC=${1:-uniform}
 T=runs/synthetic_tiny_$SRC/checkpoints/last.ckpt
 C=runs/synthetic_compass_$SRC/checkpoints/last.ckpt
 STEPS=1000
 models=()
-run() {  # run LABEL [shaper overrides...]
+run() {  # run LABEL [shaper overrides...]: one student of the ablation, STEPS optimizer steps
   local label=$1; shift
-  local name=ablation_${SRC}_$label
-  if [ ! -f "runs/$name/.done" ]; then
-    sed "s#runs/synthetic_student_mask#runs/$name#g" configs/synthetic_student.yaml > "/tmp/$name.yaml"
-    $TSDFM fit --config "/tmp/$name.yaml" --model.init_args.teacher_checkpoint="$T" \
-      --trainer.max_steps=$STEPS --trainer.max_time=00:01:00:00 "$@"
-    touch "runs/$name/.done"
-  fi
-  models+=(--model "$label:$SRC:4,8=runs/$name/checkpoints/last.ckpt")
+  fit "ablation_${SRC}_$label" configs/synthetic_student.yaml runs/synthetic_student_mask \
+    --model.init_args.teacher_checkpoint="$T" --trainer.max_steps=$STEPS --trainer.max_time=00:01:00:00 "$@"
+  models+=(--model "$label:$SRC:1,2,4,8=runs/ablation_${SRC}_$label/checkpoints/last.ckpt")
 }
 SHAPE=(--trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass="$C")
 run blind

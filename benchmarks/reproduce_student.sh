@@ -3,15 +3,7 @@
 # quality (teachers at 8 steps here; their full sweep is teacher_steps.jsonl) and speed next to the teachers. Needs the synthetic teachers of reproduce_foundation.sh.
 # Stages whose checkpoint exists are skipped. Run from the repository root after `make install`.
 set -euo pipefail
-TSDFM=.venv/bin/tsdfm
-PY=.venv/bin/python
-fit() {  # fit NAME CONFIG RUN_DIR_IN_CONFIG [overrides...]
-  local name=$1 config=$2 from=$3; shift 3
-  if [ -f "runs/$name/.done" ]; then echo "reuse runs/$name"; return; fi
-  sed "s#$from#runs/$name#g" "$config" > "/tmp/$name.yaml"
-  $TSDFM fit --config "/tmp/$name.yaml" "$@"
-  touch "runs/$name/.done"
-}
+source benchmarks/stages.sh
 T=runs/synthetic_tiny_%s/checkpoints/last.ckpt
 S=runs/synthetic_student_%s/checkpoints/last.ckpt
 fit synthetic_student_mask configs/synthetic_student.yaml runs/synthetic_student_mask
