@@ -54,7 +54,7 @@ $(DEMO)/student_shaped.ckpt: $(DEMO)/teacher.ckpt $(DEMO)/compass.ckpt configs/d
 $(DEMO)/quality.md: $(DEMO)/student_blind.ckpt $(DEMO)/student_shaped.ckpt
 	$(PY) benchmarks/quality.py --results-dir $(DEMO) --samples-dir $(DEMO)/samples --dataset web-bible \
 	  --config configs/demo_text_teacher.yaml --judges smollm2 --num-samples 32 --seed 0 \
-	  --model teacher:mask:8,64,1024=$(DEMO)/teacher.ckpt \
+	  --model teacher:mask:8,64=$(DEMO)/teacher.ckpt \
 	  --model student-blind:mask:4,8,16=$(DEMO)/student_blind.ckpt \
 	  --model student-shaped:mask:4,8,16=$(DEMO)/student_shaped.ckpt
 

@@ -6,15 +6,7 @@
 # Stages whose run directory has a .done marker are skipped. Run from the repository root after `make install`.
 set -euo pipefail
 STAGE=${1:-synthetic}
-TSDFM=.venv/bin/tsdfm
-PY=.venv/bin/python
-fit() {  # fit NAME CONFIG RUN_DIR_IN_CONFIG [overrides...]
-  local name=$1 config=$2 from=$3; shift 3
-  if [ -f "runs/$name/.done" ]; then echo "reuse runs/$name"; return; fi
-  sed "s#$from#runs/$name#g" "$config" > "/tmp/$name.yaml"
-  $TSDFM fit --config "/tmp/$name.yaml" "$@"
-  touch "runs/$name/.done"
-}
+source benchmarks/stages.sh
 if [ "$STAGE" = synthetic ]; then
 T=runs/synthetic_tiny_%s/checkpoints/last.ckpt
 C=runs/synthetic_compass_%s/checkpoints/last.ckpt
@@ -61,8 +53,8 @@ for src in mask uniform; do
     --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass="$(printf $C $src)" --trainer.callbacks.num_candidates=4
 done
 models=()
-for src in mask uniform; do
-  models+=(--model "teacher:$src:1,2,4,8,16,64,256,1024=$(printf $T $src)"
+for src in mask uniform; do  # the teachers' 64..1024-step rows (same checkpoints, seed, judges): teacher_steps.jsonl
+  models+=(--model "teacher:$src:1,2,4,8,16=$(printf $T $src)"
            --model "student-blind:$src:1,2,4,8,16=$(printf $S $src)"
            --model "student-shaped:$src:1,2,4,8,16=$(printf $H $src)")
 done
