@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ablation of trajectory shaping on the synthetic language:  benchmarks/reproduce_ablation.sh [uniform|mask]
-# K in {2, 4, 8} with argmin, and the three policies at K = 4, every student trained for the same 1000
+# K in {2, 4, 8} with argmin, and the three policies at K = 4, every student trained for the same 500
 # optimizer steps from the same teacher and compass. K = 1 is blind distillation bit for bit
 # (tests/test_shaper.py), so the blind run is the K = 1 row. Needs the teacher (reproduce_foundation.sh
 # synthetic) and the compass (reproduce_shaping.sh synthetic). Writes benchmarks/results/shaping_ablation.*
@@ -9,7 +9,7 @@ source benchmarks/stages.sh
 SRC=${1:-uniform}
 T=runs/synthetic_tiny_$SRC/checkpoints/last.ckpt
 C=runs/synthetic_compass_$SRC/checkpoints/last.ckpt
-STEPS=1000
+STEPS=500  # a multiple of the config's checkpoint interval (250), so last.ckpt holds the final step
 models=()
 run() {  # run LABEL [shaper overrides...]: one student of the ablation, STEPS optimizer steps
   local label=$1; shift
