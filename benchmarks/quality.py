@@ -108,6 +108,7 @@ def write_report(benchmark: str, rows: list[dict]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     (results_io.RESULTS / f"{benchmark}.md").write_text(
         f"# {benchmark}\n\nGenerated from {benchmark}.jsonl by benchmarks/quality.py; commands are in the rows.\n\n"
@@ -130,6 +131,10 @@ def write_report(benchmark: str, rows: list[dict]) -> None:
                 ax_ent.axhline(r["entropy"], color="k", ls=":", label="data")
         ax_ppl.set(xscale="log", yscale="log", title=f"{dataset}, judge {judge}", ylabel="generative perplexity")
         ax_ent.set(xscale="log", xlabel="sampling steps", ylabel="unigram entropy (nats)")
+        steps = sorted({r["steps"] for r in rows if r["dataset"] == dataset and r["steps"]})
+        for ax in (ax_ppl, ax_ent):  # label the measured step counts, not log-scale minor ticks
+            ax.set_xticks(steps, [str(s) for s in steps])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax_ppl.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(results_io.RESULTS / f"{benchmark}.png", dpi=110)
