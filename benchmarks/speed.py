@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from quality import parse_model  # noqa: E402
 from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_command  # noqa: E402
 
 from lightning_tsdfm.modules import load_module  # noqa: E402
@@ -42,21 +43,20 @@ def main() -> None:
               "device": args.device if args.device != "cpu" else f"cpu ({torch.get_num_threads()} threads)",
               "threads": torch.get_num_threads()}
     rows = []
-    for spec in args.model:
-        name, checkpoint = spec.split("=", 1)
-        method, source, steps = name.split(":")
+    for method, source, step_list, checkpoint in map(parse_model, args.model):
         module = load_module(checkpoint, map_location=args.device)
         generator = torch.Generator(device=args.device).manual_seed(args.seed)
         module.sample(args.batch_size, 1, generator=generator)  # warm-up
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            module.sample(args.batch_size, int(steps), generator=generator)
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            times.append((time.perf_counter() - start) / args.batch_size)
-        rows.append({**common, "source": source, "method": method, "steps": int(steps), "checkpoint": checkpoint,
-                     "seconds_per_sequence": statistics.median(times), "all_seconds_per_sequence": times})
+        for steps in step_list:
+            times = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                module.sample(args.batch_size, steps, generator=generator)
+                if args.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                times.append((time.perf_counter() - start) / args.batch_size)
+            rows.append({**common, "source": source, "method": method, "steps": steps, "checkpoint": checkpoint,
+                         "seconds_per_sequence": statistics.median(times), "all_seconds_per_sequence": times})
     for row in rows:
         first = next(r for r in rows if r["source"] == row["source"])
         row["speedup_vs_first"] = first["seconds_per_sequence"] / row["seconds_per_sequence"]

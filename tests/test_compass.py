@@ -7,11 +7,10 @@ import math
 import sys
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 import yaml
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning_helpers import fit_checkpoint, quick_trainer
 
 from lightning_tsdfm import (
     CausalLMModule,
@@ -39,15 +38,8 @@ def _datamodule(**overrides) -> SyntheticDataModule:
     return SyntheticDataModule(**kwargs)
 
 
-def _trainer(root, max_steps: int, callbacks=(), val_batches: int = 0) -> L.Trainer:
-    return L.Trainer(max_steps=max_steps, default_root_dir=root, logger=False, enable_progress_bar=False,
-                     enable_model_summary=False, limit_val_batches=val_batches, callbacks=list(callbacks),
-                     deterministic=True, num_sanity_val_steps=0)
-
-
 def _fit_checkpoint(module, root, steps: int = 2, datamodule=None) -> Path:
-    _trainer(root, steps, [ModelCheckpoint(dirpath=root, save_last=True)]).fit(module, datamodule=datamodule or _datamodule())
-    return root / "last.ckpt"
+    return fit_checkpoint(module, root, steps, datamodule or _datamodule())
 
 
 @pytest.fixture(scope="module", params=["mask", "uniform"])
@@ -205,7 +197,7 @@ def test_training_on_a_fixed_batch_lowers_positive_energies_relative_to_negative
 
 def test_validation_logs_nce_accuracy_per_time_bin_reproducibly(teacher_ckpt, tmp_path):
     compass = _compass(teacher_ckpt, num_negatives=2)
-    results = [_trainer(tmp_path, 1, val_batches=2).validate(compass, datamodule=_datamodule(), verbose=False)[0]
+    results = [quick_trainer(tmp_path, 1, val_batches=2).validate(compass, datamodule=_datamodule(), verbose=False)[0]
                for _ in range(2)]
     assert {"val/loss", "val/nce_acc", *BINS} <= set(results[0])
     assert all(0.0 <= results[0][key] <= 1.0 for key in ["val/nce_acc", *BINS])
@@ -226,7 +218,7 @@ def test_a_short_fit_separates_teacher_jumps_from_data(tmp_path):
     ckpt = _fit_checkpoint(teacher, tmp_path / "teacher", steps=5, datamodule=_learnable_data())
     torch.manual_seed(0)
     compass = CompassModule(str(ckpt), 16, 16, backbone=backbone, lr=3e-3, warmup_steps=10)
-    trainer = _trainer(tmp_path / "compass", 200, val_batches=8)
+    trainer = quick_trainer(tmp_path / "compass", 200, val_batches=8)
     before = trainer.validate(compass, datamodule=_learnable_data(), verbose=False)[0]["val/nce_acc"]
     trainer.fit(compass, datamodule=_learnable_data())
     after = trainer.validate(compass, datamodule=_learnable_data(), verbose=False)[0]
@@ -279,7 +271,7 @@ def test_incompatible_teachers_and_settings_are_refused(teacher_ckpt, tmp_path):
 
 def test_compass_refuses_data_of_another_language(teacher_ckpt, tmp_path):
     with pytest.raises(ValueError, match="mismatch"):
-        _trainer(tmp_path, 1).fit(_compass(teacher_ckpt), datamodule=_datamodule(language_seed=7))
+        quick_trainer(tmp_path, 1).fit(_compass(teacher_ckpt), datamodule=_datamodule(language_seed=7))
 
 
 # ---------------------------------------------------------------- CLI

@@ -12,8 +12,15 @@ import pytest
 import torch
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning_helpers import fit_checkpoint, quick_trainer
 
-from lightning_tsdfm import CompassModule, StudentModule, SyntheticDataModule, TeacherModule, TransformerConfig
+from lightning_tsdfm import (
+    CompassModule,
+    StudentModule,
+    SyntheticDataModule,
+    TeacherModule,
+    TransformerConfig,
+)
 from lightning_tsdfm.cli import main
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.samples_io import generate_samples, read_jsonl
@@ -30,15 +37,8 @@ def _datamodule(**overrides) -> SyntheticDataModule:
     return SyntheticDataModule(**kwargs)
 
 
-def _trainer(root, max_steps: int, callbacks=()) -> L.Trainer:
-    return L.Trainer(max_steps=max_steps, default_root_dir=root, logger=False, enable_progress_bar=False,
-                     enable_model_summary=False, limit_val_batches=0, callbacks=list(callbacks),
-                     deterministic=True, num_sanity_val_steps=0)
-
-
-def _fit_checkpoint(module, root, steps: int = 2, datamodule=None):
-    _trainer(root, steps, [ModelCheckpoint(dirpath=root, save_last=True)]).fit(module, datamodule=datamodule or _datamodule())
-    return root / "last.ckpt"
+def _fit_checkpoint(module, root, steps: int = 2, datamodule=None) -> Path:
+    return fit_checkpoint(module, root, steps, datamodule or _datamodule())
 
 
 @pytest.fixture(scope="module", params=["mask", "uniform"])
@@ -56,7 +56,7 @@ def teacher_ckpt(source, tmp_path_factory):
 def _compass_ckpt(teacher_ckpt, root, flat: bool = False):
     torch.manual_seed(0)
     compass = CompassModule(str(teacher_ckpt), VOCAB, LEN, backbone=SMALL, lr=3e-2, warmup_steps=1)
-    trainer = _trainer(root, 2)
+    trainer = quick_trainer(root, 2)
     trainer.fit(compass, datamodule=_datamodule())
     if flat:  # a compass with no opinion: every state has energy 0
         with torch.no_grad():
@@ -84,7 +84,7 @@ def _student(teacher_ckpt) -> StudentModule:
 
 def _distil(teacher_ckpt, root, steps: int = 3, shaper=None) -> StudentModule:
     student = _student(teacher_ckpt)
-    _trainer(root, steps, [shaper] if shaper else []).fit(student, datamodule=_datamodule())
+    quick_trainer(root, steps, [shaper] if shaper else []).fit(student, datamodule=_datamodule())
     return student
 
 
@@ -104,7 +104,7 @@ def test_flat_compass_or_one_candidate_is_blind_distillation(teacher_ckpt, compa
 def test_shaping_changes_the_targets_and_logs_statistics(teacher_ckpt, compass_ckpt, policy, tmp_path):
     shaper = TrajectoryShaper(str(compass_ckpt), num_candidates=4, policy=policy, temperature=0.05, switch_time=0.5)
     student = _student(teacher_ckpt)
-    trainer = _trainer(tmp_path, 3, [shaper])
+    trainer = quick_trainer(tmp_path, 3, [shaper])
     trainer.fit(student, datamodule=_datamodule())
     assert not _same_weights(student, _distil(teacher_ckpt, tmp_path / "blind"))
     metrics = trainer.callback_metrics
@@ -118,7 +118,7 @@ def test_shaping_changes_the_targets_and_logs_statistics(teacher_ckpt, compass_c
 def test_compass_stays_out_of_the_student_checkpoint(teacher_ckpt, compass_ckpt, tmp_path):
     ckpt = _fit_checkpoint(_student(teacher_ckpt), tmp_path, steps=2)
     shaped = _student(teacher_ckpt)
-    _trainer(tmp_path / "s", 2, [TrajectoryShaper(str(compass_ckpt)), ModelCheckpoint(dirpath=tmp_path / "s", save_last=True)]).fit(
+    quick_trainer(tmp_path / "s", 2, [TrajectoryShaper(str(compass_ckpt)), ModelCheckpoint(dirpath=tmp_path / "s", save_last=True)]).fit(
         shaped, datamodule=_datamodule())
     blind_keys = set(torch.load(ckpt, weights_only=False)["state_dict"])
     assert set(torch.load(tmp_path / "s" / "last.ckpt", weights_only=False)["state_dict"]) == blind_keys
@@ -130,9 +130,9 @@ def test_resumed_shaped_run_ends_with_the_same_weights(teacher_ckpt, compass_ckp
 
     straight = _distil(teacher_ckpt, tmp_path / "a", steps=2 * BATCHES_PER_EPOCH, shaper=shaper())
     saver = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_train_steps=BATCHES_PER_EPOCH, save_top_k=-1, filename="{step}")
-    _trainer(tmp_path / "b", BATCHES_PER_EPOCH, [shaper(), saver]).fit(_student(teacher_ckpt), datamodule=_datamodule())
+    quick_trainer(tmp_path / "b", BATCHES_PER_EPOCH, [shaper(), saver]).fit(_student(teacher_ckpt), datamodule=_datamodule())
     resumed = _student(teacher_ckpt)
-    _trainer(tmp_path / "c", 2 * BATCHES_PER_EPOCH, [shaper()]).fit(
+    quick_trainer(tmp_path / "c", 2 * BATCHES_PER_EPOCH, [shaper()]).fit(
         resumed, datamodule=_datamodule(), ckpt_path=tmp_path / "ck" / f"step={BATCHES_PER_EPOCH}.ckpt")
     assert _same_weights(straight, resumed)
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import lightning as L
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning_helpers import fit_checkpoint, quick_trainer
 
-from lightning_tsdfm import CausalLMModule, StudentModule, SyntheticDataModule, TeacherModule, TransformerConfig
+from lightning_tsdfm import (
+    CausalLMModule,
+    StudentModule,
+    SyntheticDataModule,
+    TeacherModule,
+    TransformerConfig,
+)
 from lightning_tsdfm.distillation import DyadicStepSizes, heun_target, rk4_target
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules import load_module
@@ -25,16 +33,8 @@ def _datamodule(**overrides) -> SyntheticDataModule:
     return SyntheticDataModule(**kwargs)
 
 
-def _trainer(root, max_steps: int, callbacks=(), val_batches: int = 0) -> L.Trainer:
-    return L.Trainer(max_steps=max_steps, default_root_dir=root, logger=False, enable_progress_bar=False,
-                     enable_model_summary=False, limit_val_batches=val_batches, callbacks=list(callbacks),
-                     deterministic=True, num_sanity_val_steps=0)
-
-
-def _fit_checkpoint(module, root, steps: int = 2, datamodule=None):
-    checkpoint = ModelCheckpoint(dirpath=root, save_last=True)
-    _trainer(root, steps, [checkpoint]).fit(module, datamodule=datamodule or _datamodule())
-    return root / "last.ckpt"
+def _fit_checkpoint(module, root, steps: int = 2, datamodule=None) -> Path:
+    return fit_checkpoint(module, root, steps, datamodule or _datamodule())
 
 
 @pytest.fixture(scope="module", params=["mask", "uniform"])
@@ -122,12 +122,12 @@ def test_dyadic_steps_reject_bad_settings():
 
 def test_student_checkpoint_resumes_and_loads_without_its_teacher(teacher_ckpt, tmp_path):
     straight = _student(teacher_ckpt)
-    _trainer(tmp_path / "a", 6).fit(straight, datamodule=_datamodule())
+    quick_trainer(tmp_path / "a", 6).fit(straight, datamodule=_datamodule())
 
     first = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_train_steps=4, save_top_k=-1, filename="{step}")
-    _trainer(tmp_path / "b", 4, [first]).fit(_student(teacher_ckpt), datamodule=_datamodule())
+    quick_trainer(tmp_path / "b", 4, [first]).fit(_student(teacher_ckpt), datamodule=_datamodule())
     resumed = _student(teacher_ckpt)
-    _trainer(tmp_path / "c", 6).fit(resumed, datamodule=_datamodule(), ckpt_path=tmp_path / "ck" / "step=4.ckpt")
+    quick_trainer(tmp_path / "c", 6).fit(resumed, datamodule=_datamodule(), ckpt_path=tmp_path / "ck" / "step=4.ckpt")
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
 
@@ -157,14 +157,14 @@ def test_incompatible_teacher_checkpoints_are_refused(teacher_ckpt, tmp_path):
 
 def test_student_refuses_data_of_another_language(teacher_ckpt, tmp_path):
     with pytest.raises(ValueError, match="mismatch"):
-        _trainer(tmp_path, 1).fit(_student(teacher_ckpt), datamodule=_datamodule(language_seed=7))
+        quick_trainer(tmp_path, 1).fit(_student(teacher_ckpt), datamodule=_datamodule(language_seed=7))
 
 
 def test_student_validates_and_monitors_generation(teacher_ckpt, tmp_path):
     from lightning_tsdfm import GenerationMonitor
 
     monitor = GenerationMonitor(num_samples=4, steps=2, judge="oracle")
-    trainer = _trainer(tmp_path, 4, [monitor], val_batches=1)  # validation runs at the end of the 4-batch epoch
+    trainer = quick_trainer(tmp_path, 4, [monitor], val_batches=1)  # validation runs at the end of the 4-batch epoch
     trainer.fit(_student(teacher_ckpt), datamodule=_datamodule())
     metrics = trainer.callback_metrics
     assert {"val/ce", "val/nelbo", "val/gen_ppl", "val/entropy"} <= set(metrics)

@@ -36,8 +36,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
-from lightning_tsdfm.modules.frozen import FrozenReference
-from lightning_tsdfm.modules.loading import load_module, read_checkpoint
+from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
+from lightning_tsdfm.modules.loading import read_checkpoint
 from lightning_tsdfm.modules.optim import adamw_with_warmup
 from lightning_tsdfm.modules.teacher_hparams import check_teacher_fits_data, plain_hparams
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
@@ -61,7 +61,7 @@ def info_nce(e_pos: torch.Tensor, e_neg: torch.Tensor) -> torch.Tensor:
 LOSSES = {"logistic": logistic_nce, "infonce": info_nce}
 
 
-class CompassModule(DataCardMixin, L.LightningModule):
+class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
     """Energy compass E_psi(x, t) trained against a frozen teacher checkpoint.
 
     Args:
@@ -126,7 +126,6 @@ class CompassModule(DataCardMixin, L.LightningModule):
                                 PolynomialScheduler(self.hparams.scheduler_exponent))
         self.net = DiffusionTransformer(backbone, self.path.source.input_vocab_size, 1, self.hparams.seq_len)
         self.blind_jump = BlindJump()
-        self._teacher: FrozenReference | None = None
 
     # ---- the energy
 
@@ -146,13 +145,6 @@ class CompassModule(DataCardMixin, L.LightningModule):
         return self.path.source.name
 
     # ---- the frozen teacher and the negatives
-
-    def teacher(self) -> torch.nn.Module:
-        """The frozen teacher, loaded on first use (training and validation only)."""
-        if self._teacher is None:
-            module = load_module(self.hparams.teacher_checkpoint, expected_kind="teacher", map_location=self.device)
-            self._teacher = FrozenReference(module)
-        return self._teacher.module.to(self.device)
 
     def parameter_ratio(self) -> float:
         """Compass parameters / teacher parameters (DESIGN 3.4 asks for about 5-15%)."""

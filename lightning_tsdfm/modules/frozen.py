@@ -1,8 +1,10 @@
-"""FrozenReference: a frozen network held by reference, outside the holder's parameters and checkpoint."""
+"""Frozen networks held by reference, outside the holder's parameters and checkpoint."""
 
 from __future__ import annotations
 
 import torch
+
+from lightning_tsdfm.modules.loading import load_module
 
 
 class FrozenReference:
@@ -13,3 +15,17 @@ class FrozenReference:
 
     def __deepcopy__(self, memo) -> "FrozenReference":
         return self
+
+
+class FrozenTeacherMixin:
+    """For a LightningModule trained against the teacher checkpoint ``hparams.teacher_checkpoint`` (a student,
+    a compass): :meth:`teacher` loads it on first use, frozen and held by reference."""
+
+    _teacher: FrozenReference | None = None
+
+    def teacher(self) -> torch.nn.Module:
+        """The frozen teacher on this module's device."""
+        if self._teacher is None:
+            module = load_module(self.hparams.teacher_checkpoint, expected_kind="teacher", map_location=self.device)
+            self._teacher = FrozenReference(module)
+        return self._teacher.module.to(self.device)

@@ -24,8 +24,8 @@ from lightning_tsdfm.jumps import BlindJump, JumpPolicy
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
-from lightning_tsdfm.modules.frozen import FrozenReference
-from lightning_tsdfm.modules.loading import load_module, read_checkpoint
+from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
+from lightning_tsdfm.modules.loading import read_checkpoint
 from lightning_tsdfm.modules.teacher_hparams import check_teacher_fits_data, plain_hparams
 
 
@@ -38,7 +38,7 @@ def forward_kl(target: torch.Tensor, logits: torch.Tensor, weight: torch.Tensor)
     return (kl * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-class StudentModule(DenoiserModule):
+class StudentModule(FrozenTeacherMixin, DenoiserModule):
     """Few-step student distilled from a teacher checkpoint.
 
     Args:
@@ -104,7 +104,6 @@ class StudentModule(DenoiserModule):
         self.steps = DyadicStepSizes(teacher_steps, base_fraction, level_weights)
         self.trajectory = TRAJECTORIES[trajectory]
         self.blind_sampling = BlindJump()
-        self._teacher: Optional[FrozenReference] = None
         self._ema = TargetEMA(decay=ema_decay)
         if teacher_card is not None:
             self.data_card = teacher_card  # setup() then refuses data with another tokenizer or language
@@ -113,13 +112,6 @@ class StudentModule(DenoiserModule):
 
     def configure_callbacks(self):
         return [self._ema]
-
-    def teacher(self) -> torch.nn.Module:
-        """The frozen teacher, loaded on first use (training only)."""
-        if self._teacher is None:
-            module = load_module(self.hparams.teacher_checkpoint, expected_kind="teacher", map_location=self.device)
-            self._teacher = FrozenReference(module)
-        return self._teacher.module.to(self.device)
 
     def ema_kernel(self, x: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """p_ema(x1 | x, t, h) as probabilities."""

@@ -23,7 +23,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.frozen import FrozenReference
 from lightning_tsdfm.random import derived_generator
-from lightning_tsdfm.shaping.guided_jump import GuidedJump
+from lightning_tsdfm.shaping.guided_jump import GuidedJump, ShapingStatistics
 from lightning_tsdfm.shaping.protocol import check_shapeable, load_matching_compass
 from lightning_tsdfm.shaping.selection import make_selection
 
@@ -82,7 +82,7 @@ class TrajectoryShaper(Callback):
         if self.jump.statistics.jumps:
             for key, value in self.jump.statistics.means().items():
                 pl_module.log(f"shaping/{key}", value)
-        self.jump.statistics = type(self.jump.statistics)()
+        self.jump.statistics = ShapingStatistics()
 
     # ---- checkpoint
 
