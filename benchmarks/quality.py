@@ -4,7 +4,8 @@
         --model teacher:mask:1,8,1024=runs/synthetic_tiny_mask/checkpoints/last.ckpt \
         --model student-blind:mask:1,2,4,8,16=runs/synthetic_student_mask/checkpoints/last.ckpt
 
-Each ``--model`` is METHOD:SOURCE:STEPS=CHECKPOINT (STEPS comma-separated). For every model, step count
+Each ``--model`` is METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT (STEPS comma-separated; SAMPLER one of the
+module's samplers, e.g. ``cached`` for MDLM or ``euler`` for SEDD; default its first). For every model, step count
 and judge one row: generative perplexity, mean per-sample unigram entropy, sample count, seed, seconds per
 sequence. Reference rows (method=data) score held-out data from the training config. Writes
 benchmarks/results/<benchmark>.jsonl (this dataset's rows replaced), .md and .png (perplexity and entropy
@@ -63,13 +64,17 @@ def training_provenance(checkpoint: str) -> dict:
     return {"train_steps": state.get("global_step"), **(shaping or {})}
 
 
-def parse_model(spec: str) -> tuple[str, str, list[int], str]:
+def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None]:
+    """METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT -> (method, source, [steps], checkpoint, sampler or None)."""
     try:
         name, checkpoint = spec.split("=", 1)
-        method, source, steps = name.split(":")
-        return method, source, [int(s) for s in steps.split(",")], checkpoint
+        method, source, steps, *sampler = name.split(":")
+        if len(sampler) > 1:
+            raise ValueError(name)
+        return method, source, [int(s) for s in steps.split(",")], checkpoint, (sampler[0] if sampler else None)
     except ValueError as err:
-        raise SystemExit(f"--model {spec!r}: expected METHOD:SOURCE:STEPS=CHECKPOINT, e.g. teacher:mask:8,1024=last.ckpt") from err
+        raise SystemExit(f"--model {spec!r}: expected METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT, e.g. "
+                         "teacher:mask:8,1024=last.ckpt or mdlm:mask:1024:cached=mdlm.ckpt") from err
 
 
 def run(benchmark: str, dataset: str, config: str, models: list[str], judge_specs: list[str], num_samples: int,
@@ -81,10 +86,10 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
     card = datamodule.data_card()
     judges = [build_judge(spec, card) for spec in judge_specs]
     rows = data_rows(datamodule, judges, card, num_samples, seed, common)
-    for method, source, step_list, checkpoint in map(parse_model, models):
+    for method, source, step_list, checkpoint, sampler in map(parse_model, models):
         provenance = training_provenance(checkpoint)
         for steps in step_list:
-            samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size)
+            samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, sampler=sampler)
             if samples.meta["source"] != source:
                 raise ValueError(f"{checkpoint} was trained with the {samples.meta['source']} source, not {source}.")
             write_jsonl(samples, Path(samples_dir) / f"{dataset}_{source}_{method}_{steps}.jsonl")
@@ -92,6 +97,7 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
                 row = {**common, "source": source, "method": method, "steps": steps,
                        **evaluate_samples(judge, samples.tokens, samples.texts),
                        "seconds_per_sequence": samples.meta["seconds_per_sequence"], "dtype": samples.meta["dtype"],
+                       "sampler": samples.meta["sampler"],
                        "checkpoint": checkpoint, **provenance}
                 rows.append(row)
                 print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
@@ -146,7 +152,7 @@ def main(default_benchmark: str = "quality") -> None:
     parser.add_argument("--benchmark", default=default_benchmark, help="name of the results file")
     parser.add_argument("--dataset", required=True, help="dataset name in the rows: synthetic, web-bible, ...")
     parser.add_argument("--config", required=True, help="the training config (its data section gives held-out data)")
-    parser.add_argument("--model", action="append", required=True, help="METHOD:SOURCE:STEPS=CHECKPOINT")
+    parser.add_argument("--model", action="append", required=True, help="METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT")
     parser.add_argument("--judges", nargs="+", default=["oracle"], help="oracle | smollm2 | ar:<ckpt> | hf:<model>")
     parser.add_argument("--num-samples", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=None)

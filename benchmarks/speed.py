@@ -4,7 +4,7 @@
         --model teacher:mask:1024=runs/synthetic_tiny_mask/checkpoints/last.ckpt \
         --model student-blind:mask:8=runs/synthetic_student_mask/checkpoints/last.ckpt
 
-Each ``--model`` is METHOD:SOURCE:STEPS=CHECKPOINT. Writes benchmarks/results/speed.jsonl (rows of this
+Each ``--model`` is METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT (SAMPLER: e.g. ``cached`` for MDLM). Writes benchmarks/results/speed.jsonl (rows of this
 dataset replaced), speed.md; prints every model's speed-up over the first model of the same source.
 """
 
@@ -25,13 +25,13 @@ from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_c
 from lightning_tsdfm.modules import load_module  # noqa: E402
 
 BENCHMARK = "speed"
-COLUMNS = ["dataset", "source", "method", "steps", "seconds_per_sequence", "speedup_vs_first", "repeats", "batch_size", "device", "threads"]
+COLUMNS = ["dataset", "source", "method", "sampler", "steps", "seconds_per_sequence", "speedup_vs_first", "repeats", "batch_size", "device", "threads"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--model", action="append", required=True, help="METHOD:SOURCE:STEPS=CHECKPOINT")
+    parser.add_argument("--model", action="append", required=True, help="METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -43,19 +43,20 @@ def main() -> None:
               "device": args.device if args.device != "cpu" else f"cpu ({torch.get_num_threads()} threads)",
               "threads": torch.get_num_threads()}
     rows = []
-    for method, source, step_list, checkpoint in map(parse_model, args.model):
+    for method, source, step_list, checkpoint, sampler in map(parse_model, args.model):
         module = load_module(checkpoint, map_location=args.device)
         generator = torch.Generator(device=args.device).manual_seed(args.seed)
-        module.sample(args.batch_size, 1, generator=generator)  # warm-up
+        module.sample(args.batch_size, 1, generator=generator, sampler=sampler)  # warm-up
         for steps in step_list:
             times = []
             for _ in range(args.repeats):
                 start = time.perf_counter()
-                module.sample(args.batch_size, steps, generator=generator)
+                module.sample(args.batch_size, steps, generator=generator, sampler=sampler)
                 if args.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 times.append((time.perf_counter() - start) / args.batch_size)
             rows.append({**common, "source": source, "method": method, "steps": steps, "checkpoint": checkpoint,
+                         "sampler": sampler or module.samplers[0],
                          "seconds_per_sequence": statistics.median(times), "all_seconds_per_sequence": times})
     for row in rows:
         first = next(r for r in rows if r["source"] == row["source"])

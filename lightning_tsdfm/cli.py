@@ -18,6 +18,7 @@ from lightning.pytorch.cli import LightningCLI
 import lightning_tsdfm  # noqa: F401  (registers the module and data classes for short class names)
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
 from lightning_tsdfm.metrics.judges import build_judge
+from lightning_tsdfm.plugins import load_plugins
 from lightning_tsdfm.samples_io import generate_samples, read_jsonl, write_jsonl
 
 
@@ -155,6 +156,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     if argv[0] == "evaluate":
         evaluate(**vars(evaluate_parser().parse_args(argv[1:])))
         return
+    load_plugins()  # model families installed as plugins (MDLM, SEDD, ...) become --model choices
     TsdfmCLI(
         L.LightningModule,
         L.LightningDataModule,

@@ -2,6 +2,12 @@
 
 Models own the kernel; the library owns the draw. Every sampler and every trajectory teacher calls a
 :class:`JumpPolicy`, so a callback can swap the blind jump for a guided one without touching the model.
+Two calls, one per kind of kernel a model family computes:
+
+- ``policy(x_t, probs, t, h, path, generator)``: a denoiser's p(x1 | x_t, t) on a :class:`MixturePath`
+  (our teacher and students, MDLM); the next-state kernel is :func:`mixture_kernel`;
+- ``policy.transition(x_t, kernel, t, h, generator)``: any next-state kernel q(x_{t+h} | x_t) [B, L, S]
+  whose rows sum to one (SEDD's Euler and Tweedie tau-leaping steps, other plugins).
 """
 
 from __future__ import annotations
@@ -29,9 +35,26 @@ def sample_categorical(
     return torch.argmax(torch.log(probs.to(dtype)) + gumbel, dim=-1)
 
 
+def mixture_kernel(x_t: Tensor, probs: Tensor, t: Tensor, h: Tensor, path: MixturePath) -> Tensor:
+    """q(x_{t+h}^i = y | x_t) [B, L, S] of the blind jump, S = the source's input vocabulary (with the mask id):
+
+        unsettled i:  p_jump * p(x1^i = y | x_t, t) + (1 - p_jump) * delta(y, x_t^i),   p_jump = path.jump_probability
+        settled i:    delta(y, x_t^i)        (with the mask source a revealed token never returns to the mask)
+    """
+    states = path.source.input_vocab_size
+    stay = torch.nn.functional.one_hot(x_t, states).to(probs.dtype)
+    p_x1 = torch.nn.functional.pad(probs, (0, states - probs.shape[-1]))
+    p_jump = path.jump_probability(t, h).to(probs.dtype)[:, None, None]
+    moving = p_jump * p_x1 + (1 - p_jump) * stay
+    return torch.where(path.source.unsettled(x_t)[..., None], moving, stay)
+
+
 @runtime_checkable
 class JumpPolicy(Protocol):
-    """x_{t+h} = policy(x_t, probs, t, h, path, generator); probs: [B, L, V] of p(x1 | x_t, t); t, h: [B]."""
+    """x_{t+h} = policy(x_t, probs, t, h, path, generator); probs: [B, L, V] of p(x1 | x_t, t); t, h: [B].
+
+    ``transition(x_t, kernel, t, h, generator)`` draws x_{t+h}^i ~ kernel[b, i] from a next-state kernel.
+    """
 
     def __call__(
         self,
@@ -41,6 +64,10 @@ class JumpPolicy(Protocol):
         h: Tensor,
         path: MixturePath,
         generator: Optional[torch.Generator] = None,
+    ) -> Tensor: ...
+
+    def transition(
+        self, x_t: Tensor, kernel: Tensor, t: Tensor, h: Tensor, generator: Optional[torch.Generator] = None
     ) -> Tensor: ...
 
 
@@ -58,6 +85,10 @@ class BlindJump:
     def __call__(self, x_t, probs, t, h, path, generator=None):
         x1_hat = self.draw_tokens(probs, generator)
         return torch.where(self.draw_moves(x_t, t, h, path, generator), x1_hat, x_t)
+
+    def transition(self, x_t, kernel, t, h, generator=None):
+        """x_{t+h}^i ~ kernel[b, i, :] (rows of q(x_{t+h} | x_t) summing to one), independently per position."""
+        return sample_categorical(kernel, generator, self.dtype)
 
     def draw_tokens(self, probs: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
         """x1_hat ~ p(. | x_t, t) per position, [B, L]."""

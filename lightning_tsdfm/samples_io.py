@@ -43,10 +43,12 @@ def generate_samples(
     device: str = "cpu",
     progress: bool = True,
     shaping: dict | None = None,
+    sampler: str | None = None,
 ) -> SampleSet:
     """Load a sampler checkpoint and draw ``num_samples`` sequences in ``steps`` steps with the blind jump, or,
     with ``shaping={"compass": path, "k": K, "policy": ..., "temperature": ...}``, with the compass-guided jump
-    (K candidates per step: about K times the draws and a compass forward per step)."""
+    (K candidates per step: about K times the draws and a compass forward per step). ``sampler`` names one of
+    the module's samplers (``module.samplers``; default its first)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
     module = load_module(checkpoint, map_location=device)
@@ -62,13 +64,16 @@ def generate_samples(
         jump = GuidedJump(compass.energies, shaping.get("k", 4), selection, jump)
         jump.generator = torch.Generator(device=device).manual_seed(seed + 1)
     start = time.perf_counter()
-    tokens = module.sample(num_samples, steps, generator=generator, batch_size=batch_size, progress=progress, jump=jump).cpu()
+    sampler = sampler or module.samplers[0]
+    tokens = module.sample(num_samples, steps, generator=generator, batch_size=batch_size, progress=progress, jump=jump,
+                           sampler=sampler).cpu()
     seconds = time.perf_counter() - start
     meta = {
         "checkpoint": str(checkpoint),
         "kind": type(module).checkpoint_kind,
         "source": module.path.source.name,
         "steps": steps,
+        "sampler": sampler,
         "seed": seed,
         "dtype": dtype,
         "seconds_per_sequence": seconds / num_samples,

@@ -18,6 +18,8 @@ from lightning_tsdfm.jumps import JumpPolicy
 from lightning_tsdfm.paths import MixturePath
 
 Denoiser = Callable[[Tensor, Tensor, Tensor], Tensor]  # (x_t [B, L], t [B], h [B]) -> logits [B, L, V]
+Step = Callable[[Tensor, Tensor, Tensor, Optional[torch.Generator]], Tensor]  # (x_t, t, h, generator) -> x_{t+h}
+Start = Callable[[tuple[int, int], Optional[torch.Generator], torch.device | str], Tensor]  # (shape, generator, device) -> x_0
 
 
 @torch.no_grad()
@@ -35,19 +37,40 @@ def sample_sequences(
     description: str = "sampling",
 ) -> Tensor:
     """Draw ``num_samples`` sequences of ``seq_len`` tokens in ``steps`` uniform steps; returns LongTensor[N, L]."""
+
+    def step(x: Tensor, t: Tensor, h: Tensor, g: Optional[torch.Generator]) -> Tensor:
+        return jump(x, torch.softmax(denoiser(x, t, h).float(), dim=-1), t, h, path, g)
+
+    return sample_chain(step, path.source.sample, num_samples, seq_len, steps, generator, device, batch_size,
+                        progress, description)
+
+
+@torch.no_grad()
+def sample_chain(
+    step: Step,
+    start: Start,
+    num_samples: int,
+    seq_len: int,
+    steps: int,
+    generator: Optional[torch.Generator] = None,
+    device: torch.device | str = "cpu",
+    batch_size: Optional[int] = None,
+    progress: bool = False,
+    description: str = "sampling",
+) -> Tensor:
+    """x_0 ~ start, then x_{t+h} = step(x_t, t, h, generator) for t = 0, h, ..., 1 - h with h = 1/steps, in
+    chunks of ``batch_size`` sequences; returns LongTensor[num_samples, seq_len]. Any model family's sampler."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}.")
     batch_size = batch_size or num_samples
-    chunks = [min(batch_size, num_samples - start) for start in range(0, num_samples, batch_size)]
+    chunks = [min(batch_size, num_samples - first) for first in range(0, num_samples, batch_size)]
     bar = tqdm(total=steps * len(chunks), desc=description, disable=not progress, unit="step")
     out = []
     for size in chunks:
-        x = path.source.sample((size, seq_len), generator, device)
+        x = start((size, seq_len), generator, device)
         h = torch.full((size,), 1.0 / steps, device=device)
         for k in range(steps):
-            t = torch.full((size,), k / steps, device=device)
-            probs = torch.softmax(denoiser(x, t, h).float(), dim=-1)
-            x = jump(x, probs, t, h, path, generator)
+            x = step(x, torch.full((size,), k / steps, device=device), h, generator)
             bar.update()
         out.append(x)
     bar.close()

@@ -5,6 +5,7 @@ mismatch is a clear error."""
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import lightning as L
@@ -23,6 +24,7 @@ from lightning_tsdfm import (
 )
 from lightning_tsdfm.cli import main
 from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.plugins import ENTRY_POINT_GROUP
 from lightning_tsdfm.samples_io import generate_samples, read_jsonl
 from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper
 
@@ -215,7 +217,8 @@ def test_every_shipped_config_parses(config, monkeypatch, capsys):
     with pytest.raises(SystemExit) as info:
         main()
     assert info.value.code in (0, None)
-    assert yaml.safe_load(capsys.readouterr().out)["model"]["class_path"].startswith("lightning_tsdfm.")
+    packages = {"lightning_tsdfm"} | {ep.value.split(".")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["class_path"].split(".")[0] in packages
 
 
 def test_shaped_sampling_with_a_flat_compass_is_blind_sampling(teacher_ckpt, compass_ckpt, flat_compass_ckpt, tmp_path):

@@ -31,6 +31,7 @@ class TransformerConfig:
         mlp_ratio: MLP width as a multiple of hidden_size.
         cond_size: width of the (t, h) conditioning vector.
         dropout: dropout on the residual branches.
+        norm_weights: LayerNorms with a learned scale (MDLM's layout; default: no affine parameters).
         attention_backend: ``sdpa`` (torch, any device) or ``flash`` (flash-attn on CUDA, falls back to sdpa).
     """
 
@@ -40,6 +41,7 @@ class TransformerConfig:
     mlp_ratio: int = 4
     cond_size: int = 128
     dropout: float = 0.0
+    norm_weights: bool = False
     attention_backend: Backend = "sdpa"
 
     def __post_init__(self) -> None:
@@ -53,6 +55,11 @@ class TransformerConfig:
 # Checkpoints keep the config in their hyper-parameters; allow it in `torch.load(weights_only=True)`,
 # which Lightning uses when resuming (`--ckpt_path`).
 torch.serialization.add_safe_globals([TransformerConfig])
+
+
+def layer_norm(cfg: TransformerConfig) -> nn.LayerNorm:
+    """LayerNorm over the residual width, without bias; with a learned scale only when ``cfg.norm_weights``."""
+    return nn.LayerNorm(cfg.hidden_size, elementwise_affine=cfg.norm_weights, bias=False)
 
 
 class TimestepEmbedding(nn.Module):
@@ -80,10 +87,10 @@ class Block(nn.Module):
         d = cfg.hidden_size
         self.cfg = cfg
         self.rotary = rotary
-        self.norm1 = nn.LayerNorm(d, elementwise_affine=False)
+        self.norm1 = layer_norm(cfg)
         self.qkv = nn.Linear(d, 3 * d, bias=False)
         self.proj = nn.Linear(d, d, bias=False)
-        self.norm2 = nn.LayerNorm(d, elementwise_affine=False)
+        self.norm2 = layer_norm(cfg)
         self.mlp = nn.Sequential(nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(approximate="tanh"), nn.Linear(cfg.mlp_ratio * d, d))
         self.dropout = nn.Dropout(cfg.dropout)
         self.modulation = nn.Linear(cfg.cond_size, 6 * d)
@@ -131,7 +138,7 @@ class DiffusionTransformer(nn.Module):
         self.cond_bias = nn.Parameter(torch.zeros(config.cond_size))
         rotary = RotaryEmbedding(d // config.num_heads)
         self.blocks = nn.ModuleList(Block(config, rotary, causal) for _ in range(config.num_layers))
-        self.final_norm = nn.LayerNorm(d, elementwise_affine=False)
+        self.final_norm = layer_norm(config)
         self.final_modulation = nn.Linear(config.cond_size, 2 * d)
         self.head = nn.Linear(d, output_vocab_size)
         self._init_weights()

@@ -69,20 +69,33 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
         self.log("val/ce", masked_cross_entropy(logits, x1, self.path.source.unsettled(x_t)), prog_bar=True)
         self.log("val/nelbo", generalized_kl(logits, x1, x_t, t, self.path).mean(), prog_bar=True)
 
+    #: the samplers :meth:`sample` offers; the first is the default. Subclasses (plugins) may add their own.
+    samplers: tuple[str, ...] = ("ancestral",)
+
     def sampling_policy(self) -> JumpPolicy:
         """The jump used by :meth:`sample` (the trajectory policy unless a subclass keeps them apart)."""
         return self.jump_policy
 
+    def sampling_denoiser(self, sampler: str):
+        """The denoiser ``(x, t, h) -> logits`` that ``sampler`` calls: the module itself (a plugin may wrap it)."""
+        return self
+
     @torch.no_grad()
     def sample(self, num_samples: int, steps: int, generator: torch.Generator | None = None,
-               batch_size: int | None = None, progress: bool = False, jump: JumpPolicy | None = None) -> torch.Tensor:
-        """``steps``-step samples, LongTensor[num_samples, seq_len], drawn with ``jump`` or :meth:`sampling_policy`."""
+               batch_size: int | None = None, progress: bool = False, jump: JumpPolicy | None = None,
+               sampler: str | None = None) -> torch.Tensor:
+        """``steps``-step samples, LongTensor[num_samples, seq_len], drawn with ``jump`` or :meth:`sampling_policy`
+        by ``sampler`` (one of :attr:`samplers`, default the first)."""
+        sampler = sampler or self.samplers[0]
+        if sampler not in self.samplers:
+            raise ValueError(f"{type(self).__name__} has no sampler {sampler!r}: choose one of {list(self.samplers)}.")
         was_training = self.training
         self.eval()
         try:
             return sample_sequences(
-                self, self.path, jump or self.sampling_policy(), num_samples, self.hparams.seq_len, steps,
-                generator, self.device, batch_size, progress, description=f"{self.checkpoint_kind} {steps} steps",
+                self.sampling_denoiser(sampler), self.path, jump or self.sampling_policy(), num_samples,
+                self.hparams.seq_len, steps, generator, self.device, batch_size, progress,
+                description=f"{self.checkpoint_kind} {steps} steps",
             )
         finally:
             self.train(was_training)

@@ -35,5 +35,9 @@ def load_module(path: str | Path, expected_kind: str | tuple[str, ...] | None = 
     """Instantiate the checkpoint's module class and load its weights (and data card)."""
     header = read_checkpoint(path, expected_kind)["tsdfm"]
     module_name, _, class_name = header["class_path"].rpartition(".")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except ImportError as err:
+        raise ImportError(f"{path} holds a {header['class_path']}, which is not installed: install the plugin that "
+                          f"provides {module_name.split('.')[0]!r} (e.g. `pip install plugins/<name>`).") from err
     return cls.load_from_checkpoint(str(path), map_location=map_location, weights_only=False).eval()

@@ -44,7 +44,7 @@ class ShapingStatistics:
 
 
 class GuidedJump:
-    """x_{t+h} = the selected one of K candidate blind jumps. K = 1 is the blind jump."""
+    """x_{t+h} = the selected one of K candidate blind jumps (or transitions). K = 1 is the blind jump."""
 
     def __init__(self, energies: Energies, num_candidates: int, selection: SelectionPolicy,
                  blind: BlindJump | None = None) -> None:
@@ -62,10 +62,21 @@ class GuidedJump:
         moves = self.blind.draw_moves(x_t, t, h, path, generator)
         if self.num_candidates == 1:
             return torch.where(moves, first_tokens, x_t)
-        k, (b, n) = self.num_candidates, x_t.shape
-        other_tokens = self.blind.draw_tokens(probs.unsqueeze(0).expand(k - 1, -1, -1, -1), self.generator)
+        other_tokens = self.blind.draw_tokens(probs.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), self.generator)
         tokens = torch.cat([first_tokens.unsqueeze(0), other_tokens])  # [K, B, L]
-        candidates = torch.where(moves, tokens, x_t)
+        return self.select(torch.where(moves, tokens, x_t), t, h)
+
+    def transition(self, x_t, kernel, t, h, generator=None):
+        """K draws of x_{t+h} ~ kernel (candidate 0 with the caller's generator, as the blind transition), one kept."""
+        first = self.blind.transition(x_t, kernel, t, h, generator)
+        if self.num_candidates == 1:
+            return first
+        others = self.blind.transition(x_t, kernel.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), t, h, self.generator)
+        return self.select(torch.cat([first.unsqueeze(0), others]), t, h)
+
+    def select(self, candidates: Tensor, t: Tensor, h: Tensor) -> Tensor:
+        """The kept one of ``candidates`` [K, B, L] (states at t + h), scored by the compass in one forward."""
+        k, b, n = candidates.shape
         energies = self.energies(candidates.reshape(k * b, n), (t + h).clamp(max=1.0).repeat(k)).reshape(k, b, n).float()
         if not torch.isfinite(energies).all():
             raise FloatingPointError(
@@ -73,9 +84,7 @@ class GuidedJump:
                 "training stable?) and the precision it runs in (bf16 overflow: run the compass in float32).")
         index = self.selection(energies, t, self.generator)
         kept = gather_candidates(candidates, index)
-        sequence_energy = energies.mean(-1)
-        chosen = gather_candidates(energies, index).mean(-1)
-        self.statistics.add(sequence_energy, chosen, candidates, kept)
+        self.statistics.add(energies.mean(-1), gather_candidates(energies, index).mean(-1), candidates, kept)
         return kept
 
     def __repr__(self) -> str:

@@ -1,0 +1,149 @@
+"""SDTTModule: few-step MDLM by self-distillation through time (SDTT-style, Deschenaux & Gulcehre 2024).
+
+Round r of R (``steps_per_round`` optimizer steps each): the student learns one ancestral step of size
+h_r = 2^(r+1) / N0 from a frozen teacher that takes two steps of h_r / 2; the teacher of round r is the student
+at the start of round r (round 0: the MDLM checkpoint), so after R rounds the student samples in N0 / 2^R
+steps. For x_t on the student's grid (t = k h_r, masked positions M):
+
+    k1 = p_T(. | x_t, t);   m = jump(x_t, k1, t, h_r/2);   k2 = p_T(. | m, t + h_r/2)
+    target^i = k1^i if position i was revealed in m, else k2^i
+    loss = mean_{i in M} KL(p_S(. | x_t, t) || target^i)                    (reverse KL)
+
+The midpoint m is a draw of ``self.jump_policy``: `--trainer.callbacks+=TrajectoryShaper` replaces it with the
+compass-guided jump, with no change here. The student is an MDLM (same backbone, same samplers) and
+inherits MDLM's blind sampling; the round teacher is held by reference and saved in the checkpoint (key
+``sdtt``), so a resumed run continues the same round with the same teacher.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+from lightning_tsdfm.models import TransformerConfig
+from lightning_tsdfm.modules.frozen import FrozenReference
+from lightning_tsdfm.modules.loading import read_checkpoint
+from lightning_tsdfm.modules.teacher_hparams import check_teacher_fits_data, plain_hparams
+from tsdfm_mdlm.module import MDLMModule
+
+
+def reverse_kl(student_logits: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """Mean over weighted positions of KL(p_S || q) = sum_v p_S,v (log p_S,v - log q_v)."""
+    log_p = torch.log_softmax(student_logits.float(), dim=-1)
+    kl = (log_p.exp() * (log_p - torch.log(target.float().clamp_min(1e-30)))).sum(-1)
+    weight = weight.float()
+    return (kl * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+class SDTTModule(MDLMModule):
+    """MDLM student distilled in rounds that double its step size.
+
+    Args:
+        teacher_checkpoint: an MDLM checkpoint written by `tsdfm fit` (architecture and weights).
+        vocab_size: data vocabulary (linked from the DataModule); must equal the teacher's.
+        seq_len: sequence length (linked from the DataModule); at most the teacher's.
+        initial_steps: N0, the teacher's step count; must be divisible by 2^num_rounds.
+        num_rounds: R; the student ends at N0 / 2^R sampling steps.
+        steps_per_round: optimizer steps per round.
+        lr: AdamW peak learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear learning-rate warm-up.
+        seed: seed of the training draws, combined with (global_step, rank).
+        teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
+    """
+
+    checkpoint_kind = "mdlm-sdtt"
+
+    def __init__(
+        self,
+        teacher_checkpoint: str,
+        vocab_size: int,
+        seq_len: int,
+        initial_steps: int = 1024,
+        num_rounds: int = 7,
+        steps_per_round: int = 10_000,
+        lr: float = 1e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 100,
+        seed: int = 0,
+        teacher_hparams: Optional[dict] = None,
+    ) -> None:
+        teacher_state = teacher_card = None
+        if teacher_hparams is None:
+            checkpoint = read_checkpoint(teacher_checkpoint, expected_kind=("mdlm", "mdlm-sdtt"))
+            teacher_hparams, teacher_state = dict(checkpoint["hyper_parameters"]), checkpoint["state_dict"]
+            teacher_card = checkpoint["tsdfm"].get("data_card")
+        check_teacher_fits_data(teacher_hparams, vocab_size, seq_len, teacher_checkpoint)
+        if initial_steps % 2**num_rounds:
+            raise ValueError(f"initial_steps={initial_steps} is not divisible by 2^num_rounds={2**num_rounds}: "
+                             "every round halves the step count.")
+        backbone = teacher_hparams["backbone"]
+        backbone = TransformerConfig(**backbone) if isinstance(backbone, dict) else backbone
+        super().__init__(vocab_size, teacher_hparams["seq_len"], backbone, teacher_hparams["time_conditioning"],
+                         teacher_hparams.get("antithetic", True), lr, weight_decay, warmup_steps,
+                         teacher_hparams.get("t_max", 0.999), seed)
+        self.save_hyperparameters()
+        self.hparams.teacher_hparams = plain_hparams(teacher_hparams)
+        if teacher_state is not None:
+            self.load_state_dict(teacher_state, strict=True)
+        if teacher_card is not None:
+            self.data_card = teacher_card  # setup() then refuses data with another tokenizer or language
+        self._round_teacher: FrozenReference | None = None
+        self._teacher_round = -1
+
+    # ---- rounds
+
+    def current_round(self) -> int:
+        return min(self.global_step // self.hparams.steps_per_round, self.hparams.num_rounds - 1)
+
+    def student_step_size(self, round_: int) -> float:
+        """h_r = 2^(r+1) / N0."""
+        return 2 ** (round_ + 1) / self.hparams.initial_steps
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        round_ = self.current_round()
+        if round_ != self._teacher_round:  # the student at the start of the round becomes its teacher
+            self._round_teacher = FrozenReference(copy.deepcopy(self.net))
+            self._teacher_round = round_
+
+    # ---- the target
+
+    @torch.no_grad()
+    def two_step_target(self, x_t: Tensor, t: Tensor, h: Tensor, generator: torch.Generator) -> Tensor:
+        """The round teacher's two half steps from x_t (see the module docstring); [B, L, V] probabilities."""
+        teacher = self._round_teacher.module
+        k1 = torch.softmax(self.denoise(teacher, x_t, t).float(), dim=-1)
+        midpoint = self.jump_policy(x_t, k1, t, h / 2, self.path, generator)
+        k2 = torch.softmax(self.denoise(teacher, midpoint, t + h / 2).float(), dim=-1)
+        return torch.where(self.path.source.unsettled(midpoint)[..., None], k2, k1)
+
+    def training_step(self, x1: Tensor, batch_idx: int) -> Tensor:
+        g = self.step_generator(x1.device)
+        round_ = self.current_round()
+        step = self.student_step_size(round_)
+        grid = torch.randint(0, round(1 / step), (x1.shape[0],), device=x1.device, generator=g)
+        t, h = grid * step, torch.full((x1.shape[0],), step, device=x1.device)
+        x_t = self.path.sample(x1, t, g)
+        target = self.two_step_target(x_t, t, h, g)
+        loss = reverse_kl(self(x_t, t), target, self.path.source.unsettled(x_t))
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/round", float(round_))
+        return loss
+
+    # ---- checkpoint: the round teacher travels with the student
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self._round_teacher is not None:
+            checkpoint["sdtt"] = {"round": self._teacher_round, "teacher": self._round_teacher.module.state_dict()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        saved = checkpoint.get("sdtt")
+        if saved is not None:
+            teacher = copy.deepcopy(self.net)
+            teacher.load_state_dict(saved["teacher"])
+            self._round_teacher, self._teacher_round = FrozenReference(teacher), saved["round"]
