@@ -22,6 +22,15 @@ Step = Callable[[Tensor, Tensor, Tensor, Optional[torch.Generator]], Tensor]  # 
 Start = Callable[[tuple[int, int], Optional[torch.Generator], torch.device | str], Tensor]  # (shape, generator, device) -> x_0
 
 
+def denoiser_step(denoiser: Denoiser, path: MixturePath, jump: JumpPolicy) -> Step:
+    """x_{t+h} = jump(x_t, softmax(denoiser(x_t, t, h)), t, h, path): one step of a mixture-path denoiser."""
+
+    def step(x: Tensor, t: Tensor, h: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+        return jump(x, torch.softmax(denoiser(x, t, h).float(), dim=-1), t, h, path, generator)
+
+    return step
+
+
 @torch.no_grad()
 def sample_sequences(
     denoiser: Denoiser,
@@ -37,11 +46,7 @@ def sample_sequences(
     description: str = "sampling",
 ) -> Tensor:
     """Draw ``num_samples`` sequences of ``seq_len`` tokens in ``steps`` uniform steps; returns LongTensor[N, L]."""
-
-    def step(x: Tensor, t: Tensor, h: Tensor, g: Optional[torch.Generator]) -> Tensor:
-        return jump(x, torch.softmax(denoiser(x, t, h).float(), dim=-1), t, h, path, g)
-
-    return sample_chain(step, path.source.sample, num_samples, seq_len, steps, generator, device, batch_size,
+    return sample_chain(denoiser_step(denoiser, path, jump), path.source.sample, num_samples, seq_len, steps, generator, device, batch_size,
                         progress, description)
 
 

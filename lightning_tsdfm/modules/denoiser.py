@@ -15,7 +15,7 @@ from lightning_tsdfm.modules.data_card import DataCardMixin
 from lightning_tsdfm.modules.optim import adamw_with_warmup
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
 from lightning_tsdfm.random import derived_generator
-from lightning_tsdfm.sampling import sample_sequences
+from lightning_tsdfm.sampling import Step, denoiser_step, sample_chain
 
 
 class DenoiserModule(DataCardMixin, L.LightningModule):
@@ -80,6 +80,11 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
         """The denoiser ``(x, t, h) -> logits`` that ``sampler`` calls: the module itself (a plugin may wrap it)."""
         return self
 
+    def sampling_step(self, sampler: str, jump: JumpPolicy) -> Step:
+        """One step x_t -> x_{t+h} of ``sampler``: the denoiser's p(x1 | x_t, t, h) drawn by ``jump`` on the path.
+        A model family with another kind of kernel overrides this (and draws with ``jump.transition``)."""
+        return denoiser_step(self.sampling_denoiser(sampler), self.path, jump)
+
     @torch.no_grad()
     def sample(self, num_samples: int, steps: int, generator: torch.Generator | None = None,
                batch_size: int | None = None, progress: bool = False, jump: JumpPolicy | None = None,
@@ -92,10 +97,10 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
         was_training = self.training
         self.eval()
         try:
-            return sample_sequences(
-                self.sampling_denoiser(sampler), self.path, jump or self.sampling_policy(), num_samples,
+            return sample_chain(
+                self.sampling_step(sampler, jump or self.sampling_policy()), self.path.source.sample, num_samples,
                 self.hparams.seq_len, steps, generator, self.device, batch_size, progress,
-                description=f"{self.checkpoint_kind} {steps} steps",
+                description=f"{self.checkpoint_kind} {sampler} {steps} steps",
             )
         finally:
             self.train(was_training)

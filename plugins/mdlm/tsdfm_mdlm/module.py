@@ -19,7 +19,7 @@ exact; with True it is conditioned on MDLM's sigma(t) = -log(1 - (1 - eps)(1 - t
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor, nn

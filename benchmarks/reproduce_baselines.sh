@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Baselines as plugins: MDLM, SEDD absorb and SEDD uniform trained on the same data with the same backbone size
+# as our teacher, MDLM distilled SDTT-style (blind and shaped), then one quality table (baselines.jsonl/.md/.png,
+# 8..1024 steps, next to our teacher, students and shaped students) and one speed table.
+#   benchmarks/reproduce_baselines.sh synthetic   # needs reproduce_foundation.sh synthetic + reproduce_shaping.sh synthetic
+#   benchmarks/reproduce_baselines.sh text        # needs reproduce_foundation.sh text + reproduce_shaping.sh text
+# Every training runs on one CPU thread (OMP_NUM_THREADS=1), so two stages can share a 2-core machine; stages
+# with a .done marker are skipped. Run from the repository root after `make install`.
+set -euo pipefail
+STAGE=${1:-synthetic}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+source benchmarks/stages.sh
+STEPS="8,16,64,256,1024"
+
+if [ "$STAGE" = synthetic ]; then
+fit synthetic_mdlm configs/synthetic_mdlm.yaml runs/synthetic_mdlm
+fit synthetic_sedd_absorb configs/synthetic_sedd.yaml runs/synthetic_sedd_absorb --trainer.max_steps=5500 --trainer.max_time=00:00:40:00
+fit synthetic_sedd_uniform configs/synthetic_sedd.yaml runs/synthetic_sedd_absorb --model.init_args.graph=uniform \
+  --trainer.max_steps=5500 --trainer.max_time=00:00:40:00
+fit synthetic_sdtt_blind configs/synthetic_sdtt.yaml runs/synthetic_sdtt_blind
+fit synthetic_sdtt_shaped configs/synthetic_sdtt.yaml runs/synthetic_sdtt_blind \
+  --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/synthetic_compass_mask/checkpoints/last.ckpt \
+  --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
+R=runs/%s/checkpoints/last.ckpt
+OMP_NUM_THREADS=2 $PY benchmarks/quality.py --benchmark baselines --dataset synthetic --config configs/synthetic_tiny.yaml \
+  --judges oracle --num-samples 256 --seed 0 \
+  --model "teacher:mask:$STEPS=$(printf $R synthetic_tiny_mask)" \
+  --model "teacher:uniform:$STEPS=$(printf $R synthetic_tiny_uniform)" \
+  --model "student-blind:mask:8,16=$(printf $R synthetic_student_mask)" \
+  --model "student-shaped:mask:8,16=$(printf $R synthetic_shaped_student_mask)" \
+  --model "student-blind:uniform:8,16=$(printf $R synthetic_student_uniform)" \
+  --model "student-shaped:uniform:8,16=$(printf $R synthetic_shaped_student_uniform)" \
+  --model "mdlm:mask:$STEPS=$(printf $R synthetic_mdlm)" \
+  --model "sedd-absorb:mask:$STEPS=$(printf $R synthetic_sedd_absorb)" \
+  --model "sedd-uniform:uniform:$STEPS=$(printf $R synthetic_sedd_uniform)" \
+  --model "mdlm-sdtt-blind:mask:8,16=$(printf $R synthetic_sdtt_blind)" \
+  --model "mdlm-sdtt-shaped:mask:8,16=$(printf $R synthetic_sdtt_shaped)"
+OMP_NUM_THREADS=2 $PY benchmarks/speed.py --dataset synthetic-baselines --batch-size 32 --repeats 3 \
+  --model "teacher:mask:8,64,1024=$(printf $R synthetic_tiny_mask)" \
+  --model "student-blind:mask:8=$(printf $R synthetic_student_mask)" \
+  --model "mdlm:mask:8,64,1024:ancestral=$(printf $R synthetic_mdlm)" \
+  --model "mdlm:mask:8,64,1024:cached=$(printf $R synthetic_mdlm)" \
+  --model "mdlm-sdtt-blind:mask:8:cached=$(printf $R synthetic_sdtt_blind)" \
+  --model "sedd-absorb:mask:8,64,1024:tweedie=$(printf $R synthetic_sedd_absorb)" \
+  --model "sedd-absorb:mask:8,64,1024:euler=$(printf $R synthetic_sedd_absorb)" \
+  --model "sedd-uniform:uniform:8,64,1024:tweedie=$(printf $R synthetic_sedd_uniform)"
+fi
+
+if [ "$STAGE" = text ]; then
+fit text_mdlm configs/text_mdlm.yaml runs/text_mdlm
+fit text_sedd_absorb configs/text_sedd.yaml runs/text_sedd_absorb
+fit text_sedd_uniform configs/text_sedd.yaml runs/text_sedd_absorb --model.init_args.graph=uniform
+R=runs/%s/checkpoints/last.ckpt
+OMP_NUM_THREADS=2 $PY benchmarks/quality.py --benchmark baselines --dataset web-bible --config configs/text_tiny.yaml \
+  --judges ar:runs/ar_judge_text/checkpoints/last.ckpt smollm2 --num-samples 64 --seed 0 \
+  --model "teacher:mask:$STEPS=$(printf $R text_tiny_mask)" \
+  --model "teacher:uniform:$STEPS=$(printf $R text_tiny_uniform)" \
+  --model "student-blind:mask:8,16=$(printf $R text_student_mask)" \
+  --model "student-shaped:mask:8,16=$(printf $R text_shaped_student_mask)" \
+  --model "student-blind:uniform:8,16=$(printf $R text_student_uniform)" \
+  --model "student-shaped:uniform:8,16=$(printf $R text_shaped_student_uniform)" \
+  --model "mdlm:mask:$STEPS=$(printf $R text_mdlm)" \
+  --model "sedd-absorb:mask:$STEPS=$(printf $R text_sedd_absorb)" \
+  --model "sedd-uniform:uniform:$STEPS=$(printf $R text_sedd_uniform)"
+fi
