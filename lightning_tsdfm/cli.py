@@ -43,6 +43,7 @@ def sample(
     k: int = 4,
     policy: str = "argmin",
     temperature: float = 1.0,
+    sampler: Optional[str] = None,
 ) -> None:
     """Draw samples from a teacher or student checkpoint and write them as JSONL (one sample a line, with metadata).
 
@@ -59,9 +60,11 @@ def sample(
         k: candidates per jump with --shaped.
         policy: argmin | boltzmann | sequence_to_token, with --shaped.
         temperature: tau of the boltzmann policy.
+        sampler: one of the checkpoint's samplers (MDLM: ancestral | cached; SEDD: tweedie | euler); default its first.
     """
     shaping = {"compass": shaped, "k": k, "policy": policy, "temperature": temperature} if shaped else None
-    samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping)
+    samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
+                               sampler=sampler)
     write_jsonl(samples, output)
     print(f"wrote {num_samples} samples ({steps} steps, seed {seed}) to {output}")
     for text in samples.texts[:3]:
@@ -120,6 +123,8 @@ def sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", choices=["argmin", "boltzmann", "sequence_to_token"], default="argmin",
                    help="selection policy with --shaped (default argmin)")
     p.add_argument("--temperature", type=float, default=1.0, help="tau of the boltzmann policy (default 1.0)")
+    p.add_argument("--sampler", default=None,
+                   help="one of the model's samplers: ancestral (default) | cached for MDLM, tweedie | euler for SEDD")
     return p
 
 

@@ -304,3 +304,16 @@ def test_sdtt_is_shapeable_by_the_trajectory_shaper(mdlm_ckpt, tmp_path):
     assert all(same)  # K = 1 is blind SDTT bit for bit
     assert not all(torch.equal(a, b) for a, b in zip(blind.state_dict().values(), shaped.state_dict().values()))
     assert isinstance(shaped.jump_policy, BlindJump)  # teardown restored the blind jump
+
+
+def test_cli_samples_with_the_cached_sampler(mdlm_ckpt, tmp_path):
+    from lightning_tsdfm.cli import main
+    from lightning_tsdfm.samples_io import read_jsonl
+
+    main(["sample", "--checkpoint", str(mdlm_ckpt), "--output", str(tmp_path / "c.jsonl"), "--steps", "32",
+          "--num_samples", "4", "--sampler", "cached"])
+    main(["sample", "--checkpoint", str(mdlm_ckpt), "--output", str(tmp_path / "a.jsonl"), "--steps", "32",
+          "--num_samples", "4"])
+    cached, ancestral = read_jsonl(tmp_path / "c.jsonl"), read_jsonl(tmp_path / "a.jsonl")
+    assert cached.meta["sampler"] == "cached" and ancestral.meta["sampler"] == "ancestral"
+    assert torch.equal(cached.tokens, ancestral.tokens)
