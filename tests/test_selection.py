@@ -8,7 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.jumps import BlindJump, mixture_kernel
 from lightning_tsdfm.paths import MixturePath, make_source
 from lightning_tsdfm.shaping import GuidedJump, make_selection
 from lightning_tsdfm.shaping.selection import gather_candidates
@@ -129,3 +129,30 @@ def test_nan_energies_are_a_clear_error():
     guided = GuidedJump(lambda x, tt: torch.full(x.shape, float("nan")), 2, make_selection("argmin"))
     with pytest.raises(FloatingPointError, match="NaN"):
         guided(x_t, probs, t, h, path)
+
+
+# ---- guided transitions (next-state kernels of other model families, e.g. SEDD)
+
+@pytest.mark.parametrize("source", ["mask", "uniform"])
+@pytest.mark.parametrize("k,energies", [(1, _sum_of_ids), (4, lambda x, t: torch.zeros(x.shape))])
+@given(seed=st.integers(0, 10_000))
+def test_one_candidate_or_constant_energy_is_the_blind_transition(source, k, energies, seed):
+    path, x_t, probs, t, h = _state(source, seed)
+    kernel = mixture_kernel(x_t, probs.double(), t, h, path)
+    guided = GuidedJump(energies, k, make_selection("argmin"))
+    guided.generator = torch.Generator().manual_seed(seed + 1)
+    blind = BlindJump().transition(x_t, kernel, t, h, torch.Generator().manual_seed(seed))
+    assert torch.equal(guided.transition(x_t, kernel, t, h, torch.Generator().manual_seed(seed)), blind)
+
+
+def test_guided_transition_keeps_a_kernel_draw_of_low_energy():
+    path, x_t, probs, t, _ = _state("mask", 0)
+    h = 1.0 - t  # a step to the end: every masked position is drawn
+    kernel = mixture_kernel(x_t, probs.double(), t, h, path)
+    guided = GuidedJump(lambda x, tt: x.float(), 8, make_selection("argmin"))  # energy = token id
+    guided.generator = torch.Generator().manual_seed(1)
+    shaped = guided.transition(x_t, kernel, t, h, torch.Generator().manual_seed(0))
+    blind = BlindJump().transition(x_t, kernel, t, h, torch.Generator().manual_seed(0))
+    assert (kernel.gather(-1, shaped[..., None]) > 0).all()  # every kept token is a possible draw
+    assert shaped.float().mean() < blind.float().mean()
+    assert guided.statistics.means()["energy_chosen"] < guided.statistics.means()["energy_candidates"]
