@@ -78,7 +78,7 @@ def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None]:
 
 
 def run(benchmark: str, dataset: str, config: str, models: list[str], judge_specs: list[str], num_samples: int,
-        seed: int, batch_size: int | None, samples_dir: str) -> list[dict]:
+        seed: int, batch_size: int | None, samples_dir: str, keep_other_models: bool = False) -> list[dict]:
     common = {"benchmark": benchmark, "dataset": dataset, "seed": seed, "commit": git_commit(), "command": this_command()}
     datamodule = datamodule_from_config(config)
     datamodule.prepare_data()
@@ -104,7 +104,9 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
             if steps == max(step_list):
                 for text in samples.texts[:3]:
                     print(f"  [{method}, {source}, {steps} steps] {text[:300]}")
-    all_rows = replace_rows(benchmark, rows, dataset=dataset)
+    measured = {(r["method"], r["source"]) for r in rows}
+    replaced = (lambda r: (r["method"], r["source"]) in measured) if keep_other_models else None
+    all_rows = replace_rows(benchmark, rows, replaced, dataset=dataset)
     write_report(benchmark, all_rows)
     return all_rows
 
@@ -159,10 +161,12 @@ def main(default_benchmark: str = "quality") -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples-dir", default="runs/benchmarks/samples", help="where the sample JSONL files go")
     parser.add_argument("--results-dir", default=str(results_io.RESULTS), help="where the .jsonl, .md and .png go")
+    parser.add_argument("--keep-other-models", action="store_true",
+                        help="replace only this dataset's rows of the models measured now (default: all its rows)")
     args = parser.parse_args()
     results_io.RESULTS = Path(args.results_dir)
     run(args.benchmark, args.dataset, args.config, args.model, args.judges, args.num_samples, args.seed,
-        args.batch_size, args.samples_dir)
+        args.batch_size, args.samples_dir, args.keep_other_models)
 
 
 if __name__ == "__main__":

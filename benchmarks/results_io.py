@@ -10,6 +10,7 @@ import json
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
@@ -28,12 +29,13 @@ def this_command() -> str:
     return "python " + " ".join(shlex.quote(a) for a in sys.argv)
 
 
-def replace_rows(benchmark: str, rows: list[dict], **match) -> list[dict]:
-    """Drop the stored rows whose fields equal ``match`` (e.g. dataset="synthetic"), append ``rows``, write the
-    file, return all rows."""
+def replace_rows(benchmark: str, rows: list[dict], replaced: Callable[[dict], bool] | None = None, **match) -> list[dict]:
+    """Drop the stored rows whose fields equal ``match`` (e.g. dataset="synthetic") and, when given, for which
+    ``replaced(row)`` is true; append ``rows``, write the file, return all rows."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{benchmark}.jsonl"
-    kept = [r for r in read_rows(benchmark) if any(r.get(k) != v for k, v in match.items())]
+    kept = [r for r in read_rows(benchmark)
+            if any(r.get(k) != v for k, v in match.items()) or (replaced is not None and not replaced(r))]
     all_rows = kept + rows
     path.write_text("".join(json.dumps(r) + "\n" for r in all_rows))
     return all_rows
