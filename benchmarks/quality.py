@@ -104,8 +104,11 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
             if steps == max(step_list):
                 for text in samples.texts[:3]:
                     print(f"  [{method}, {source}, {steps} steps] {text[:300]}")
-    measured = {(r["method"], r["source"]) for r in rows}
-    replaced = (lambda r: (r["method"], r["source"]) in measured) if keep_other_models else None
+    def key(row: dict) -> tuple:
+        return row["method"], row["source"], row["steps"], row["judge"]
+
+    measured = {key(r) for r in rows}
+    replaced = (lambda r: key(r) in measured) if keep_other_models else None
     all_rows = replace_rows(benchmark, rows, replaced, dataset=dataset)
     write_report(benchmark, all_rows)
     return all_rows
@@ -162,7 +165,8 @@ def main(default_benchmark: str = "quality") -> None:
     parser.add_argument("--samples-dir", default="runs/benchmarks/samples", help="where the sample JSONL files go")
     parser.add_argument("--results-dir", default=str(results_io.RESULTS), help="where the .jsonl, .md and .png go")
     parser.add_argument("--keep-other-models", action="store_true",
-                        help="replace only this dataset's rows of the models measured now (default: all its rows)")
+                        help="replace only this dataset's rows of the (method, source, steps, judge) measured now "
+                             "(default: all its rows)")
     args = parser.parse_args()
     results_io.RESULTS = Path(args.results_dir)
     run(args.benchmark, args.dataset, args.config, args.model, args.judges, args.num_samples, args.seed,
