@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Baselines as plugins: MDLM, SEDD absorb and SEDD uniform trained on the same data with the same backbone size
 # as our teacher, MDLM distilled SDTT-style (blind and shaped), then one quality table (baselines.jsonl/.md/.png,
-# 8..1024 steps, next to our teacher, students and shaped students) and one speed table.
+# synthetic 8..1024 steps, text 8..256 steps, next to our teacher, students and shaped students) and one
+# speed table (synthetic).
 #   benchmarks/reproduce_baselines.sh synthetic   # needs reproduce_foundation.sh synthetic + reproduce_shaping.sh synthetic
 #   benchmarks/reproduce_baselines.sh text        # needs reproduce_foundation.sh text + reproduce_shaping.sh text
 # Every training runs on one CPU thread (OMP_NUM_THREADS=1), so two stages can share a 2-core machine; stages
@@ -22,7 +23,7 @@ fit synthetic_sdtt_shaped configs/synthetic_sdtt.yaml runs/synthetic_sdtt_blind 
   --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/synthetic_compass_mask/checkpoints/last.ckpt \
   --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 R=runs/%s/checkpoints/last.ckpt
-OMP_NUM_THREADS=2 $PY benchmarks/quality.py --benchmark baselines --dataset synthetic --config configs/synthetic_tiny.yaml \
+$PY benchmarks/quality.py --benchmark baselines --dataset synthetic --config configs/synthetic_tiny.yaml \
   --judges oracle --num-samples 256 --seed 0 \
   --model "teacher:mask:$STEPS=$(printf $R synthetic_tiny_mask)" \
   --model "teacher:uniform:$STEPS=$(printf $R synthetic_tiny_uniform)" \
@@ -35,7 +36,7 @@ OMP_NUM_THREADS=2 $PY benchmarks/quality.py --benchmark baselines --dataset synt
   --model "sedd-uniform:uniform:$STEPS=$(printf $R synthetic_sedd_uniform)" \
   --model "mdlm-sdtt-blind:mask:8,16=$(printf $R synthetic_sdtt_blind)" \
   --model "mdlm-sdtt-shaped:mask:8,16=$(printf $R synthetic_sdtt_shaped)"
-OMP_NUM_THREADS=2 $PY benchmarks/speed.py --dataset synthetic-baselines --batch-size 32 --repeats 3 \
+$PY benchmarks/speed.py --dataset synthetic-baselines --batch-size 32 --repeats 3 \
   --model "teacher:mask:8,64,1024=$(printf $R synthetic_tiny_mask)" \
   --model "student-blind:mask:8=$(printf $R synthetic_student_mask)" \
   --model "mdlm:mask:8,64,1024:ancestral=$(printf $R synthetic_mdlm)" \
@@ -43,15 +44,17 @@ OMP_NUM_THREADS=2 $PY benchmarks/speed.py --dataset synthetic-baselines --batch-
   --model "mdlm-sdtt-blind:mask:8:cached=$(printf $R synthetic_sdtt_blind)" \
   --model "sedd-absorb:mask:8,64,1024:tweedie=$(printf $R synthetic_sedd_absorb)" \
   --model "sedd-absorb:mask:8,64,1024:euler=$(printf $R synthetic_sedd_absorb)" \
+  --model "teacher:uniform:8,64,1024=$(printf $R synthetic_tiny_uniform)" \
   --model "sedd-uniform:uniform:8,64,1024:tweedie=$(printf $R synthetic_sedd_uniform)"
 fi
 
 if [ "$STAGE" = text ]; then
+STEPS="8,16,64,256"   # 1024-step text sweeps take about 12 minutes per model on one thread; not run here
 fit text_mdlm configs/text_mdlm.yaml runs/text_mdlm
 fit text_sedd_absorb configs/text_sedd.yaml runs/text_sedd_absorb
 fit text_sedd_uniform configs/text_sedd.yaml runs/text_sedd_absorb --model.init_args.graph=uniform
 R=runs/%s/checkpoints/last.ckpt
-OMP_NUM_THREADS=2 $PY benchmarks/quality.py --benchmark baselines --dataset web-bible --config configs/text_tiny.yaml \
+$PY benchmarks/quality.py --benchmark baselines --dataset web-bible --config configs/text_tiny.yaml \
   --judges ar:runs/ar_judge_text/checkpoints/last.ckpt smollm2 --num-samples 64 --seed 0 \
   --model "teacher:mask:$STEPS=$(printf $R text_tiny_mask)" \
   --model "teacher:uniform:$STEPS=$(printf $R text_tiny_uniform)" \
