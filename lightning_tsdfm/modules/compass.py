@@ -37,9 +37,8 @@ from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
 from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
-from lightning_tsdfm.modules.loading import read_checkpoint
 from lightning_tsdfm.modules.optim import adamw_with_warmup
-from lightning_tsdfm.modules.teacher_hparams import check_teacher_fits_data, plain_hparams
+from lightning_tsdfm.modules.teacher_hparams import plain_hparams, read_teacher
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
 from lightning_tsdfm.random import derived_generator
 
@@ -107,12 +106,10 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
         super().__init__()
         _check_settings(negatives, loss, negative_levels=negative_levels, rollout_steps=rollout_steps,
                         num_negatives=num_negatives, num_time_bins=num_time_bins)
-        fresh = teacher_hparams is None
-        if fresh:
-            checkpoint = read_checkpoint(teacher_checkpoint, expected_kind="teacher")
-            teacher_hparams = plain_hparams(checkpoint["hyper_parameters"])
-            self.data_card = checkpoint["tsdfm"].get("data_card")  # setup() then refuses other data
-        check_teacher_fits_data(teacher_hparams, vocab_size, seq_len, teacher_checkpoint)
+        teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams)
+        teacher_hparams = plain_hparams(teacher.hparams)
+        if teacher.data_card is not None:
+            self.data_card = teacher.data_card  # setup() then refuses other data
         backbone = backbone or replace(DEFAULT_BACKBONE)
         self.save_hyperparameters()
         self.hparams.update(

@@ -21,12 +21,10 @@ import torch
 
 from lightning_tsdfm.distillation import TRAJECTORIES, DyadicStepSizes
 from lightning_tsdfm.jumps import BlindJump, JumpPolicy
-from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
 from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
-from lightning_tsdfm.modules.loading import read_checkpoint
-from lightning_tsdfm.modules.teacher_hparams import check_teacher_fits_data, plain_hparams
+from lightning_tsdfm.modules.teacher_hparams import plain_hparams, read_teacher
 
 
 def forward_kl(target: torch.Tensor, logits: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -76,28 +74,17 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         seed: int = 0,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
-        fresh = teacher_hparams is None
-        teacher_state = None
-        teacher_card = None
-        if fresh:
-            checkpoint = read_checkpoint(teacher_checkpoint, expected_kind="teacher")
-            teacher_hparams = dict(checkpoint["hyper_parameters"])
-            teacher_state = checkpoint["state_dict"]
-            teacher_card = checkpoint["tsdfm"].get("data_card")
-        check_teacher_fits_data(teacher_hparams, vocab_size, seq_len, teacher_checkpoint)
+        teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams)
         if trajectory not in TRAJECTORIES:
             raise ValueError(f"Unknown trajectory {trajectory!r}: choose one of {sorted(TRAJECTORIES)}.")
-        backbone = teacher_hparams["backbone"]
-        if isinstance(backbone, dict):
-            backbone = TransformerConfig(**backbone)
         super().__init__(
-            vocab_size, teacher_hparams["seq_len"], teacher_hparams["source"], teacher_hparams["scheduler_exponent"],
-            backbone, lr, weight_decay, warmup_steps, teacher_hparams.get("t_max", 0.999), seed,
+            vocab_size, teacher.hparams["seq_len"], teacher.hparams["source"], teacher.hparams["scheduler_exponent"],
+            teacher.backbone, lr, weight_decay, warmup_steps, teacher.hparams.get("t_max", 0.999), seed,
         )
         self.save_hyperparameters()
-        self.hparams.teacher_hparams = plain_hparams(teacher_hparams)
-        if teacher_state is not None:
-            missing, unexpected = self.load_state_dict(teacher_state, strict=False)
+        self.hparams.teacher_hparams = plain_hparams(teacher.hparams)
+        if teacher.state_dict is not None:
+            missing, unexpected = self.load_state_dict(teacher.state_dict, strict=False)
             if unexpected or any(not k.startswith("net.step_embed.") for k in missing):
                 raise ValueError(f"{teacher_checkpoint} does not match the student's architecture "
                                  f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
@@ -105,8 +92,8 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         self.trajectory = TRAJECTORIES[trajectory]
         self.blind_sampling = BlindJump()
         self._ema = TargetEMA(decay=ema_decay)
-        if teacher_card is not None:
-            self.data_card = teacher_card  # setup() then refuses data with another tokenizer or language
+        if teacher.data_card is not None:
+            self.data_card = teacher.data_card  # setup() then refuses data with another tokenizer or language
 
     # ---- the pieces of the target
 

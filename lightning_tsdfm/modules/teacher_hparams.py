@@ -1,11 +1,41 @@
-"""The hyper-parameters a student or a compass copies from its teacher checkpoint, and their check against
-the data it is trained on."""
+"""What a student, a compass or a plugin's distillation module takes from its teacher checkpoint (hyper-parameters,
+weights, data card), and the check of the teacher against the data it is trained on."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from lightning_tsdfm.models import TransformerConfig
+from lightning_tsdfm.modules.loading import read_checkpoint
+
+
+@dataclass
+class TeacherCheckpoint:
+    """The teacher's hyper-parameters, and its weights and data card when read from its checkpoint (None when a
+    saved module reloads from the hyper-parameters it recorded)."""
+
+    hparams: dict
+    state_dict: dict | None = None
+    data_card: dict | None = None
+
+    @property
+    def backbone(self) -> TransformerConfig:
+        backbone = self.hparams["backbone"]
+        return TransformerConfig(**backbone) if isinstance(backbone, dict) else backbone
+
+
+def read_teacher(path: str, vocab_size: int, seq_len: int, saved_hparams: dict | None = None,
+                 kinds: str | tuple[str, ...] = "teacher") -> TeacherCheckpoint:
+    """The teacher at ``path`` (a checkpoint of one of ``kinds``), or only its ``saved_hparams`` when given,
+    after checking it fits data of ``vocab_size`` tokens in blocks of ``seq_len``."""
+    if saved_hparams is None:
+        checkpoint = read_checkpoint(path, expected_kind=kinds)
+        teacher = TeacherCheckpoint(dict(checkpoint["hyper_parameters"]), checkpoint["state_dict"],
+                                    checkpoint["tsdfm"].get("data_card"))
+    else:
+        teacher = TeacherCheckpoint(saved_hparams)
+    check_teacher_fits_data(teacher.hparams, vocab_size, seq_len, path)
+    return teacher
 
 
 def plain_hparams(hparams) -> dict:

@@ -28,6 +28,7 @@ from lightning_tsdfm.losses import generalized_kl
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from tsdfm_mdlm.cache import CachedDenoiser
+from tsdfm_mdlm.checkpoint_layout import from_mdlm_state_dict
 
 SIGMA_EPS = 1e-3  # MDLM's log-linear schedule keeps sigma finite at t_MDLM = 1
 
@@ -108,8 +109,6 @@ class MDLMModule(DenoiserModule):
 
     def load_mdlm_backbone(self, state_dict: dict[str, Tensor], mask_index: int | None = None) -> None:
         """Load the weights of an MDLM DIT checkpoint (kuleshov-group/mdlm names) into this module's backbone."""
-        from tsdfm_mdlm.checkpoint_layout import from_mdlm_state_dict
-
         if not self.net.config.norm_weights:
             raise ValueError("MDLM's layout has LayerNorm scales: build the backbone with norm_weights=True.")
         mapped = from_mdlm_state_dict(state_dict, self.net.config.num_heads, mask_index)

@@ -23,10 +23,8 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
-from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.frozen import FrozenReference
-from lightning_tsdfm.modules.loading import read_checkpoint
-from lightning_tsdfm.modules.teacher_hparams import check_teacher_fits_data, plain_hparams
+from lightning_tsdfm.modules.teacher_hparams import plain_hparams, read_teacher
 from tsdfm_mdlm.module import MDLMModule
 
 
@@ -71,26 +69,19 @@ class SDTTModule(MDLMModule):
         seed: int = 0,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
-        teacher_state = teacher_card = None
-        if teacher_hparams is None:
-            checkpoint = read_checkpoint(teacher_checkpoint, expected_kind=("mdlm", "mdlm-sdtt"))
-            teacher_hparams, teacher_state = dict(checkpoint["hyper_parameters"]), checkpoint["state_dict"]
-            teacher_card = checkpoint["tsdfm"].get("data_card")
-        check_teacher_fits_data(teacher_hparams, vocab_size, seq_len, teacher_checkpoint)
+        teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams, kinds=("mdlm", "mdlm-sdtt"))
         if initial_steps % 2**num_rounds:
             raise ValueError(f"initial_steps={initial_steps} is not divisible by 2^num_rounds={2**num_rounds}: "
                              "every round halves the step count.")
-        backbone = teacher_hparams["backbone"]
-        backbone = TransformerConfig(**backbone) if isinstance(backbone, dict) else backbone
-        super().__init__(vocab_size, teacher_hparams["seq_len"], backbone, teacher_hparams["time_conditioning"],
-                         teacher_hparams.get("antithetic", True), lr, weight_decay, warmup_steps,
-                         teacher_hparams.get("t_max", 0.999), seed)
+        super().__init__(vocab_size, teacher.hparams["seq_len"], teacher.backbone, teacher.hparams["time_conditioning"],
+                         teacher.hparams.get("antithetic", True), lr, weight_decay, warmup_steps,
+                         teacher.hparams.get("t_max", 0.999), seed)
         self.save_hyperparameters()
-        self.hparams.teacher_hparams = plain_hparams(teacher_hparams)
-        if teacher_state is not None:
-            self.load_state_dict(teacher_state, strict=True)
-        if teacher_card is not None:
-            self.data_card = teacher_card  # setup() then refuses data with another tokenizer or language
+        self.hparams.teacher_hparams = plain_hparams(teacher.hparams)
+        if teacher.state_dict is not None:
+            self.load_state_dict(teacher.state_dict, strict=True)
+        if teacher.data_card is not None:
+            self.data_card = teacher.data_card  # setup() then refuses data with another tokenizer or language
         self._round_teacher: FrozenReference | None = None
         self._teacher_round = -1
 
