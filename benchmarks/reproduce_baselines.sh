@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Baselines as plugins: MDLM, SEDD absorb and SEDD uniform trained on the same data with the same backbone size
 # as our teacher, MDLM distilled SDTT-style (blind and shaped), then one quality table (baselines.jsonl/.md/.png,
-# synthetic 8..1024 steps, text 8..256 steps, next to our teacher, students and shaped students) and one
-# speed table (synthetic).
+# 8..1024 steps, next to our teacher, students and shaped students) and one speed table (synthetic).
+# Text: each baseline takes 32-36 min to train and each 1024-step sweep about 12 min, on one thread.
 #   benchmarks/reproduce_baselines.sh synthetic   # needs reproduce_foundation.sh synthetic + reproduce_shaping.sh synthetic
 #   benchmarks/reproduce_baselines.sh text        # needs reproduce_foundation.sh text + reproduce_shaping.sh text
 # Every training runs on one CPU thread (OMP_NUM_THREADS=1), so two stages can share a 2-core machine; stages
@@ -49,7 +49,6 @@ $PY benchmarks/speed.py --dataset synthetic-baselines --batch-size 32 --repeats 
 fi
 
 if [ "$STAGE" = text ]; then
-STEPS="8,16,64,256"   # 1024-step text sweeps take about 12 minutes per model on one thread; not run here
 fit text_mdlm configs/text_mdlm.yaml runs/text_mdlm
 fit text_sedd_absorb configs/text_sedd.yaml runs/text_sedd_absorb
 fit text_sedd_uniform configs/text_sedd.yaml runs/text_sedd_absorb --model.init_args.graph=uniform

@@ -1,4 +1,5 @@
-"""A run interrupted at a checkpoint and resumed ends with the same weights as an uninterrupted one."""
+"""A run interrupted at a checkpoint and resumed ends with the same weights as an uninterrupted one, whether
+the checkpoint was taken at an epoch boundary or mid-epoch (ResumableDataLoader)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from lightning_tsdfm.modules import load_module
 BATCHES_PER_EPOCH = 2
 
 
-def _datamodule() -> SyntheticDataModule:
-    return SyntheticDataModule(vocab_size=8, num_states=4, seq_len=8, num_train=4 * BATCHES_PER_EPOCH,
+def _datamodule(batches_per_epoch: int = BATCHES_PER_EPOCH) -> SyntheticDataModule:
+    return SyntheticDataModule(vocab_size=8, num_states=4, seq_len=8, num_train=4 * batches_per_epoch,
                                num_val=4, batch_size=4)
 
 
@@ -42,8 +43,27 @@ def test_resume_from_epoch_boundary_gives_the_same_weights(tmp_path):
         resumed = _teacher(source)
         _trainer(tmp_path / f"{source}_c", 3 * BATCHES_PER_EPOCH).fit(resumed, datamodule=_datamodule(), ckpt_path=first_half)
 
-        for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
-            assert torch.equal(a, b), f"{source}: {name} differs after resume"
+        _assert_same_weights(straight, resumed, source)
+
+
+def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module, what: str) -> None:
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), f"{what}: {name} differs after resume"
+
+
+def test_resume_mid_epoch_and_twice_within_an_epoch_gives_the_same_weights(tmp_path):
+    per_epoch, total = 4, 10  # interruptions after steps 5 and 6 (epoch 1, batches 1 and 2), and after 8 (epoch end)
+    straight = _teacher("mask")
+    _trainer(tmp_path / "a", total).fit(straight, datamodule=_datamodule(per_epoch))
+    for stops in ([5], [5, 6], [8]):
+        module, ckpt = _teacher("mask"), None
+        for i, stop in enumerate([*stops, total]):
+            saver = ModelCheckpoint(dirpath=tmp_path / f"ck{stops}", every_n_train_steps=1, save_top_k=-1, filename="{step}")
+            module = _teacher("mask")
+            _trainer(tmp_path / f"b{stops}{i}", stop, [saver]).fit(module, datamodule=_datamodule(per_epoch), ckpt_path=ckpt)
+            ckpt = tmp_path / f"ck{stops}" / f"step={stop}.ckpt"
+            assert torch.load(ckpt, weights_only=False)["loops"]["fit_loop"]["state_dict"].get("combined_loader"), "no loader state saved"
+        _assert_same_weights(straight, module, f"stopped at {stops}")
 
 
 def test_checkpoint_reloads_as_a_teacher_with_its_data_card(tmp_path):

@@ -1,5 +1,5 @@
-"""A shuffling sampler whose order depends only on (seed, epoch), so a run resumed from a checkpoint
-taken at an epoch boundary sees exactly the batches the uninterrupted run would have seen."""
+"""A shuffling sampler whose order depends only on (seed, epoch), so a resumed run sees exactly the batches
+the uninterrupted run would have seen (mid-epoch with ``ResumableDataLoader``)."""
 
 from __future__ import annotations
 

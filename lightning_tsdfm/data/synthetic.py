@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_tsdfm.data.decoding import synthetic_text
+from lightning_tsdfm.data.resumable_loader import ResumableDataLoader
 from lightning_tsdfm.data.sampler import EpochSeededSampler
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage, HMMSpec
 
@@ -62,7 +63,7 @@ class SyntheticDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         sampler = EpochSeededSampler(len(self._train), self.hparams.seed)
-        return DataLoader(_Rows(self._train), self.batch_size, sampler=sampler, drop_last=True)
+        return ResumableDataLoader(_Rows(self._train), self.batch_size, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(_Rows(self._val), self.batch_size)

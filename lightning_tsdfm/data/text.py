@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tokenizers import Tokenizer
 
+from lightning_tsdfm.data.resumable_loader import ResumableDataLoader
 from lightning_tsdfm.data.sampler import EpochSeededSampler
 from lightning_tsdfm.wheel_data import wheel_folder
 from lightning_tsdfm.data.tokenizer import TextTokenizer, atomic_write_text, resolve_tokenizer
@@ -456,7 +457,7 @@ class TextDataModule(L.LightningDataModule):
                 f"batch_size={self.batch_size}, so no full batch exists. Lower batch_size or seq_len, or use a larger corpus."
             )
         sampler = EpochSeededSampler(len(train), self.seed)
-        return DataLoader(train, self.batch_size, sampler=sampler, drop_last=True, num_workers=self.num_workers)
+        return ResumableDataLoader(train, self.batch_size, sampler=sampler, drop_last=True, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         _, val = self._datasets()
