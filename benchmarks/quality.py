@@ -127,6 +127,9 @@ def write_report(benchmark: str, rows: list[dict]) -> None:
     )
     panels = sorted({(r["dataset"], r["judge"]) for r in rows if r["method"] != "data"})
     fig, axes = plt.subplots(2, max(1, len(panels)), figsize=(4.8 * max(1, len(panels)), 7), squeeze=False)
+    every_curve = sorted({(r["method"], r["source"]) for r in rows if r["method"] != "data"})
+    palette = plt.get_cmap("tab20")
+    color = {curve: palette(i % palette.N) for i, curve in enumerate(every_curve)}  # one colour per curve in every panel
     for col, (dataset, judge) in enumerate(panels):
         ax_ppl, ax_ent = axes[0][col], axes[1][col]
         curves = sorted({(r["method"], r["source"]) for r in rows if r["dataset"] == dataset and r["method"] != "data"})
@@ -134,8 +137,9 @@ def write_report(benchmark: str, rows: list[dict]) -> None:
             pts = sorted((r["steps"], r["gen_ppl"], r["entropy"]) for r in rows
                          if (r["dataset"], r["judge"], r["source"], r["method"]) == (dataset, judge, source, method))
             style = "o-" if source == "mask" else "s--"
-            ax_ppl.plot([p[0] for p in pts], [p[1] for p in pts], style, label=f"{method} ({source})")
-            ax_ent.plot([p[0] for p in pts], [p[2] for p in pts], style, label=f"{method} ({source})")
+            for ax, column in ((ax_ppl, 1), (ax_ent, 2)):
+                ax.plot([p[0] for p in pts], [p[column] for p in pts], style, color=color[(method, source)],
+                        label=f"{method} ({source})")
         for r in rows:
             if r["dataset"] == dataset and r["method"] == "data" and r["judge"] == judge:
                 ax_ppl.axhline(r["gen_ppl"], color="k", ls=":", label="data")
