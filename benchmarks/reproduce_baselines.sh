@@ -52,6 +52,10 @@ if [ "$STAGE" = text ]; then
 fit text_mdlm configs/text_mdlm.yaml runs/text_mdlm
 fit text_sedd_absorb configs/text_sedd.yaml runs/text_sedd_absorb
 fit text_sedd_uniform configs/text_sedd.yaml runs/text_sedd_absorb --model.init_args.graph=uniform
+fit text_sdtt_blind configs/text_sdtt.yaml runs/text_sdtt_blind
+fit text_sdtt_shaped configs/text_sdtt.yaml runs/text_sdtt_blind \
+  --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/text_compass_mask/checkpoints/last.ckpt \
+  --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 R=runs/%s/checkpoints/last.ckpt
 $PY benchmarks/quality.py --benchmark baselines --dataset web-bible --config configs/text_tiny.yaml \
   --judges ar:runs/ar_judge_text/checkpoints/last.ckpt smollm2 --num-samples 64 --seed 0 \
@@ -63,5 +67,7 @@ $PY benchmarks/quality.py --benchmark baselines --dataset web-bible --config con
   --model "student-shaped:uniform:8,16=$(printf $R text_shaped_student_uniform)" \
   --model "mdlm:mask:$STEPS=$(printf $R text_mdlm)" \
   --model "sedd-absorb:mask:$STEPS=$(printf $R text_sedd_absorb)" \
-  --model "sedd-uniform:uniform:$STEPS=$(printf $R text_sedd_uniform)"
+  --model "sedd-uniform:uniform:$STEPS=$(printf $R text_sedd_uniform)" \
+  --model "mdlm-sdtt-blind:mask:8,16=$(printf $R text_sdtt_blind)" \
+  --model "mdlm-sdtt-shaped:mask:8,16=$(printf $R text_sdtt_shaped)"
 fi

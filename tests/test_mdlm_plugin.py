@@ -19,6 +19,7 @@ from lightning_tsdfm.shaping import TrajectoryShaper
 
 tsdfm_mdlm = pytest.importorskip("tsdfm_mdlm", reason="the MDLM plugin is installed by `make install`")
 from tsdfm_mdlm import CachedDenoiser, MDLMModule, SDTTModule, from_mdlm_state_dict, to_mdlm_state_dict  # noqa: E402
+from tsdfm_mdlm.sdtt import reverse_kl  # noqa: E402
 
 VOCAB, LEN = 8, 8
 BACKBONE = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16, norm_weights=True)
@@ -247,6 +248,26 @@ def test_sdtt_starts_as_its_teacher_and_counts_rounds(mdlm_ckpt):
     with pytest.raises(ValueError, match="'mdlm' or 'mdlm-sdtt' checkpoint"):
         SDTTModule(str(fit_checkpoint(TeacherModule(VOCAB, LEN, backbone=BACKBONE), mdlm_ckpt.parent / "t", 1, _datamodule())),
                    VOCAB, LEN)
+
+
+def test_sdtt_loss_is_the_reverse_kl_on_masked_positions_and_finite(mdlm_ckpt):
+    """Revealed positions carry -inf SUBS logits; the loss must skip them (it was NaN there) and equal the
+    mean reverse KL over the masked positions, with finite gradients."""
+    student = _sdtt(mdlm_ckpt)
+    student.on_train_batch_start(None, 0)
+    x1 = torch.randint(0, VOCAB, (8, LEN), generator=torch.Generator().manual_seed(0))
+    t = torch.full((8,), 0.5)
+    x_t = student.path.sample(x1, t, torch.Generator().manual_seed(0))
+    masked = student.path.source.unsettled(x_t)
+    assert masked.any() and (~masked).any()
+    target = student.two_step_target(x_t, t, torch.full((8,), 0.25), torch.Generator().manual_seed(1))
+    logits = student(x_t, t)
+    loss = reverse_kl(logits, target, masked)
+    p, q = torch.softmax(logits[masked], -1), target[masked]
+    assert torch.isfinite(loss) and torch.allclose(loss, (p * (p.log() - q.log())).sum(-1).mean(), atol=1e-5)
+    loss.backward()
+    assert all(torch.isfinite(w.grad).all() for w in student.parameters() if w.grad is not None)
+    assert reverse_kl(logits, target, torch.zeros_like(masked)) == 0
 
 
 class CountingJump(BlindJump):

@@ -28,12 +28,16 @@ from lightning_tsdfm.modules.teacher_hparams import plain_hparams, read_teacher
 from tsdfm_mdlm.module import MDLMModule
 
 
-def reverse_kl(student_logits: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-    """Mean over weighted positions of KL(p_S || q) = sum_v p_S,v (log p_S,v - log q_v)."""
-    log_p = torch.log_softmax(student_logits.float(), dim=-1)
-    kl = (log_p.exp() * (log_p - torch.log(target.float().clamp_min(1e-30)))).sum(-1)
-    weight = weight.float()
-    return (kl * weight).sum() / weight.sum().clamp_min(1.0)
+def reverse_kl(student_logits: Tensor, target: Tensor, positions: Tensor) -> Tensor:
+    """Mean over the selected positions [B, L] (bool) of KL(p_S || q) = sum_v p_S,v (log p_S,v - log q_v); 0 if none.
+
+    Only those positions are computed: elsewhere SUBS carries a revealed token over with -inf logits, where
+    0 * (-inf) would make the sum NaN.
+    """
+    log_p = torch.log_softmax(student_logits[positions].float(), dim=-1)
+    log_q = torch.log(target[positions].float().clamp_min(1e-30))
+    kl = (log_p.exp() * (log_p - log_q)).sum(-1)
+    return kl.sum() / max(kl.numel(), 1)
 
 
 class SDTTModule(MDLMModule):
