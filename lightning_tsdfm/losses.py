@@ -1,6 +1,8 @@
 """Training losses of a denoiser p(x1 | x_t, t) on the mixture path.
 
 - cross-entropy: -log p(x1^i | x_t, t), averaged over the positions that can still change;
+- distillation KLs between a student softmax(logits) and a target q, in either direction, averaged over the
+  positions that can still change (only those are computed: SUBS carries revealed tokens over with -inf logits);
 - generalized KL (Shaul et al., mixture paths), per position i with lambda = kappa'(t) / (1 - kappa(t)):
 
       l_i = lambda * [ delta(x1^i, x_t^i) - p(x_t^i) - (1 - delta(x1^i, x_t^i)) * log p(x1^i) ]  >= 0
@@ -22,6 +24,22 @@ def masked_cross_entropy(logits: Tensor, x1: Tensor, weight: Tensor) -> Tensor:
     nll = F.cross_entropy(logits.float().flatten(0, 1), x1.flatten(), reduction="none").view_as(x1)
     weight = weight.float()
     return (nll * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def forward_kl(target: Tensor, logits: Tensor, positions: Tensor) -> Tensor:
+    """Mean over the positions [B, L] (bool) of KL(q || p) = sum_v q_v (log q_v - log p_v), p = softmax(logits); 0 if none."""
+    log_p, q = F.log_softmax(logits[positions].float(), dim=-1), target[positions].float()
+    return _mean((q * (q.clamp_min(1e-30).log() - log_p)).sum(-1))
+
+
+def reverse_kl(logits: Tensor, target: Tensor, positions: Tensor) -> Tensor:
+    """Mean over the positions [B, L] (bool) of KL(p || q) = sum_v p_v (log p_v - log q_v), p = softmax(logits); 0 if none."""
+    log_p, log_q = F.log_softmax(logits[positions].float(), dim=-1), target[positions].float().clamp_min(1e-30).log()
+    return _mean((log_p.exp() * (log_p - log_q)).sum(-1))
+
+
+def _mean(per_position: Tensor) -> Tensor:
+    return per_position.sum() / max(per_position.numel(), 1)
 
 
 def generalized_kl(logits: Tensor, x1: Tensor, x_t: Tensor, t: Tensor, path: MixturePath) -> Tensor:

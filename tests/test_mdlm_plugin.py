@@ -14,12 +14,12 @@ from lightning_helpers import fit_checkpoint, quick_trainer
 
 from lightning_tsdfm import CompassModule, SyntheticDataModule, TeacherModule, TransformerConfig
 from lightning_tsdfm.jumps import BlindJump, mixture_kernel
+from lightning_tsdfm.losses import reverse_kl
 from lightning_tsdfm.modules import load_module
 from lightning_tsdfm.shaping import TrajectoryShaper
 
 tsdfm_mdlm = pytest.importorskip("tsdfm_mdlm", reason="the MDLM plugin is installed by `make install`")
 from tsdfm_mdlm import CachedDenoiser, MDLMModule, SDTTModule, from_mdlm_state_dict, to_mdlm_state_dict  # noqa: E402
-from tsdfm_mdlm.sdtt import reverse_kl  # noqa: E402
 
 VOCAB, LEN = 8, 8
 BACKBONE = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16, norm_weights=True)

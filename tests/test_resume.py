@@ -56,7 +56,7 @@ def test_resume_mid_epoch_and_twice_within_an_epoch_gives_the_same_weights(tmp_p
     straight = _teacher("mask")
     _trainer(tmp_path / "a", total).fit(straight, datamodule=_datamodule(per_epoch))
     for stops in ([5], [5, 6], [8]):
-        module, ckpt = _teacher("mask"), None
+        ckpt = None
         for i, stop in enumerate([*stops, total]):
             saver = ModelCheckpoint(dirpath=tmp_path / f"ck{stops}", every_n_train_steps=1, save_top_k=-1, filename="{step}")
             module = _teacher("mask")

@@ -21,19 +21,11 @@ import torch
 
 from lightning_tsdfm.distillation import TRAJECTORIES, DyadicStepSizes
 from lightning_tsdfm.jumps import BlindJump, JumpPolicy
+from lightning_tsdfm.losses import forward_kl
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
 from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
 from lightning_tsdfm.modules.teacher_hparams import plain_hparams, read_teacher
-
-
-def forward_kl(target: torch.Tensor, logits: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Mean over weighted positions of KL(target || softmax(logits)) = sum_v q_v (log q_v - log p_v)."""
-    log_p = torch.log_softmax(logits.float(), dim=-1).clamp_min(-1e4)  # -inf where carried over
-    q = target.float()
-    kl = (q * (torch.log(q.clamp_min(1e-30)) - log_p)).sum(-1)
-    weight = weight.float()
-    return (kl * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 class StudentModule(FrozenTeacherMixin, DenoiserModule):

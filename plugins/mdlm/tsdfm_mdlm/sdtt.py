@@ -23,21 +23,10 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from lightning_tsdfm.losses import reverse_kl
 from lightning_tsdfm.modules.frozen import FrozenReference
 from lightning_tsdfm.modules.teacher_hparams import plain_hparams, read_teacher
 from tsdfm_mdlm.module import MDLMModule
-
-
-def reverse_kl(student_logits: Tensor, target: Tensor, positions: Tensor) -> Tensor:
-    """Mean over the selected positions [B, L] (bool) of KL(p_S || q) = sum_v p_S,v (log p_S,v - log q_v); 0 if none.
-
-    Only those positions are computed: elsewhere SUBS carries a revealed token over with -inf logits, where
-    0 * (-inf) would make the sum NaN.
-    """
-    log_p = torch.log_softmax(student_logits[positions].float(), dim=-1)
-    log_q = torch.log(target[positions].float().clamp_min(1e-30))
-    kl = (log_p.exp() * (log_p - log_q)).sum(-1)
-    return kl.sum() / max(kl.numel(), 1)
 
 
 class SDTTModule(MDLMModule):
