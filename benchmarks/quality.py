@@ -5,11 +5,18 @@
         --model student-blind:mask:1,2,4,8,16=runs/synthetic_student_mask/checkpoints/last.ckpt
 
 Each ``--model`` is METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT (STEPS comma-separated; SAMPLER one of the
-module's samplers, e.g. ``cached`` for MDLM or ``euler`` for SEDD; default its first). For every model, step count
-and judge one row: generative perplexity, mean per-sample unigram entropy, sample count, seed, seconds per
-sequence. Reference rows (method=data) score held-out data from the training config. Writes
+module's samplers, e.g. ``cached`` for MDLM or ``euler`` for SEDD; default its first; CHECKPOINT ``oracle`` samples
+a synthetic language with its exact posterior, the perfect factorised teacher). For every model, step count,
+sampling temperature and judge one row: generative perplexity, mean per-sample unigram entropy, sample count,
+seed, seconds per sequence, and on synthetic data the mode-coverage figures reverse_ppl and distinct_4.
+Reference rows (method=data) score held-out data from the training config. Writes
 benchmarks/results/<benchmark>.jsonl (this dataset's rows replaced), .md and .png (perplexity and entropy
 versus steps, one panel per dataset and judge). Sample files go to --samples-dir.
+
+Frontier mode (matched entropy): sweep sampling temperatures and interpolate each model's perplexity at the
+data's entropy and at the 1024-step teacher's T = 1 entropy:
+
+    python benchmarks/quality.py --benchmark frontier --frontier --temperatures 0.6,0.7,0.8,0.9,1.0 ...
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -27,13 +35,25 @@ import results_io
 from results_io import git_commit, markdown_table, replace_rows, this_command  # noqa: E402
 
 from lightning_tsdfm.data.decoding import decoder_from_card  # noqa: E402
+from lightning_tsdfm.data.path_oracle import OracleDenoiser, PathOracle  # noqa: E402
+from lightning_tsdfm.jumps import BlindJump  # noqa: E402
+from lightning_tsdfm.metrics.diversity import distinct_ngrams, reverse_perplexity  # noqa: E402
 from lightning_tsdfm.metrics.entropy import unigram_entropy  # noqa: E402
 from lightning_tsdfm.metrics.evaluate import evaluate_samples  # noqa: E402
+from lightning_tsdfm.metrics.frontier import SweepPoint, matched_perplexity  # noqa: E402
 from lightning_tsdfm.metrics.judges import build_judge  # noqa: E402
-from lightning_tsdfm.samples_io import generate_samples, write_jsonl  # noqa: E402
+from lightning_tsdfm.modules import read_checkpoint  # noqa: E402
+from lightning_tsdfm.paths import MixturePath, make_source  # noqa: E402
+from lightning_tsdfm.samples_io import SampleSet, generate_samples, write_jsonl  # noqa: E402
+from lightning_tsdfm.sampling import denoiser_step, sample_chain  # noqa: E402
+from lightning_tsdfm.shaping.compasses import ORACLE  # noqa: E402
 
-COLUMNS = ["dataset", "source", "method", "steps", "judge", "gen_ppl", "nll_stderr", "entropy", "n_samples", "seed", "k", "policy",
-           "temperature", "train_steps"]
+COLUMNS = ["dataset", "source", "method", "steps", "sampling_temperature", "judge", "gen_ppl", "nll_stderr", "entropy",
+           "reverse_ppl", "distinct_4", "n_samples", "seed", "compass", "k", "policy", "train_steps"]
+FRONTIER_COLUMNS = ["dataset", "source", "method", "steps", "judge", "reference", "reference_entropy", "matched_gen_ppl",
+                    "matched_nll_stderr", "bracket", "compass", "k", "train_steps"]
+#: the checkpoint name that samples with the synthetic language's exact posterior (a perfect factorised teacher)
+ORACLE_DENOISER = "oracle"
 
 
 def datamodule_from_config(config: str):
@@ -43,7 +63,14 @@ def datamodule_from_config(config: str):
     return getattr(importlib.import_module(module_name), class_name)(**spec.get("init_args", {}))
 
 
-def data_rows(datamodule, judges, card, n: int, seed: int, common: dict) -> list[dict]:
+def coverage(tokens: torch.Tensor, heldout: torch.Tensor | None, vocab_size: int) -> dict:
+    """Mode-coverage figures of synthetic samples (reverse bigram perplexity on held-out data, distinct 4-grams)."""
+    if heldout is None:
+        return {}
+    return {"reverse_ppl": reverse_perplexity(tokens, heldout, vocab_size), "distinct_4": distinct_ngrams(tokens, 4)}
+
+
+def data_rows(datamodule, judges, card, n: int, seed: int, common: dict, heldout) -> list[dict]:
     """Reference rows (method=data): the judges' perplexity and the entropy of real held-out data."""
     rows = []
     tokens = datamodule.heldout_tokens(n, seed)
@@ -53,14 +80,21 @@ def data_rows(datamodule, judges, card, n: int, seed: int, common: dict) -> list
         rows.append({**common, "source": "-", "method": "data", "steps": None, "judge": "oracle-exact", "gen_ppl": ppl,
                      "entropy": unigram_entropy(tokens).mean().item(), "n_samples": 8192, "nll_stderr": stderr})
     for judge in judges:
-        rows.append({**common, "source": "-", "method": "data", "steps": None, **evaluate_samples(judge, tokens, texts)})
+        rows.append({**common, "source": "-", "method": "data", "steps": None, **evaluate_samples(judge, tokens, texts),
+                     **coverage(tokens, heldout, card["vocab_size"])})
     return rows
 
 
 def training_provenance(checkpoint: str) -> dict:
-    """Optimizer steps of the checkpoint and, for a shaped student, the shaping settings (k, policy, ...)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    """Optimizer steps of the checkpoint and, for a shaped student, the shaping settings (k, policy, ...) and
+    which compass shaped it (``learned`` or ``oracle``)."""
+    if checkpoint == ORACLE_DENOISER:
+        return {}
+    state = read_checkpoint(checkpoint)
     shaping = next((v for k, v in state.get("callbacks", {}).items() if k.startswith("TrajectoryShaper")), None)
+    if shaping:
+        shaping = {**shaping, "compass_path": shaping.get("compass"),
+                   "compass": "oracle" if shaping.get("compass") == ORACLE else "learned"}
     return {"train_steps": state.get("global_step"), **(shaping or {})}
 
 
@@ -77,40 +111,96 @@ def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None]:
                          "teacher:mask:8,1024=last.ckpt or mdlm:mask:1024:cached=mdlm.ckpt") from err
 
 
+def oracle_samples(datamodule, source: str, steps: int, num_samples: int, seed: int, temperature: float) -> SampleSet:
+    """``steps``-step samples drawn with the language's exact posterior p(x1 | x_t) (blind jumps)."""
+    path = MixturePath(make_source(source, datamodule.vocab_size))
+    step = denoiser_step(OracleDenoiser(PathOracle(datamodule.language, path)), path, BlindJump(temperature=temperature))
+    start = time.perf_counter()
+    tokens = sample_chain(step, path.source.sample, num_samples, datamodule.seq_len, steps,
+                          torch.Generator().manual_seed(seed), progress=True, description=f"oracle {steps} steps")
+    meta = {"source": source, "seconds_per_sequence": (time.perf_counter() - start) / num_samples, "dtype": "float64",
+            "sampler": "ancestral"}
+    return SampleSet(tokens, decoder_from_card(datamodule.data_card())(tokens), meta)
+
+
+def frontier_rows(rows: list[dict], common: dict) -> list[dict]:
+    """Matched-entropy rows: each (model, steps, judge) sweep interpolated at the data's entropy and at the T = 1
+    entropy of the same source's 1024-step teacher (when measured)."""
+    out = []
+    sweeps: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["method"] != "data":
+            sweeps.setdefault((r["method"], r["source"], r["steps"], r["judge"]), []).append(r)
+    for (method, source, steps, judge), sweep in sweeps.items():
+        references = {"data": next((r["entropy"] for r in rows if r["method"] == "data" and r["judge"] == judge), None)}
+        teacher = sweeps.get(("teacher", source, 1024, judge), [])
+        references["teacher-1024"] = next((r["entropy"] for r in teacher if r["sampling_temperature"] == 1.0), None)
+        points = [SweepPoint(r["sampling_temperature"], r["entropy"], r["gen_ppl"], r["nll_stderr"]) for r in sweep]
+        for reference, entropy in references.items():
+            if entropy is None:
+                continue
+            matched = matched_perplexity(points, entropy)
+            identity = {k: sweep[0].get(k) for k in ("compass", "k", "policy", "train_steps", "checkpoint")}
+            row = {**common, "benchmark": "frontier", "source": source, "method": method, "steps": steps, "judge": judge,
+                   "reference": reference, "reference_entropy": entropy, **identity,
+                   "sampling_temperatures": sorted(p.temperature for p in points),
+                   "matched_gen_ppl": matched.gen_ppl if matched else None,
+                   "matched_nll_stderr": matched.nll_stderr if matched else None,
+                   "bracket": list(matched.temperatures) if matched else None,
+                   "entropy_range": [min(p.entropy for p in points), max(p.entropy for p in points)]}
+            out.append(row)
+            if matched is None:
+                print(f"  [{method}, {source}, {steps} steps, {judge}] entropy {entropy:.3f} ({reference}) lies outside "
+                      f"the sweep's {row['entropy_range']}: widen --temperatures", flush=True)
+    return out
+
+
 def run(benchmark: str, dataset: str, config: str, models: list[str], judge_specs: list[str], num_samples: int,
-        seed: int, batch_size: int | None, samples_dir: str, keep_other_models: bool = False) -> list[dict]:
+        seed: int, batch_size: int | None, samples_dir: str, keep_other_models: bool = False,
+        temperatures: tuple[float, ...] = (1.0,), frontier: bool = False) -> list[dict]:
     common = {"benchmark": benchmark, "dataset": dataset, "seed": seed, "commit": git_commit(), "command": this_command()}
     datamodule = datamodule_from_config(config)
     datamodule.prepare_data()
     datamodule.setup("validate")
     card = datamodule.data_card()
     judges = [build_judge(spec, card) for spec in judge_specs]
-    rows = data_rows(datamodule, judges, card, num_samples, seed, common)
+    heldout = datamodule.heldout_tokens(2048, seed + 1) if card["kind"] == "synthetic" else None
+    rows = data_rows(datamodule, judges, card, num_samples, seed, common, heldout)
     for method, source, step_list, checkpoint, sampler in map(parse_model, models):
         provenance = training_provenance(checkpoint)
         for steps in step_list:
-            samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, sampler=sampler)
-            if samples.meta["source"] != source:
-                raise ValueError(f"{checkpoint} was trained with the {samples.meta['source']} source, not {source}.")
-            write_jsonl(samples, Path(samples_dir) / f"{dataset}_{source}_{method}_{steps}.jsonl")
-            for judge in judges:
-                row = {**common, "source": source, "method": method, "steps": steps,
-                       **evaluate_samples(judge, samples.tokens, samples.texts),
-                       "seconds_per_sequence": samples.meta["seconds_per_sequence"], "dtype": samples.meta["dtype"],
-                       "sampler": samples.meta["sampler"],
-                       "checkpoint": checkpoint, **provenance}
-                rows.append(row)
-                print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
-            if steps == max(step_list):
-                for text in samples.texts[:3]:
-                    print(f"  [{method}, {source}, {steps} steps] {text[:300]}")
+            for temperature in temperatures:
+                if checkpoint == ORACLE_DENOISER:
+                    samples = oracle_samples(datamodule, source, steps, num_samples, seed, temperature)
+                else:
+                    samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, sampler=sampler,
+                                               temperature=temperature)
+                if samples.meta["source"] != source:
+                    raise ValueError(f"{checkpoint} was trained with the {samples.meta['source']} source, not {source}.")
+                suffix = "" if temperature == 1.0 else f"_T{temperature:g}"
+                write_jsonl(samples, Path(samples_dir) / f"{dataset}_{source}_{method}_{steps}{suffix}.jsonl")
+                for judge in judges:
+                    row = {**common, "source": source, "method": method, "steps": steps, "sampling_temperature": temperature,
+                           **evaluate_samples(judge, samples.tokens, samples.texts),
+                           **coverage(samples.tokens, heldout, card["vocab_size"]),
+                           "seconds_per_sequence": samples.meta["seconds_per_sequence"], "dtype": samples.meta["dtype"],
+                           "sampler": samples.meta["sampler"], "checkpoint": checkpoint, **provenance}
+                    rows.append(row)
+                    print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
+                if steps == max(step_list) and temperature == 1.0:
+                    for text in samples.texts[:3]:
+                        print(f"  [{method}, {source}, {steps} steps] {text[:300]}")
+    if frontier:
+        rows += frontier_rows(rows, common)
+
     def key(row: dict) -> tuple:
-        return row["method"], row["source"], row["steps"], row["judge"]
+        return (row["method"], row["source"], row["steps"], row["judge"], row.get("sampling_temperature"),
+                row.get("reference"))
 
     measured = {key(r) for r in rows}
     replaced = (lambda r: key(r) in measured) if keep_other_models else None
     all_rows = replace_rows(benchmark, rows, replaced, dataset=dataset)
-    write_report(benchmark, all_rows)
+    (write_frontier_report if frontier else write_report)(benchmark, all_rows)
     return all_rows
 
 
@@ -156,6 +246,44 @@ def write_report(benchmark: str, rows: list[dict]) -> None:
     print(f"wrote {results_io.RESULTS / benchmark}.jsonl, .md and .png")
 
 
+def write_frontier_report(benchmark: str, rows: list[dict]) -> None:
+    """The matched-entropy table, the sweep rows under it, and perplexity against entropy per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matched = [r for r in rows if r.get("reference")]
+    sweep = [r for r in rows if not r.get("reference")]
+    (results_io.RESULTS / f"{benchmark}.md").write_text(
+        f"# {benchmark}\n\nGenerated from {benchmark}.jsonl by benchmarks/quality.py --frontier; commands are in the "
+        "rows. Generative perplexity log-interpolated between the two sampling temperatures whose entropies bracket "
+        "the reference entropy (matched_nll_stderr: SE of the interpolated log perplexity).\n\n## Matched entropy\n\n"
+        + markdown_table(matched, FRONTIER_COLUMNS) + "\n\n## Temperature sweeps\n\n" + markdown_table(sweep, COLUMNS) + "\n"
+    )
+    panels = sorted({(r["dataset"], r["judge"], r["source"]) for r in sweep if r["method"] != "data"})
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5.5 * max(1, len(panels)), 4.5), squeeze=False)
+    palette = plt.get_cmap("tab20")
+    curves = sorted({(r["method"], r["steps"]) for r in sweep if r["method"] != "data"})
+    color = {curve: palette(i % palette.N) for i, curve in enumerate(curves)}
+    for ax, (dataset, judge, source) in zip(axes[0], panels):
+        for method, steps in curves:
+            pts = sorted((r["entropy"], r["gen_ppl"], r["sampling_temperature"]) for r in sweep
+                         if (r["dataset"], r["judge"], r["source"], r["method"], r["steps"]) == (dataset, judge, source, method, steps))
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=color[(method, steps)], ms=3,
+                        label=f"{method} {steps} steps")
+        for r in sweep:
+            if r["dataset"] == dataset and r["method"] == "data" and r["judge"] == judge:
+                ax.plot([r["entropy"]], [r["gen_ppl"]], "k*", ms=10, label="data")
+        ax.set(yscale="log", xlabel="unigram entropy (nats)", ylabel="generative perplexity",
+               title=f"{dataset}, {source} source, judge {judge}")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(results_io.RESULTS / f"{benchmark}.png", dpi=110)
+    print(f"wrote {results_io.RESULTS / benchmark}.jsonl, .md and .png")
+
+
 def main(default_benchmark: str = "quality") -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmark", default=default_benchmark, help="name of the results file")
@@ -168,13 +296,21 @@ def main(default_benchmark: str = "quality") -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples-dir", default="runs/benchmarks/samples", help="where the sample JSONL files go")
     parser.add_argument("--results-dir", default=str(results_io.RESULTS), help="where the .jsonl, .md and .png go")
+    parser.add_argument("--temperatures", default="1.0",
+                        help="comma-separated sampling temperatures, one row each (default 1.0)")
+    parser.add_argument("--frontier", action="store_true",
+                        help="also write matched-entropy rows: each sweep interpolated at the data's entropy and at "
+                             "the 1024-step teacher's (T = 1) entropy; use with --temperatures and --benchmark frontier")
     parser.add_argument("--keep-other-models", action="store_true",
                         help="replace only this dataset's rows of the (method, source, steps, judge) measured now "
                              "(default: all its rows)")
     args = parser.parse_args()
     results_io.RESULTS = Path(args.results_dir)
+    temperatures = tuple(float(t) for t in args.temperatures.split(","))
+    if args.frontier and len(temperatures) < 2:
+        parser.error("--frontier needs a sweep: pass at least two --temperatures, e.g. 0.6,0.7,0.8,0.9,1.0")
     run(args.benchmark, args.dataset, args.config, args.model, args.judges, args.num_samples, args.seed,
-        args.batch_size, args.samples_dir, args.keep_other_models)
+        args.batch_size, args.samples_dir, args.keep_other_models, temperatures, args.frontier)
 
 
 if __name__ == "__main__":

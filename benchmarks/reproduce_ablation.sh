@@ -23,7 +23,7 @@ run shaped-k2-argmin "${SHAPE[@]}" --trainer.callbacks.num_candidates=2
 run shaped-k4-argmin "${SHAPE[@]}" --trainer.callbacks.num_candidates=4
 run shaped-k8-argmin "${SHAPE[@]}" --trainer.callbacks.num_candidates=8
 run shaped-k4-boltzmann "${SHAPE[@]}" --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=boltzmann \
-  --trainer.callbacks.temperature=0.5
+  --trainer.callbacks.selection_temperature=0.5
 run shaped-k4-s2t "${SHAPE[@]}" --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=sequence_to_token
 $PY benchmarks/quality.py --benchmark shaping_ablation --dataset "synthetic-$SRC" --config configs/synthetic_tiny.yaml \
   --judges oracle "${models[@]}" --num-samples 256 --seed 0

@@ -42,8 +42,9 @@ def sample(
     shaped: Optional[str] = None,
     k: int = 4,
     policy: str = "argmin",
-    temperature: float = 1.0,
+    selection_temperature: float = 1.0,
     sampler: Optional[str] = None,
+    temperature: float = 1.0,
 ) -> None:
     """Draw samples from a teacher or student checkpoint and write them as JSONL (one sample a line, with metadata).
 
@@ -56,17 +57,20 @@ def sample(
         seed: seed of the sampling generator.
         dtype: float type of the categorical draws (float64 keeps the tails of small probabilities).
         device: cpu, cuda, cuda:1, ...
-        shaped: a compass checkpoint: guide every jump with it (K candidates, about K times the cost).
+        shaped: a compass checkpoint, or ``oracle`` (the exact energy of a synthetic language's data path): guide
+            every jump with it (K candidates, about K times the cost).
         k: candidates per jump with --shaped.
         policy: argmin | boltzmann | sequence_to_token, with --shaped.
-        temperature: tau of the boltzmann policy.
+        selection_temperature: tau of the boltzmann policy.
         sampler: one of the checkpoint's samplers (MDLM: ancestral | cached; SEDD: tweedie | euler); default its first.
+        temperature: sampling temperature T: tokens are drawn from p^(1/T); 1 is the model itself.
     """
-    shaping = {"compass": shaped, "k": k, "policy": policy, "temperature": temperature} if shaped else None
+    shaping = ({"compass": shaped, "k": k, "policy": policy, "selection_temperature": selection_temperature}
+               if shaped else None)
     samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
-                               sampler=sampler)
+                               sampler=sampler, temperature=temperature)
     write_jsonl(samples, output)
-    print(f"wrote {num_samples} samples ({steps} steps, seed {seed}) to {output}")
+    print(f"wrote {num_samples} samples ({steps} steps, seed {seed}, temperature {temperature}) to {output}")
     for text in samples.texts[:3]:
         print("  ", text[:200])
 
@@ -118,11 +122,16 @@ def sample_parser() -> argparse.ArgumentParser:
                    help="float type of the categorical draws; float64 keeps the tails of small probabilities")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     p.add_argument("--shaped", metavar="COMPASS", default=None,
-                   help="guide every jump with this compass checkpoint (optional, beyond the paper: K times the cost)")
+                   help="guide every jump with this compass checkpoint, or 'oracle' (a synthetic language's exact "
+                        "data-path energy); optional, beyond the paper: K times the cost")
     p.add_argument("--k", type=int, default=4, help="candidates per jump with --shaped (default 4)")
     p.add_argument("--policy", choices=["argmin", "boltzmann", "sequence_to_token"], default="argmin",
                    help="selection policy with --shaped (default argmin)")
-    p.add_argument("--temperature", type=float, default=1.0, help="tau of the boltzmann policy (default 1.0)")
+    p.add_argument("--selection_temperature", type=float, default=1.0,
+                   help="tau of the boltzmann policy with --shaped (default 1.0)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature T: tokens drawn from p^(1/T); 1 (default) is the model itself, "
+                        "< 1 trades entropy for perplexity")
     p.add_argument("--sampler", default=None,
                    help="one of the model's samplers: ancestral (default) | cached for MDLM, tweedie | euler for SEDD")
     return p

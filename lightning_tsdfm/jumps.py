@@ -35,6 +35,29 @@ def sample_categorical(
     return torch.argmax(torch.log(probs.to(dtype)) + gumbel, dim=-1)
 
 
+def temper(probs: Tensor, temperature: float) -> Tensor:
+    """p^(1/T) / sum_y p(y)^(1/T) along the last axis; T = 1 returns ``probs`` itself (bit for bit)."""
+    if temperature == 1.0:
+        return probs
+    return torch.softmax(torch.log(probs) / temperature, dim=-1)
+
+
+def temper_moves(kernel: Tensor, x_t: Tensor, temperature: float) -> Tensor:
+    """A next-state kernel [B, L, S] whose moves are tempered and whose stay probability is kept:
+
+        q_T(x_t) = q(x_t),   q_T(y) = (1 - q(x_t)) q(y)^(1/T) / sum_{y' != x_t} q(y')^(1/T)   (y != x_t).
+
+    The rate of change is the model's; only which state a move goes to is sharpened (T < 1) or flattened.
+    """
+    if temperature == 1.0:
+        return kernel
+    index = x_t[..., None]
+    stay = kernel.gather(-1, index)
+    moves = temper(kernel.scatter(-1, index, 0.0), temperature)
+    tempered = (moves * (1 - stay)).scatter(-1, index, stay)
+    return torch.where(stay >= 1, kernel, tempered)  # nothing to move: no rows of NaN
+
+
 def mixture_kernel(x_t: Tensor, probs: Tensor, t: Tensor, h: Tensor, path: MixturePath) -> Tensor:
     """q(x_{t+h}^i = y | x_t) [B, L, S] of the blind jump, S = the source's input vocabulary (with the mask id):
 
@@ -72,27 +95,34 @@ class JumpPolicy(Protocol):
 
 
 class BlindJump:
-    """The finite-step jump of the mixture path (DESIGN 3.2).
+    """The finite-step jump of the mixture path.
 
     Per position: x1_hat ~ p(. | x_t, t); an unsettled position moves to x1_hat with probability
     (kappa(t+h) - kappa(t)) / (1 - kappa(t)), else stays. With the mask source only masked positions are
     unsettled, so revealed tokens never change; at t+h = 1 the probability is 1 and everything is filled.
+
+    ``temperature`` T samples x1_hat from p^(1/T) (renormalised), and a next-state kernel's moves likewise
+    (:func:`temper_moves`): the sampling temperature of every sampler. T = 1 is the plain draw, bit for bit.
     """
 
-    def __init__(self, dtype: torch.dtype = torch.float64) -> None:
+    def __init__(self, dtype: torch.dtype = torch.float64, temperature: float = 1.0) -> None:
+        if not temperature > 0:
+            raise ValueError(f"The sampling temperature must be > 0, got {temperature}.")
         self.dtype = dtype
+        self.temperature = temperature
 
     def __call__(self, x_t, probs, t, h, path, generator=None):
         x1_hat = self.draw_tokens(probs, generator)
         return torch.where(self.draw_moves(x_t, t, h, path, generator), x1_hat, x_t)
 
     def transition(self, x_t, kernel, t, h, generator=None):
-        """x_{t+h}^i ~ kernel[b, i, :] (rows of q(x_{t+h} | x_t) summing to one), independently per position."""
-        return sample_categorical(kernel, generator, self.dtype)
+        """x_{t+h}^i ~ kernel[b, i, :] (rows of q(x_{t+h} | x_t) summing to one), independently per position.
+        ``kernel`` may carry leading candidate axes [..., B, L, S] over x_t [B, L]."""
+        return sample_categorical(temper_moves(kernel, x_t.expand(kernel.shape[:-1]), self.temperature), generator, self.dtype)
 
     def draw_tokens(self, probs: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
-        """x1_hat ~ p(. | x_t, t) per position, [B, L]."""
-        return sample_categorical(probs, generator, self.dtype)
+        """x1_hat ~ p(. | x_t, t)^(1/T) per position, [B, L]."""
+        return sample_categorical(temper(probs, self.temperature), generator, self.dtype)
 
     def draw_moves(self, x_t: Tensor, t: Tensor, h: Tensor, path: MixturePath,
                    generator: Optional[torch.Generator] = None) -> Tensor:
@@ -102,4 +132,4 @@ class BlindJump:
         return (u < p_jump) & path.source.unsettled(x_t)
 
     def __repr__(self) -> str:
-        return f"BlindJump(dtype={self.dtype})"
+        return f"BlindJump(dtype={self.dtype}, temperature={self.temperature})"

@@ -13,7 +13,7 @@ from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.loading import load_module
 from lightning_tsdfm.shaping import GuidedJump, make_selection
-from lightning_tsdfm.shaping.protocol import load_matching_compass
+from lightning_tsdfm.shaping.compasses import load_matching_compass
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -44,11 +44,13 @@ def generate_samples(
     progress: bool = True,
     shaping: dict | None = None,
     sampler: str | None = None,
+    temperature: float = 1.0,
 ) -> SampleSet:
-    """Load a sampler checkpoint and draw ``num_samples`` sequences in ``steps`` steps with the blind jump, or,
-    with ``shaping={"compass": path, "k": K, "policy": ..., "temperature": ...}``, with the compass-guided jump
-    (K candidates per step: about K times the draws and a compass forward per step). ``sampler`` names one of
-    the module's samplers (``module.samplers``; default its first)."""
+    """Load a sampler checkpoint and draw ``num_samples`` sequences in ``steps`` steps with the blind jump at
+    sampling ``temperature`` (1: the model's own distribution), or, with ``shaping={"compass": path or "oracle",
+    "k": K, "policy": ..., "selection_temperature": ...}``, with the compass-guided jump (K candidates per step:
+    about K times the draws and a compass forward per step). ``sampler`` names one of the module's samplers
+    (``module.samplers``; default its first)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
     module = load_module(checkpoint, map_location=device)
@@ -57,10 +59,10 @@ def generate_samples(
     if module.data_card is None:
         raise ValueError(f"{checkpoint} has no data card (was it trained with `tsdfm fit`?); cannot decode its samples.")
     generator = torch.Generator(device=device).manual_seed(seed)
-    jump = BlindJump(DTYPES[dtype])
+    jump = BlindJump(DTYPES[dtype], temperature)
     if shaping:
         compass = load_matching_compass(shaping["compass"], module, device)
-        selection = make_selection(shaping.get("policy", "argmin"), shaping.get("temperature", 1.0))
+        selection = make_selection(shaping.get("policy", "argmin"), shaping.get("selection_temperature", 1.0))
         jump = GuidedJump(compass.energies, shaping.get("k", 4), selection, jump)
         jump.generator = torch.Generator(device=device).manual_seed(seed + 1)
     start = time.perf_counter()
@@ -76,6 +78,7 @@ def generate_samples(
         "sampler": sampler,
         "seed": seed,
         "dtype": dtype,
+        "sampling_temperature": temperature,
         "seconds_per_sequence": seconds / num_samples,
         "data": judge_card(module.data_card),
         "sampling_shaping": shaping,

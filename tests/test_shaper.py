@@ -104,7 +104,7 @@ def test_flat_compass_or_one_candidate_is_blind_distillation(teacher_ckpt, compa
 
 @pytest.mark.parametrize("policy", ["argmin", "boltzmann", "sequence_to_token"])
 def test_shaping_changes_the_targets_and_logs_statistics(teacher_ckpt, compass_ckpt, policy, tmp_path):
-    shaper = TrajectoryShaper(str(compass_ckpt), num_candidates=4, policy=policy, temperature=0.05, switch_time=0.5)
+    shaper = TrajectoryShaper(str(compass_ckpt), num_candidates=4, policy=policy, selection_temperature=0.05, switch_time=0.5)
     student = _student(teacher_ckpt)
     trainer = quick_trainer(tmp_path, 3, [shaper])
     trainer.fit(student, datamodule=_datamodule())
@@ -128,7 +128,7 @@ def test_compass_stays_out_of_the_student_checkpoint(teacher_ckpt, compass_ckpt,
 
 def test_resumed_shaped_run_ends_with_the_same_weights(teacher_ckpt, compass_ckpt, tmp_path):
     def shaper():
-        return TrajectoryShaper(str(compass_ckpt), num_candidates=3, policy="boltzmann", temperature=0.1, seed=5)
+        return TrajectoryShaper(str(compass_ckpt), num_candidates=3, policy="boltzmann", selection_temperature=0.1, seed=5)
 
     straight = _distil(teacher_ckpt, tmp_path / "a", steps=2 * BATCHES_PER_EPOCH, shaper=shaper())
     saver = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_train_steps=BATCHES_PER_EPOCH, save_top_k=-1, filename="{step}")
@@ -230,5 +230,5 @@ def test_shaped_sampling_with_a_flat_compass_is_blind_sampling(teacher_ckpt, com
     assert shaped.meta["sampling_shaping"]["k"] == 4 and blind.meta["sampling_shaping"] is None
     out = tmp_path / "s.jsonl"
     main(["sample", "--checkpoint", str(teacher_ckpt), "--output", str(out), "--steps", "4", "--num_samples", "4",
-          "--shaped", str(compass_ckpt), "--k", "2", "--policy", "boltzmann", "--temperature", "0.5"])
-    assert read_jsonl(out).meta["sampling_shaping"] == {"compass": str(compass_ckpt), "k": 2, "policy": "boltzmann", "temperature": 0.5}
+          "--shaped", str(compass_ckpt), "--k", "2", "--policy", "boltzmann", "--selection_temperature", "0.5"])
+    assert read_jsonl(out).meta["sampling_shaping"] == {"compass": str(compass_ckpt), "k": 2, "policy": "boltzmann", "selection_temperature": 0.5}

@@ -1,9 +1,15 @@
-"""A seeded random sparse hidden-Markov language: an oracle whose exact likelihood is known.
+"""Hidden-Markov oracle languages: exact likelihood by the forward algorithm.
 
-Hidden states s_1..s_L follow a Markov chain whose rows put almost all mass on ``branching`` successors;
-each state emits almost only ``emissions_per_state`` tokens. Both are smoothed by a small uniform mass
-(``smoothing``) so every sequence has a finite likelihood. Neighbouring tokens are strongly dependent, so a
-sampler that fills many positions in parallel from their marginals visibly breaks the language.
+A language is a table triple (initial pi [S], transition T [S, S], emission E [S, V]); a *spec* is the
+frozen dataclass that builds the tables from a seed. Two families share the tables' code:
+
+- :class:`HMMSpec` (family ``sparse``): a random sparse chain whose rows put almost all mass on
+  ``branching`` successors, each state emitting almost only ``emissions_per_state`` tokens. Neighbouring
+  tokens are strongly dependent, so a sampler that fills many positions in parallel visibly breaks it.
+- :class:`~lightning_tsdfm.data.textlike.TextlikeHMMSpec` (family ``textlike``): a slow topic over a fast
+  syntax chain, dependencies at several ranges (see that module).
+
+Both smooth every row with a small uniform mass (``smoothing``) so every sequence has a finite likelihood:
 
     log p(x_1..x_L) = log sum_s pi(s_1) E(s_1, x_1) prod_i T(s_{i-1}, s_i) E(s_i, x_i)   (forward algorithm)
 """
@@ -12,14 +18,40 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 
+def sparse_rows(rows: int, cols: int, support: int, smoothing: float, g: torch.Generator,
+                allowed: Tensor | None = None) -> Tensor:
+    """[rows, cols] float64 stochastic matrix: each row puts Dirichlet(1) mass on ``support`` random columns
+    (drawn from ``allowed`` [rows, n] column ids when given), mixed with ``smoothing`` spread uniformly."""
+    weights = torch.zeros(rows, cols, dtype=torch.float64)
+    for r in range(rows):
+        pool = allowed[r] if allowed is not None else torch.arange(cols)
+        idx = pool[torch.randperm(len(pool), generator=g)[:support]]
+        w = -torch.log(torch.rand(len(idx), generator=g, dtype=torch.float64))  # Dirichlet(1) via exponentials
+        weights[r, idx] = w / w.sum()
+    return (1 - smoothing) * weights + smoothing / cols
+
+
+def stationary(transition: Tensor) -> Tensor:
+    """pi with pi T = pi, sum(pi) = 1: the linear system (T^T - I) pi = 0 with one row replaced by sum = 1."""
+    n = transition.shape[0]
+    system = transition.T - torch.eye(n, dtype=torch.float64)
+    system[-1] = 1.0
+    rhs = torch.zeros(n, dtype=torch.float64)
+    rhs[-1] = 1.0
+    return torch.linalg.solve(system, rhs).clamp_min(0.0)
+
+
 @dataclass(frozen=True)
 class HMMSpec:
-    """Everything that defines the language; two specs that compare equal define the same language."""
+    """The sparse random language; two specs that compare equal define the same language."""
+
+    family: ClassVar[str] = "sparse"
 
     vocab_size: int = 64
     num_states: int = 32
@@ -36,66 +68,78 @@ class HMMSpec:
         if not (0.0 < self.smoothing < 1.0):
             raise ValueError(f"smoothing must be in (0, 1) so every sequence has finite likelihood, got {self.smoothing}.")
 
+    def tables(self) -> tuple[Tensor, Tensor]:
+        """(transition [S, S], emission [S, V]), float64."""
+        g = torch.Generator().manual_seed(self.seed)
+        transition = sparse_rows(self.num_states, self.num_states, self.branching, self.smoothing, g)
+        emission = sparse_rows(self.num_states, self.vocab_size, self.emissions_per_state, self.smoothing, g)
+        return transition, emission
+
     def to_dict(self) -> dict:
+        """The card form; the sparse family keeps the keys it always had (no ``family`` key), so old cards read."""
         return asdict(self)
 
 
+def spec_from_dict(spec: dict):
+    """The spec a data card describes: ``family`` names the family (absent: the sparse one)."""
+    from lightning_tsdfm.data.textlike import TextlikeHMMSpec
+
+    families = {cls.family: cls for cls in (HMMSpec, TextlikeHMMSpec)}
+    fields = dict(spec)
+    family = fields.pop("family", "sparse")
+    if family not in families:
+        raise ValueError(f"Unknown synthetic language family {family!r}: choose one of {sorted(families)}.")
+    return families[family](**fields)
+
+
 class HiddenMarkovLanguage:
-    """Sampling and exact log-likelihood of the language defined by an :class:`HMMSpec` (float64 tables)."""
+    """Sampling and exact log-likelihood of the language a spec defines (float64 tables).
 
-    def __init__(self, spec: HMMSpec) -> None:
-        self.spec = spec
-        g = torch.Generator().manual_seed(spec.seed)
-        self.transition = self._sparse_rows(spec.num_states, spec.num_states, spec.branching, g)
-        self.emission = self._sparse_rows(spec.num_states, spec.vocab_size, spec.emissions_per_state, g)
-        self.initial = self._stationary(self.transition)
+    ``spec`` is an :class:`HMMSpec`, a :class:`TextlikeHMMSpec`, or the dict of either (a data card's ``hmm``).
+    """
 
-    def _sparse_rows(self, rows: int, cols: int, support: int, g: torch.Generator) -> Tensor:
-        weights = torch.zeros(rows, cols, dtype=torch.float64)
-        for r in range(rows):
-            idx = torch.randperm(cols, generator=g)[:support]
-            w = -torch.log(torch.rand(support, generator=g, dtype=torch.float64))  # Dirichlet(1) via exponentials
-            weights[r, idx] = w / w.sum()
-        eps = self.spec.smoothing
-        return (1 - eps) * weights + eps / cols
-
-    @staticmethod
-    def _stationary(transition: Tensor) -> Tensor:
-        """pi with pi T = pi, sum(pi) = 1: the linear system (T^T - I) pi = 0 with one row replaced by sum = 1."""
-        n = transition.shape[0]
-        system = transition.T - torch.eye(n, dtype=torch.float64)
-        system[-1] = 1.0
-        rhs = torch.zeros(n, dtype=torch.float64)
-        rhs[-1] = 1.0
-        return torch.linalg.solve(system, rhs).clamp_min(0.0)
+    def __init__(self, spec) -> None:
+        self.spec = spec_from_dict(spec) if isinstance(spec, dict) else spec
+        self.transition, self.emission = self.spec.tables()
+        self.initial = stationary(self.transition)
 
     @property
     def vocab_size(self) -> int:
         return self.spec.vocab_size
 
+    @property
+    def num_states(self) -> int:
+        return self.transition.shape[0]
+
     def sample(self, num_sequences: int, length: int, generator: torch.Generator | None = None) -> Tensor:
-        """Draw [num_sequences, length] token ids, starting from the stationary state distribution."""
-        state = torch.multinomial(self.initial.expand(num_sequences, -1), 1, generator=generator).squeeze(-1)
+        """Draw [num_sequences, length] token ids, starting from the stationary state distribution
+        (inverse-CDF draws: one uniform per state and per token)."""
+        transition_cdf, emission_cdf = self.transition.cumsum(-1), self.emission.cumsum(-1)
+
+        def draw(cdf: Tensor) -> Tensor:  # one row per sequence (cdf [N, S]), or one row for all (cdf [S])
+            u = torch.rand(num_sequences, 1, generator=generator, dtype=torch.float64) * cdf[..., -1:]
+            return torch.searchsorted(cdf, u).squeeze(-1).clamp_max(cdf.shape[-1] - 1)
+
+        state = draw(self.initial.cumsum(-1))
         tokens = torch.empty(num_sequences, length, dtype=torch.long)
         for i in range(length):
             if i > 0:
-                state = torch.multinomial(self.transition[state], 1, generator=generator).squeeze(-1)
-            tokens[:, i] = torch.multinomial(self.emission[state], 1, generator=generator).squeeze(-1)
+                state = draw(transition_cdf[state])
+            tokens[:, i] = draw(emission_cdf[state])
         return tokens
 
-    def log_likelihood(self, tokens: Tensor) -> Tensor:
-        """Exact log p(x) per sequence, [B] float64, by the forward algorithm in log space."""
-        tokens = tokens.long().cpu()
-        if tokens.min() < 0 or tokens.max() >= self.vocab_size:
+    def check_tokens(self, tokens: Tensor) -> None:
+        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.vocab_size):
             raise ValueError(
                 f"Oracle judge: token ids must lie in [0, {self.vocab_size}) for this language, got "
                 f"[{int(tokens.min())}, {int(tokens.max())}]; were these samples made for another vocabulary?"
             )
-        log_t, log_e = self.transition.log(), self.emission.log()
-        alpha = self.initial.log()[None] + log_e[:, tokens[:, 0]].T
-        for i in range(1, tokens.shape[1]):
-            alpha = torch.logsumexp(alpha[:, :, None] + log_t[None], dim=1) + log_e[:, tokens[:, i]].T
-        return torch.logsumexp(alpha, dim=-1)
+
+    def log_likelihood(self, tokens: Tensor) -> Tensor:
+        """Exact log p(x) per sequence, [B] float64, by the forward algorithm in log space."""
+        tokens = tokens.long().cpu()
+        self.check_tokens(tokens)
+        return forward_log_likelihood(self.initial, self.transition, self.emission.T[tokens]).sum(-1)
 
     def true_perplexity(self, length: int, num_sequences: int = 8192, seed: int = 1234) -> tuple[float, float]:
         """Monte-Carlo estimate of exp(H(X_1..X_L) / L) from exact likelihoods of fresh samples.
@@ -106,3 +150,24 @@ class HiddenMarkovLanguage:
         g = torch.Generator().manual_seed(seed)
         nll = -self.log_likelihood(self.sample(num_sequences, length, g)) / length
         return math.exp(nll.mean().item()), (nll.std() / math.sqrt(num_sequences)).item()
+
+
+def forward_log_likelihood(initial: Tensor, transition: Tensor, emission: Tensor) -> Tensor:
+    """Per-position terms log p(y_i | y_<i) [B, L] of the chain rule, by the scaled forward algorithm:
+
+        a_1 = pi * e_1,   a_i = (a_{i-1} T) * e_i,   c_i = sum_s a_i(s),   a_i <- a_i / c_i,   log p(y) = sum_i log c_i.
+
+    ``emission`` [B, L, S] is P(y_i | s_i) of what was observed at each position (any observation model: a
+    token's emission column, or a noised state's path-marginal emission), float64.
+    """
+    b, length, _ = emission.shape
+    terms = torch.empty(b, length, dtype=torch.float64)
+    alpha = initial.expand(b, -1)
+    for i in range(length):
+        if i > 0:
+            alpha = alpha @ transition
+        alpha = alpha * emission[:, i]
+        norm = alpha.sum(-1, keepdim=True)
+        terms[:, i] = norm.squeeze(-1).log()
+        alpha = alpha / norm
+    return terms

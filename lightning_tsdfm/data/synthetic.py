@@ -1,6 +1,9 @@
-"""DataModule over the synthetic hidden-Markov oracle language (see :mod:`lightning_tsdfm.data.hmm`)."""
+"""DataModule over the synthetic hidden-Markov oracle languages (:mod:`lightning_tsdfm.data.hmm`, ``sparse``;
+:mod:`lightning_tsdfm.data.textlike`, ``textlike``)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import lightning as L
 import torch
@@ -10,18 +13,24 @@ from lightning_tsdfm.data.decoding import synthetic_text
 from lightning_tsdfm.data.resumable_loader import ResumableDataLoader
 from lightning_tsdfm.data.sampler import EpochSeededSampler
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage, HMMSpec
+from lightning_tsdfm.data.textlike import TextlikeHMMSpec
 
 
 class SyntheticDataModule(L.LightningDataModule):
-    """Fixed train/val sets drawn from a seeded sparse hidden-Markov language with exact likelihood.
+    """Fixed train/val sets drawn from a seeded hidden-Markov language with exact likelihood.
 
     Args:
+        family: ``sparse`` (the small fast language) or ``textlike`` (a slow topic over a fast syntax chain).
         vocab_size: number of tokens of the language.
-        num_states: number of hidden states.
-        branching: successors per hidden state that hold almost all transition mass.
+        num_states: hidden states (``textlike``: syntax states, per topic).
+        branching: successors per hidden (syntax) state that hold almost all transition mass.
         emissions_per_state: tokens per hidden state that hold almost all emission mass.
         smoothing: uniform mass mixed into every row, so every sequence has finite likelihood.
         language_seed: seed of the language itself (its tables).
+        num_topics: ``textlike``: topics.
+        topic_stay: ``textlike``: probability that the topic persists from one token to the next.
+        function_states: ``textlike``: syntax states that emit topic-independent function words.
+        function_vocab: ``textlike``: ids below it are function words; the rest are split among topics.
         seq_len: tokens per sequence.
         num_train: training sequences (drawn once).
         num_val: validation sequences.
@@ -31,12 +40,17 @@ class SyntheticDataModule(L.LightningDataModule):
 
     def __init__(
         self,
+        family: Literal["sparse", "textlike"] = "sparse",
         vocab_size: int = 64,
         num_states: int = 32,
         branching: int = 3,
         emissions_per_state: int = 2,
         smoothing: float = 0.01,
         language_seed: int = 0,
+        num_topics: int = 8,
+        topic_stay: float = 0.98,
+        function_states: int = 6,
+        function_vocab: int = 32,
         seq_len: int = 64,
         num_train: int = 100_000,
         num_val: int = 2048,
@@ -45,7 +59,13 @@ class SyntheticDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.spec = HMMSpec(vocab_size, num_states, branching, emissions_per_state, smoothing, language_seed)
+        if family == "sparse":
+            self.spec = HMMSpec(vocab_size, num_states, branching, emissions_per_state, smoothing, language_seed)
+        elif family == "textlike":
+            self.spec = TextlikeHMMSpec(vocab_size, num_topics, num_states, function_states, function_vocab, topic_stay,
+                                        branching, emissions_per_state, smoothing, language_seed)
+        else:
+            raise ValueError(f"Unknown synthetic language family {family!r}: choose 'sparse' or 'textlike'.")
         self.language = HiddenMarkovLanguage(self.spec)
         self.seq_len = seq_len
         self.batch_size = batch_size

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from lightning_tsdfm.data.hmm import HiddenMarkovLanguage, HMMSpec
+from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
 from lightning_tsdfm.data.text import tokenizer_from_card
 from lightning_tsdfm.modules.causal_lm import CausalLMModule
 from lightning_tsdfm.modules.loading import load_module
@@ -42,9 +42,9 @@ class OracleJudge:
     name = "oracle"
     wants = "tokens"
 
-    def __init__(self, spec: HMMSpec | dict) -> None:
-        self.spec = spec if isinstance(spec, HMMSpec) else HMMSpec(**spec)
-        self.language = HiddenMarkovLanguage(self.spec)
+    def __init__(self, spec) -> None:
+        self.language = HiddenMarkovLanguage(spec)
+        self.spec = self.language.spec
 
     def score(self, samples: Tensor) -> tuple[Tensor, Tensor]:
         nll = -self.language.log_likelihood(samples)

@@ -1,22 +1,61 @@
-"""Load any lightning-tsdfm checkpoint as its own module class, with a clear error for the wrong kind."""
+"""Load any lightning-tsdfm checkpoint as its own module class, with a clear error for the wrong kind.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: besides tensors and plain Python containers, only the
+types in :data:`CHECKPOINT_GLOBALS` may be rebuilt, and only a registered module class (:func:`module_classes`) is
+instantiated, so a checkpoint never runs code of its own.
+"""
 
 from __future__ import annotations
 
-import importlib
+import pickle
+import re
 from pathlib import Path
+from types import ModuleType
 
 import lightning as L
 import torch
 
+from lightning_tsdfm.models.backbone import TransformerConfig
+from lightning_tsdfm.plugins import load_plugins
+
+#: the non-tensor, non-container types a lightning-tsdfm checkpoint holds (its backbone config in the hyper-parameters)
+CHECKPOINT_GLOBALS = [TransformerConfig]
+
+
+def _safe_load(path: Path):
+    """``torch.load`` that rebuilds tensors, plain Python values and :data:`CHECKPOINT_GLOBALS` only."""
+    with torch.serialization.safe_globals(CHECKPOINT_GLOBALS):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            allowed = ", ".join(f"{g.__module__}.{g.__qualname__}" for g in CHECKPOINT_GLOBALS)
+            raise ValueError(
+                f"Refused to load {path}: it holds objects outside the checkpoint allow-list "
+                f"({_refused_objects(path, err)}). lightning-tsdfm never unpickles arbitrary code; a checkpoint may "
+                f"hold only tensors, plain Python values and {allowed}."
+            ) from None
+
+
+def _refused_objects(path: Path, err: Exception) -> str:
+    """The globals of ``path`` outside the allow-list, or torch's reason when it cannot list them."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # noqa: BLE001 - not a zip checkpoint: fall back on torch's message
+        names = []
+    if names:
+        return ", ".join(sorted(names))
+    found = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\. Please use|\n\n|$)", str(err), re.S)
+    return found.group(1).strip() if found else "objects torch could not name"
+
 
 def read_checkpoint(path: str | Path, expected_kind: str | tuple[str, ...] | None = None) -> dict:
-    """The whole checkpoint dict, after checking it is a lightning-tsdfm checkpoint of an expected kind."""
+    """The whole checkpoint dict, read safely, after checking it is a lightning-tsdfm checkpoint of an expected kind."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} does not exist.")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = _safe_load(path)
     header = checkpoint.get("tsdfm") if isinstance(checkpoint, dict) else None
-    if header is None:
+    if not isinstance(header, dict):
         raise ValueError(f"{path} is not a lightning-tsdfm checkpoint (no 'tsdfm' header): train it with `tsdfm fit`.")
     kinds = (expected_kind,) if isinstance(expected_kind, str) else expected_kind
     if kinds is not None and header["kind"] not in kinds:
@@ -31,13 +70,33 @@ def read_checkpoint_header(path: str | Path) -> dict:
     return read_checkpoint(path)["tsdfm"]
 
 
+def module_classes() -> dict[str, type[L.LightningModule]]:
+    """class_path -> class of every module a checkpoint may name: the library's, and the LightningModules that
+    installed plugins (entry-point group ``lightning_tsdfm.plugins``) export."""
+    from lightning_tsdfm.modules import CausalLMModule, CompassModule, StudentModule, TeacherModule  # import cycle
+
+    classes = [CausalLMModule, CompassModule, StudentModule, TeacherModule]
+    for plugin in load_plugins().values():
+        members = vars(plugin).values() if isinstance(plugin, ModuleType) else [plugin]
+        classes += [c for c in members if isinstance(c, type) and issubclass(c, L.LightningModule)]
+    return {f"{c.__module__}.{c.__qualname__}": c for c in classes}
+
+
+def module_class(class_path, path: str | Path = "the checkpoint") -> type[L.LightningModule]:
+    """The registered module class named ``class_path``; anything else is refused without importing it."""
+    classes = module_classes()
+    if not isinstance(class_path, str) or class_path not in classes:
+        raise ValueError(
+            f"{path} names the module class {class_path!r}, which is not a registered lightning-tsdfm module: "
+            f"allowed are {', '.join(sorted(classes))}. A plugin's classes are allowed once it is installed "
+            f"(e.g. `pip install plugins/<name>`)."
+        )
+    return classes[class_path]
+
+
 def load_module(path: str | Path, expected_kind: str | tuple[str, ...] | None = None, map_location="cpu") -> L.LightningModule:
-    """Instantiate the checkpoint's module class and load its weights (and data card)."""
+    """Instantiate the checkpoint's (registered) module class and load its weights (and data card), safely."""
     header = read_checkpoint(path, expected_kind)["tsdfm"]
-    module_name, _, class_name = header["class_path"].rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except ImportError as err:
-        raise ImportError(f"{path} holds a {header['class_path']}, which is not installed: install the plugin that "
-                          f"provides {module_name.split('.')[0]!r} (e.g. `pip install plugins/<name>`).") from err
-    return cls.load_from_checkpoint(str(path), map_location=map_location, weights_only=False).eval()
+    cls = module_class(header["class_path"], path)
+    with torch.serialization.safe_globals(CHECKPOINT_GLOBALS):
+        return cls.load_from_checkpoint(str(path), map_location=map_location, weights_only=True).eval()

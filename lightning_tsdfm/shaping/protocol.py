@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from lightning_tsdfm.jumps import JumpPolicy
-from lightning_tsdfm.modules.loading import load_module
 from lightning_tsdfm.paths import MixturePath
 
 
@@ -34,26 +33,4 @@ def check_shapeable(module) -> None:
             missing.append(f"the hyper-parameter `{key}`")
     if missing:
         raise TypeError(f"TrajectoryShaper cannot shape {name}: it needs " + "; ".join(missing) + ". "
-                        "See lightning_tsdfm.shaping.Shapeable (DESIGN 4, 'the seam').")
-
-
-def check_compass_matches(compass, module, compass_path: str) -> None:
-    """The compass must score states of the module's vocabulary, source and length."""
-    name = type(module).__name__
-    vocab, length = module.hparams["vocab_size"], module.hparams["seq_len"]
-    if compass.hparams["vocab_size"] != vocab:
-        raise ValueError(f"The compass {compass_path} has vocab_size={compass.hparams['vocab_size']} but {name} "
-                         f"has {vocab}: train the compass against this model's teacher and data.")
-    if compass.source_name != module.path.source.name:
-        raise ValueError(f"The compass {compass_path} scores states of the {compass.source_name!r} source but {name} "
-                         f"uses the {module.path.source.name!r} source: train a compass for that source.")
-    if compass.hparams["seq_len"] < length:
-        raise ValueError(f"The compass {compass_path} was built for seq_len={compass.hparams['seq_len']} but {name} "
-                         f"makes sequences of {length} tokens.")
-
-
-def load_matching_compass(path: str, module, device="cpu"):
-    """The compass checkpoint at ``path``, frozen on ``device``, after checking it scores ``module``'s states."""
-    compass = load_module(path, expected_kind="compass", map_location=device).requires_grad_(False)
-    check_compass_matches(compass, module, path)
-    return compass
+                        "See lightning_tsdfm.shaping.Shapeable.")

@@ -18,13 +18,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback
 
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.frozen import FrozenReference
 from lightning_tsdfm.random import derived_generator
 from lightning_tsdfm.shaping.guided_jump import GuidedJump, ShapingStatistics
-from lightning_tsdfm.shaping.protocol import check_shapeable, load_matching_compass
+from lightning_tsdfm.shaping.compasses import load_matching_compass
+from lightning_tsdfm.shaping.protocol import check_shapeable
 from lightning_tsdfm.shaping.selection import make_selection
 
 _SEED_OFFSET = 7_919  # keeps the shaper's streams apart from the module's own (seed, step, rank) streams
@@ -34,27 +36,28 @@ class TrajectoryShaper(Callback):
     """Energy-guided midpoints for distillation: K candidates per jump, one kept by the compass.
 
     Args:
-        compass: path of a compass checkpoint (``tsdfm fit`` with CompassModule).
+        compass: path of a compass checkpoint (``tsdfm fit`` with CompassModule), or ``oracle``: the exact
+            energy -log p_t(x_t) / L of a synthetic language's data path (the upper bound of a compass).
         num_candidates: K, candidates per midpoint (K = 1 is blind distillation).
-        policy: ``argmin`` (lowest energy), ``boltzmann`` (k ~ softmax(-E / temperature)) or
+        policy: ``argmin`` (lowest energy), ``boltzmann`` (k ~ softmax(-E / selection_temperature)) or
             ``sequence_to_token`` (sequence argmin before ``switch_time``, per-token argmin after).
-        temperature: tau of the boltzmann policy.
+        selection_temperature: tau of the boltzmann policy (not the sampling temperature of the jumps).
         switch_time: t at which ``sequence_to_token`` switches from sequences to tokens.
         seed: seed of the candidate draws, combined with (global_step, rank).
     """
 
     def __init__(self, compass: str, num_candidates: int = 4,
                  policy: Literal["argmin", "boltzmann", "sequence_to_token"] = "argmin",
-                 temperature: float = 1.0, switch_time: float = 0.5, seed: int = 0) -> None:
+                 selection_temperature: float = 1.0, switch_time: float = 0.5, seed: int = 0) -> None:
         self.compass_path = compass
         self.seed = seed
-        self.jump = GuidedJump(self._energies, num_candidates, make_selection(policy, temperature, switch_time))
+        self.jump = GuidedJump(self._energies, num_candidates, make_selection(policy, selection_temperature, switch_time))
         self._compass: FrozenReference | None = None
         self._previous_policy = None
 
     def _energies(self, x, t):
         compass = self._compass.module
-        if next(compass.parameters()).device != x.device:
+        if isinstance(compass, torch.nn.Module) and next(compass.parameters()).device != x.device:
             compass.to(x.device)
         return compass.energies(x, t)
 
@@ -63,7 +66,10 @@ class TrajectoryShaper(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         check_shapeable(pl_module)
         if self._compass is None:
-            self._compass = FrozenReference(load_matching_compass(self.compass_path, pl_module, pl_module.device))
+            datamodule_card = getattr(getattr(trainer, "datamodule", None), "data_card", None)
+            card = getattr(pl_module, "data_card", None) or (datamodule_card() if datamodule_card else None)
+            compass = load_matching_compass(self.compass_path, pl_module, pl_module.device, card)
+            self._compass = FrozenReference(compass)
         if not isinstance(pl_module.jump_policy, GuidedJump):
             self._previous_policy = pl_module.jump_policy
             if isinstance(pl_module.jump_policy, BlindJump):
@@ -90,7 +96,7 @@ class TrajectoryShaper(Callback):
         """What shaped this run (saved in the checkpoint, read by the benchmarks)."""
         selection = self.jump.selection
         return {"compass": self.compass_path, "k": self.jump.num_candidates, "policy": selection.name,
-                "temperature": getattr(selection, "temperature", None), "switch_time": getattr(selection, "switch_time", None)}
+                "selection_temperature": getattr(selection, "temperature", None), "switch_time": getattr(selection, "switch_time", None)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, **self.settings()}

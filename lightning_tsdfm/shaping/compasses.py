@@ -1,0 +1,47 @@
+"""Compasses for shaping: a trained compass checkpoint, or the oracle of a synthetic language, checked to
+score the states of the module it shapes (vocabulary, source, length)."""
+
+from __future__ import annotations
+
+from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
+from lightning_tsdfm.data.path_oracle import OracleCompass, PathOracle
+from lightning_tsdfm.modules.loading import load_module
+
+#: the compass name that selects the exact data-path energy instead of a checkpoint
+ORACLE = "oracle"
+
+
+def check_compass_matches(compass, module, compass_path: str) -> None:
+    """The compass must score states of the module's vocabulary, source and length."""
+    name = type(module).__name__
+    vocab, length = module.hparams["vocab_size"], module.hparams["seq_len"]
+    if compass.hparams["vocab_size"] != vocab:
+        raise ValueError(f"The compass {compass_path} has vocab_size={compass.hparams['vocab_size']} but {name} "
+                         f"has {vocab}: train the compass against this model's teacher and data.")
+    if compass.source_name != module.path.source.name:
+        raise ValueError(f"The compass {compass_path} scores states of the {compass.source_name!r} source but {name} "
+                         f"uses the {module.path.source.name!r} source: train a compass for that source.")
+    if compass.hparams["seq_len"] < length:
+        raise ValueError(f"The compass {compass_path} was built for seq_len={compass.hparams['seq_len']} but {name} "
+                         f"makes sequences of {length} tokens.")
+
+
+def load_matching_compass(path: str, module, device="cpu", data_card: dict | None = None):
+    """The compass checkpoint at ``path`` frozen on ``device``, or with ``path="oracle"`` the exact energy of the
+    synthetic language in ``data_card`` (default: the module's), after checking it scores ``module``'s states."""
+    if path == ORACLE:
+        compass = oracle_compass(data_card or getattr(module, "data_card", None), module)
+    else:
+        compass = load_module(path, expected_kind="compass", map_location=device).requires_grad_(False)
+    check_compass_matches(compass, module, path)
+    return compass
+
+
+def oracle_compass(data_card: dict | None, module) -> OracleCompass:
+    """E*(x_t, t) = -log p_t(x_t) / L on ``module``'s path, for the synthetic language of ``data_card``."""
+    if not data_card or data_card.get("kind") != "synthetic":
+        kind = (data_card or {}).get("kind", "unknown")
+        raise ValueError(f"The oracle compass needs a synthetic language (exact likelihood); {type(module).__name__} "
+                         f"was trained on {kind} data. Train a compass with CompassModule and pass its checkpoint.")
+    language = HiddenMarkovLanguage(data_card["hmm"])
+    return OracleCompass(PathOracle(language, module.path), module.hparams["seq_len"])
