@@ -134,8 +134,8 @@ def frontier_rows(rows: list[dict], common: dict) -> list[dict]:
     for (method, source, steps, judge), sweep in sweeps.items():
         references = {"data": next((r["entropy"] for r in rows if r["method"] == "data" and r["judge"] == judge), None)}
         teacher = sweeps.get(("teacher", source, 1024, judge), [])
-        references["teacher-1024"] = next((r["entropy"] for r in teacher if r["sampling_temperature"] == 1.0), None)
-        points = [SweepPoint(r["sampling_temperature"], r["entropy"], r["gen_ppl"], r["nll_stderr"]) for r in sweep]
+        references["teacher-1024"] = next((r["entropy"] for r in teacher if r.get("sampling_temperature", 1.0) == 1.0), None)
+        points = [SweepPoint(r.get("sampling_temperature", 1.0), r["entropy"], r["gen_ppl"], r["nll_stderr"]) for r in sweep]
         for reference, entropy in references.items():
             if entropy is None:
                 continue
@@ -190,16 +190,17 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
                 if steps == max(step_list) and temperature == 1.0:
                     for text in samples.texts[:3]:
                         print(f"  [{method}, {source}, {steps} steps] {text[:300]}")
-    if frontier:
-        rows += frontier_rows(rows, common)
 
     def key(row: dict) -> tuple:
-        return (row["method"], row["source"], row["steps"], row["judge"], row.get("sampling_temperature"),
-                row.get("reference"))
+        return row["method"], row["source"], row["steps"], row["judge"], row.get("sampling_temperature")
 
     measured = {key(r) for r in rows}
     replaced = (lambda r: key(r) in measured) if keep_other_models else None
     all_rows = replace_rows(benchmark, rows, replaced, dataset=dataset)
+    if frontier:  # matched rows from every sweep of this dataset, this run's and the stored ones
+        sweeps = [r for r in all_rows if r["dataset"] == dataset and not r.get("reference")]
+        all_rows = replace_rows(benchmark, frontier_rows(sweeps, common), lambda r: bool(r.get("reference")),
+                                dataset=dataset)
     (write_frontier_report if frontier else write_report)(benchmark, all_rows)
     return all_rows
 

@@ -5,7 +5,8 @@
 The model gives the kernel, the :class:`JumpPolicy` makes the draw, so the same loop serves a teacher
 (which ignores h), a few-step student, and any policy a callback installs. :func:`sample_chain` is the loop
 itself, for any model family: x_0 ~ start, then x_{t+h} = step(x_t, t, h) (SEDD's steps draw a next-state
-kernel with ``jump.transition``).
+kernel with ``jump.transition``). :func:`sample_first_hitting` draws the same distribution as the N-step loop for
+a mask source with at most L forwards.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from lightning_tsdfm.jumps import JumpPolicy
-from lightning_tsdfm.paths import MixturePath
+from lightning_tsdfm.jumps import BlindJump, JumpPolicy
+from lightning_tsdfm.paths import MaskSource, MixturePath
 
 Denoiser = Callable[[Tensor, Tensor, Tensor], Tensor]  # (x_t [B, L], t [B], h [B]) -> logits [B, L, V]
 Step = Callable[[Tensor, Tensor, Tensor, Optional[torch.Generator]], Tensor]  # (x_t, t, h, generator) -> x_{t+h}
@@ -79,6 +80,63 @@ def sample_chain(
         for k in range(steps):
             x = step(x, torch.full((size,), k / steps, device=device), h, generator)
             bar.update()
+        out.append(x)
+    bar.close()
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def sample_first_hitting(
+    denoiser: Denoiser,
+    path: MixturePath,
+    jump: BlindJump,
+    num_samples: int,
+    seq_len: int,
+    steps: int,
+    generator: Optional[torch.Generator] = None,
+    device: torch.device | str = "cpu",
+    batch_size: Optional[int] = None,
+    progress: bool = False,
+    description: str = "sampling",
+) -> Tensor:
+    """The N-step blind sampler of a mask source, with one forward per step at which a position is revealed.
+
+    Under N blind jumps a masked position is revealed at step k (t_k = k / N) with probability
+    kappa(t_{k+1}) - kappa(t_k), independently of the other positions, and then takes x1 ~ p(. | x_{t_k}, t_k);
+    a step at which nothing is revealed changes nothing. So drawing every position's reveal step first
+    (inverse CDF of kappa on the grid) and visiting only the steps where a sequence reveals something gives the
+    same distribution as :func:`sample_sequences` with at most min(L, N) forwards instead of N
+    (the first-hitting sampler). Each sequence visits its own steps; the batch moves in lockstep over
+    "the sequence's next reveal step".
+    """
+    if not isinstance(path.source, MaskSource):
+        raise ValueError("The first-hitting sampler needs the mask source (a revealed token never changes); "
+                         f"this model uses the {path.source.name!r} source: use the ancestral sampler.")
+    if type(jump) is not BlindJump:
+        raise ValueError(f"The first-hitting sampler draws blind jumps only, got {jump!r}: use the ancestral sampler.")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
+    grid = path.scheduler.kappa(torch.arange(1, steps + 1, dtype=torch.float64, device=device) / steps)
+    grid[-1] = 1.0  # the last step fills everything left
+    batch_size = batch_size or num_samples
+    out = []
+    bar = tqdm(total=num_samples * seq_len, desc=description, disable=not progress, unit="token")
+    for first in range(0, num_samples, batch_size):
+        size = min(batch_size, num_samples - first)
+        u = torch.rand(size, seq_len, dtype=torch.float64, device=device, generator=generator)
+        reveal = torch.searchsorted(grid, u, right=True).clamp_max(steps - 1)  # k with kappa(t_k) <= u < kappa(t_{k+1})
+        x = path.source.sample((size, seq_len), generator, device)
+        h = torch.full((size,), 1.0 / steps, device=device)
+        while path.source.unsettled(x).any():
+            pending = torch.where(path.source.unsettled(x), reveal, steps)
+            step = pending.min(dim=1).values  # each sequence's next reveal step (steps: finished)
+            active = step < steps
+            t = step.clamp_max(steps - 1).float() / steps
+            probs = torch.softmax(denoiser(x[active], t[active], h[active]).float(), dim=-1)
+            tokens = jump.draw_tokens(probs, generator)
+            moves = pending[active] == step[active, None]
+            x[active] = torch.where(moves, tokens, x[active])
+            bar.update(int(moves.sum()))
         out.append(x)
     bar.close()
     return torch.cat(out)

@@ -17,8 +17,10 @@ from lightning_tsdfm.cli import main
 from lightning_tsdfm.data import HiddenMarkovLanguage, HMMSpec
 from lightning_tsdfm.data.path_oracle import OracleCompass, OracleDenoiser, PathOracle
 from lightning_tsdfm.data.textlike import TextlikeHMMSpec
+from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
 from lightning_tsdfm.samples_io import generate_samples, read_jsonl
+from lightning_tsdfm.sampling import sample_first_hitting, sample_sequences
 from lightning_tsdfm.shaping import TrajectoryShaper
 from lightning_tsdfm.shaping.compasses import load_matching_compass
 
@@ -120,3 +122,37 @@ def test_oracle_compass_needs_a_synthetic_language(teacher_ckpt):
                          "hmm": HMMSpec(vocab_size=5, num_states=4).to_dict()}
     with pytest.raises(ValueError, match="vocabulary"):
         load_matching_compass("oracle", teacher)
+
+
+@pytest.mark.parametrize("exponent, steps", [(1.0, 6), (2.0, 3)])
+def test_first_hitting_sampler_draws_the_ancestral_distribution(exponent, steps):
+    """With the exact posterior as the denoiser both samplers target the same law; their empirical laws over
+    all V^L sequences agree within sampling noise, and the first-hitting one needs at most L forwards."""
+    lang = HiddenMarkovLanguage(LANGUAGES[0])
+    path = MixturePath(make_source("mask", lang.vocab_size), PolynomialScheduler(exponent))
+    denoiser, calls = OracleDenoiser(PathOracle(lang, path)), []
+
+    def counted(x, t, h):
+        calls.append(1)
+        return denoiser(x, t, h)
+
+    n = 20_000
+    ancestral = sample_sequences(denoiser, path, BlindJump(temperature=0.7), n, LEN, steps, torch.Generator().manual_seed(0))
+    first = sample_first_hitting(counted, path, BlindJump(temperature=0.7), n, LEN, steps, torch.Generator().manual_seed(1))
+    assert len(calls) <= min(LEN, steps)
+
+    def law(x):
+        index = (x * torch.tensor([lang.vocab_size ** i for i in range(LEN)])).sum(-1)
+        return torch.bincount(index, minlength=lang.vocab_size ** LEN).double() / len(x)
+
+    assert 0.5 * (law(ancestral) - law(first)).abs().sum() < 0.03  # total variation; two runs of one law: ~0.01
+
+
+def test_first_hitting_sampler_refuses_what_it_cannot_draw(teacher_ckpt):
+    path = MixturePath(make_source("uniform", 3))
+    with pytest.raises(ValueError, match="mask source"):
+        sample_first_hitting(lambda x, t, h: torch.zeros(*x.shape, 3), path, BlindJump(), 2, 3, 4)
+    with pytest.raises(ValueError, match="blind jumps"):
+        generate_samples(teacher_ckpt, 4, 2, progress=False, sampler="first_hitting", shaping={"compass": "oracle"})
+    samples = generate_samples(teacher_ckpt, 1024, 4, progress=False, sampler="first_hitting")
+    assert samples.tokens.shape == (4, SEQ) and samples.tokens.max() < VOCAB

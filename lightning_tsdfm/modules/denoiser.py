@@ -15,7 +15,7 @@ from lightning_tsdfm.modules.data_card import DataCardMixin
 from lightning_tsdfm.modules.optim import adamw_with_warmup
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
 from lightning_tsdfm.random import derived_generator
-from lightning_tsdfm.sampling import Step, denoiser_step, sample_chain
+from lightning_tsdfm.sampling import Step, denoiser_step, sample_chain, sample_first_hitting
 
 
 class DenoiserModule(DataCardMixin, L.LightningModule):
@@ -70,7 +70,8 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
         self.log("val/nelbo", generalized_kl(logits, x1, x_t, t, self.path).mean(), prog_bar=True)
 
     #: the samplers :meth:`sample` offers; the first is the default. Subclasses (plugins) may add their own.
-    samplers: tuple[str, ...] = ("ancestral",)
+    #: ``first_hitting`` (mask source, blind jumps) draws the ancestral sampler's distribution with <= L forwards.
+    samplers: tuple[str, ...] = ("ancestral", "first_hitting")
 
     def sampling_policy(self) -> JumpPolicy:
         """The jump used by :meth:`sample` (the trajectory policy unless a subclass keeps them apart)."""
@@ -96,12 +97,15 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
             raise ValueError(f"{type(self).__name__} has no sampler {sampler!r}: choose one of {list(self.samplers)}.")
         was_training = self.training
         self.eval()
+        jump = jump or self.sampling_policy()
+        description = f"{self.checkpoint_kind} {sampler} {steps} steps"
         try:
-            return sample_chain(
-                self.sampling_step(sampler, jump or self.sampling_policy()), self.path.source.sample, num_samples,
-                self.hparams.seq_len, steps, generator, self.device, batch_size, progress,
-                description=f"{self.checkpoint_kind} {sampler} {steps} steps",
-            )
+            if sampler == "first_hitting":
+                return sample_first_hitting(self.sampling_denoiser(sampler), self.path, jump, num_samples,
+                                            self.hparams.seq_len, steps, generator, self.device, batch_size, progress,
+                                            description)
+            return sample_chain(self.sampling_step(sampler, jump), self.path.source.sample, num_samples,
+                                self.hparams.seq_len, steps, generator, self.device, batch_size, progress, description)
         finally:
             self.train(was_training)
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The text-like oracle language (V=256, L=128, topic over syntax): teachers of both sources, blind and
+# oracle-shaped students, the quality table (teacher 1..1024 steps, the exact-posterior sampler, students
+# 1..16 steps) and the matched-entropy frontier. Stages run one at a time, or two lanes with OMP_NUM_THREADS=1:
+#   benchmarks/reproduce_textlike.sh teachers | students | quality | frontier
+# Stages whose run directory has a .done marker are skipped. Run from the repository root after `make install`.
+set -euo pipefail
+STAGE=${1:-teachers}
+source benchmarks/stages.sh
+T=runs/textlike_teacher_%s/checkpoints/last.ckpt
+S=runs/textlike_student_%s/checkpoints/last.ckpt
+O=runs/textlike_oracle_student_%s/checkpoints/last.ckpt
+STUDENT_STEPS=800                      # optimizer steps of every student (blind and shaped alike)
+QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
+         --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models)
+TEMPERATURES=0.7,0.8,0.9,1.0
+
+if [ "$STAGE" = teachers ]; then       # 2,750 optimizer steps each: 20 minutes on 2 idle cores
+  fit textlike_teacher_mask configs/textlike_teacher.yaml runs/textlike_teacher_mask
+  fit textlike_teacher_uniform configs/textlike_teacher.yaml runs/textlike_teacher_mask \
+    --model.init_args.source=uniform --trainer.max_steps=2750 --trainer.max_time=00:01:30:00
+fi
+
+if [ "$STAGE" = students ]; then       # mask source: blind, and shaped by the exact data-path energy (K=4, argmin)
+  fit textlike_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
+    --trainer.max_steps=$STUDENT_STEPS
+  fit textlike_oracle_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
+    --trainer.max_steps=$STUDENT_STEPS --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
+    --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
+fi
+
+if [ "$STAGE" = quality ]; then        # 1024 steps of the mask source with the first-hitting sampler (same law, <= L forwards)
+  $PY benchmarks/quality.py "${QUALITY[@]}" \
+    --model "teacher:mask:1,2,4,8,16,64=$(printf $T mask)" \
+    --model "teacher:mask:256,1024:first_hitting=$(printf $T mask)" \
+    --model "oracle-denoiser:mask:1,2,4,8,16,64=oracle" \
+    --model "teacher:uniform:1,2,4,8,16,64=$(printf $T uniform)" \
+    --model "oracle-denoiser:uniform:1,2,4,8,16,64=oracle" \
+    --model "student-blind:mask:1,2,4,8,16=$(printf $S mask)" \
+    --model "student-shaped:mask:1,2,4,8,16=$(printf $O mask)"
+  $PY benchmarks/quality.py "${QUALITY[@]}" --num-samples 64 \
+    --model "teacher:uniform:256,1024=$(printf $T uniform)"
+fi
+
+if [ "$STAGE" = frontier ]; then       # matched entropy: temperature sweeps at 8 steps and of the 1024-step teacher
+  $PY benchmarks/quality.py "${QUALITY[@]}" --benchmark frontier --frontier --temperatures $TEMPERATURES \
+    --model "teacher:mask:8=$(printf $T mask)" \
+    --model "teacher:mask:1024:first_hitting=$(printf $T mask)" \
+    --model "student-blind:mask:8=$(printf $S mask)" \
+    --model "student-shaped:mask:8=$(printf $O mask)"
+fi
