@@ -132,7 +132,8 @@ def frontier_rows(rows: list[dict], common: dict) -> list[dict]:
         if r["method"] != "data":
             sweeps.setdefault((r["method"], r["source"], r["steps"], r["judge"]), []).append(r)
     for (method, source, steps, judge), sweep in sweeps.items():
-        references = {"data": next((r["entropy"] for r in rows if r["method"] == "data" and r["judge"] == judge), None)}
+        data = [r for r in rows if r["method"] == "data" and r["judge"] == judge]
+        references = {"data": max(data, key=lambda r: r["n_samples"])["entropy"] if data else None}
         teacher = sweeps.get(("teacher", source, 1024, judge), [])
         references["teacher-1024"] = next((r["entropy"] for r in teacher if r.get("sampling_temperature", 1.0) == 1.0), None)
         points = [SweepPoint(r.get("sampling_temperature", 1.0), r["entropy"], r["gen_ppl"], r["nll_stderr"]) for r in sweep]
@@ -191,8 +192,9 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
                     for text in samples.texts[:3]:
                         print(f"  [{method}, {source}, {steps} steps] {text[:300]}")
 
-    def key(row: dict) -> tuple:
-        return row["method"], row["source"], row["steps"], row["judge"], row.get("sampling_temperature")
+    def key(row: dict) -> tuple:  # data rows of another sample count stay: reverse_ppl depends on the count
+        return (row["method"], row["source"], row["steps"], row["judge"], row.get("sampling_temperature"),
+                row["n_samples"] if row["method"] == "data" else None)
 
     measured = {key(r) for r in rows}
     replaced = (lambda r: key(r) in measured) if keep_other_models else None

@@ -13,7 +13,7 @@ O=runs/textlike_oracle_student_%s/checkpoints/last.ckpt
 STUDENT_STEPS=800                      # optimizer steps of every student (blind and shaped alike)
 QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
          --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models)
-TEMPERATURES=0.7,0.8,0.9,1.0
+TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0
 
 if [ "$STAGE" = teachers ]; then       # 2,750 optimizer steps each: 20 minutes on 2 idle cores
   fit textlike_teacher_mask configs/textlike_teacher.yaml runs/textlike_teacher_mask
@@ -42,10 +42,12 @@ if [ "$STAGE" = quality ]; then        # 1024 steps of the mask source with the 
     --model "teacher:uniform:256,1024=$(printf $T uniform)"
 fi
 
-if [ "$STAGE" = frontier ]; then       # matched entropy: temperature sweeps at 8 steps and of the 1024-step teacher
+if [ "$STAGE" = frontier ]; then       # matched entropy: temperature sweeps at 8 steps, and around T = 1 at 1024 steps
+  $PY benchmarks/quality.py "${QUALITY[@]}" --benchmark frontier --frontier --temperatures 0.9,1.0,1.1 \
+    --model "teacher:mask:1024:first_hitting=$(printf $T mask)"
   $PY benchmarks/quality.py "${QUALITY[@]}" --benchmark frontier --frontier --temperatures $TEMPERATURES \
     --model "teacher:mask:8=$(printf $T mask)" \
-    --model "teacher:mask:1024:first_hitting=$(printf $T mask)" \
+    --model "oracle-denoiser:mask:8=oracle" \
     --model "student-blind:mask:8=$(printf $S mask)" \
     --model "student-shaped:mask:8=$(printf $O mask)"
 fi

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -91,9 +92,10 @@ def evaluate(files: list[str], judges: Sequence[str] = ("auto",), max_tokens: in
         for name, samples in sets:
             card = samples.meta.get("data", {})
             resolved = spec if spec != "auto" else ("oracle" if card.get("kind") == "synthetic" else "smollm2")
-            if resolved not in built:
-                built[resolved] = build_judge(resolved, card, max_tokens)
-            scores = evaluate_samples(built[resolved], samples.tokens, samples.texts, reduction)
+            key = (resolved, json.dumps(card.get("hmm"), sort_keys=True))  # the oracle is the samples' own language
+            if key not in built:
+                built[key] = build_judge(resolved, card, max_tokens)
+            scores = evaluate_samples(built[key], samples.tokens, samples.texts, reduction)
             rows.append({"file": Path(name).name, "steps": samples.meta.get("steps"), "seed": samples.meta.get("seed"), **scores})
     print(format_table(rows))
     return rows

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from lightning_helpers import fit_checkpoint, quick_trainer
 
 from lightning_tsdfm import StudentModule, SyntheticDataModule, TeacherModule, TransformerConfig
-from lightning_tsdfm.cli import main
+from lightning_tsdfm.cli import evaluate, main
 from lightning_tsdfm.data import HiddenMarkovLanguage, HMMSpec
 from lightning_tsdfm.data.path_oracle import OracleCompass, OracleDenoiser, PathOracle
 from lightning_tsdfm.data.textlike import TextlikeHMMSpec
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
-from lightning_tsdfm.samples_io import generate_samples, read_jsonl
+from lightning_tsdfm.samples_io import SampleSet, generate_samples, read_jsonl, write_jsonl
 from lightning_tsdfm.sampling import sample_first_hitting, sample_sequences
 from lightning_tsdfm.shaping import TrajectoryShaper
 from lightning_tsdfm.shaping.compasses import load_matching_compass
@@ -156,3 +156,16 @@ def test_first_hitting_sampler_refuses_what_it_cannot_draw(teacher_ckpt):
         generate_samples(teacher_ckpt, 4, 2, progress=False, sampler="first_hitting", shaping={"compass": "oracle"})
     samples = generate_samples(teacher_ckpt, 1024, 4, progress=False, sampler="first_hitting")
     assert samples.tokens.shape == (4, SEQ) and samples.tokens.max() < VOCAB
+
+
+def test_evaluate_judges_each_file_with_its_own_language(tmp_path):
+    """Two sample files of two synthetic languages: each gets its own oracle (the cache is keyed by language)."""
+    rows = []
+    for seed in (0, 1):
+        spec = HMMSpec(vocab_size=VOCAB, num_states=4, seed=seed)
+        tokens = HiddenMarkovLanguage(spec).sample(16, SEQ, torch.Generator().manual_seed(0))
+        card = {"kind": "synthetic", "vocab_size": VOCAB, "seq_len": SEQ, "hmm": spec.to_dict()}
+        write_jsonl(SampleSet(tokens, ["x"] * 16, {"steps": 1, "seed": 0, "data": card}), tmp_path / f"{seed}.jsonl")
+        rows.append(-HiddenMarkovLanguage(spec).log_likelihood(tokens).sum().item() / tokens.numel())
+    scored = evaluate([str(tmp_path / "0.jsonl"), str(tmp_path / "1.jsonl")], judges=["oracle"])
+    assert [r["gen_ppl"] for r in scored] == pytest.approx([math.exp(r) for r in rows], rel=1e-9)
