@@ -128,13 +128,13 @@ def frontier_rows(rows: list[dict], common: dict) -> list[dict]:
     entropy of the same source's 1024-step teacher (when measured)."""
     out = []
     sweeps: dict[tuple, list[dict]] = {}
-    for r in rows:
+    for r in rows:  # one sweep per model: shaped students apart by their compass
         if r["method"] != "data":
-            sweeps.setdefault((r["method"], r["source"], r["steps"], r["judge"]), []).append(r)
-    for (method, source, steps, judge), sweep in sweeps.items():
+            sweeps.setdefault((r["method"], r.get("compass"), r["source"], r["steps"], r["judge"]), []).append(r)
+    for (method, compass, source, steps, judge), sweep in sweeps.items():
         data = [r for r in rows if r["method"] == "data" and r["judge"] == judge]
         references = {"data": max(data, key=lambda r: r["n_samples"])["entropy"] if data else None}
-        teacher = sweeps.get(("teacher", source, 1024, judge), [])
+        teacher = sweeps.get(("teacher", None, source, 1024, judge), [])
         references["teacher-1024"] = next((r["entropy"] for r in teacher if r.get("sampling_temperature", 1.0) == 1.0), None)
         points = [SweepPoint(r.get("sampling_temperature", 1.0), r["entropy"], r["gen_ppl"], r["nll_stderr"]) for r in sweep]
         for reference, entropy in references.items():
@@ -193,8 +193,8 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
                         print(f"  [{method}, {source}, {steps} steps] {text[:300]}")
 
     def key(row: dict) -> tuple:  # data rows of another sample count stay: reverse_ppl depends on the count
-        return (row["method"], row["source"], row["steps"], row["judge"], row.get("sampling_temperature"),
-                row["n_samples"] if row["method"] == "data" else None)
+        return (row["method"], row.get("compass"), row["source"], row["steps"], row["judge"],
+                row.get("sampling_temperature"), row["n_samples"] if row["method"] == "data" else None)
 
     measured = {key(r) for r in rows}
     replaced = (lambda r: key(r) in measured) if keep_other_models else None
@@ -205,6 +205,11 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
                                 dataset=dataset)
     (write_frontier_report if frontier else write_report)(benchmark, all_rows)
     return all_rows
+
+
+def model_label(row: dict) -> str:
+    """The method, and for a shaped model which compass shaped it."""
+    return row["method"] + (f" ({row['compass']} compass)" if row.get("compass") else "")
 
 
 def write_report(benchmark: str, rows: list[dict]) -> None:
@@ -220,15 +225,15 @@ def write_report(benchmark: str, rows: list[dict]) -> None:
     )
     panels = sorted({(r["dataset"], r["judge"]) for r in rows if r["method"] != "data"})
     fig, axes = plt.subplots(2, max(1, len(panels)), figsize=(4.8 * max(1, len(panels)), 7), squeeze=False)
-    every_curve = sorted({(r["method"], r["source"]) for r in rows if r["method"] != "data"})
+    every_curve = sorted({(model_label(r), r["source"]) for r in rows if r["method"] != "data"})
     palette = plt.get_cmap("tab20")
     color = {curve: palette(i % palette.N) for i, curve in enumerate(every_curve)}  # one colour per curve in every panel
     for col, (dataset, judge) in enumerate(panels):
         ax_ppl, ax_ent = axes[0][col], axes[1][col]
-        curves = sorted({(r["method"], r["source"]) for r in rows if r["dataset"] == dataset and r["method"] != "data"})
+        curves = sorted({(model_label(r), r["source"]) for r in rows if r["dataset"] == dataset and r["method"] != "data"})
         for method, source in curves:
             pts = sorted((r["steps"], r["gen_ppl"], r["entropy"]) for r in rows
-                         if (r["dataset"], r["judge"], r["source"], r["method"]) == (dataset, judge, source, method))
+                         if (r["dataset"], r["judge"], r["source"], model_label(r)) == (dataset, judge, source, method))
             style = "o-" if source == "mask" else "s--"
             for ax, column in ((ax_ppl, 1), (ax_ent, 2)):
                 ax.plot([p[0] for p in pts], [p[column] for p in pts], style, color=color[(method, source)],
@@ -267,12 +272,12 @@ def write_frontier_report(benchmark: str, rows: list[dict]) -> None:
     panels = sorted({(r["dataset"], r["judge"], r["source"]) for r in sweep if r["method"] != "data"})
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5.5 * max(1, len(panels)), 4.5), squeeze=False)
     palette = plt.get_cmap("tab20")
-    curves = sorted({(r["method"], r["steps"]) for r in sweep if r["method"] != "data"})
+    curves = sorted({(model_label(r), r["steps"]) for r in sweep if r["method"] != "data"})
     color = {curve: palette(i % palette.N) for i, curve in enumerate(curves)}
     for ax, (dataset, judge, source) in zip(axes[0], panels):
         for method, steps in curves:
             pts = sorted((r["entropy"], r["gen_ppl"], r["sampling_temperature"]) for r in sweep
-                         if (r["dataset"], r["judge"], r["source"], r["method"], r["steps"]) == (dataset, judge, source, method, steps))
+                         if (r["dataset"], r["judge"], r["source"], model_label(r), r["steps"]) == (dataset, judge, source, method, steps))
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=color[(method, steps)], ms=3,
                         label=f"{method} {steps} steps")

@@ -10,6 +10,8 @@ source benchmarks/stages.sh
 T=runs/textlike_teacher_%s/checkpoints/last.ckpt
 S=runs/textlike_student_%s/checkpoints/last.ckpt
 O=runs/textlike_oracle_student_%s/checkpoints/last.ckpt
+C=runs/textlike_compass_%s/checkpoints/last.ckpt
+P=runs/textlike_learned_student_%s/checkpoints/last.ckpt
 STUDENT_STEPS=800                      # optimizer steps of every student (blind and shaped alike)
 QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
          --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models)
@@ -21,12 +23,16 @@ if [ "$STAGE" = teachers ]; then       # 2,750 optimizer steps each: 20 minutes 
     --model.init_args.source=uniform --trainer.max_steps=2750 --trainer.max_time=00:01:30:00
 fi
 
-if [ "$STAGE" = students ]; then       # mask source: blind, and shaped by the exact data-path energy (K=4, argmin)
+if [ "$STAGE" = students ]; then       # mask source: blind; shaped (K=4, argmin) by the exact data-path energy,
   fit textlike_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
     --trainer.max_steps=$STUDENT_STEPS
   fit textlike_oracle_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
     --trainer.max_steps=$STUDENT_STEPS --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
     --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
+  fit textlike_compass_mask configs/textlike_compass.yaml runs/textlike_compass_mask   # and by a learned compass
+  fit textlike_learned_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
+    --trainer.max_steps=$STUDENT_STEPS --trainer.callbacks+=TrajectoryShaper \
+    --trainer.callbacks.compass="$(printf $C mask)" --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 fi
 
 if [ "$STAGE" = quality ]; then        # 1024 steps of the mask source with the first-hitting sampler (same law, <= L forwards)
@@ -37,7 +43,8 @@ if [ "$STAGE" = quality ]; then        # 1024 steps of the mask source with the 
     --model "teacher:uniform:1,2,4,8,16,64=$(printf $T uniform)" \
     --model "oracle-denoiser:uniform:1,2,4,8,16,64=oracle" \
     --model "student-blind:mask:1,2,4,8,16=$(printf $S mask)" \
-    --model "student-shaped:mask:1,2,4,8,16=$(printf $O mask)"
+    --model "student-shaped:mask:1,2,4,8,16=$(printf $O mask)" \
+    --model "student-shaped:mask:1,2,4,8,16=$(printf $P mask)"
   $PY benchmarks/quality.py "${QUALITY[@]}" --num-samples 64 \
     --model "teacher:uniform:256,1024=$(printf $T uniform)"
 fi
@@ -49,5 +56,6 @@ if [ "$STAGE" = frontier ]; then       # matched entropy: temperature sweeps at 
     --model "teacher:mask:8=$(printf $T mask)" \
     --model "oracle-denoiser:mask:8=oracle" \
     --model "student-blind:mask:8=$(printf $S mask)" \
-    --model "student-shaped:mask:8=$(printf $O mask)"
+    --model "student-shaped:mask:8=$(printf $O mask)" \
+    --model "student-shaped:mask:8=$(printf $P mask)"
 fi

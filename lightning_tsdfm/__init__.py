@@ -1,6 +1,6 @@
 """lightning-tsdfm: trajectory-shaped discrete flow matching as a Lightning plugin."""
 
-from lightning_tsdfm.callbacks import GenerationMonitor
+from lightning_tsdfm.callbacks import FinalCheckpoint, GenerationMonitor
 from lightning_tsdfm.data import SyntheticDataModule, TextDataModule
 from lightning_tsdfm.jumps import BlindJump, JumpPolicy, sample_categorical
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
@@ -25,6 +25,7 @@ __all__ = [
     "CausalLMModule",
     "CompassModule",
     "DiffusionTransformer",
+    "FinalCheckpoint",
     "GenerationMonitor",
     "JumpPolicy",
     "MaskSource",
