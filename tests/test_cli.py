@@ -43,7 +43,7 @@ def _write_config(root: Path) -> Path:
     """configs/synthetic_tiny.yaml with every output path under ``root`` and a cheap generation monitor."""
     config = yaml.safe_load(CONFIG.read_text())
     callbacks = config["trainer"]["callbacks"]
-    (checkpoint,) = [c for c in callbacks if c["class_path"].endswith("ModelCheckpoint")]
+    (checkpoint,) = [c for c in callbacks if c["class_path"].endswith("FinalCheckpoint")]
     checkpoint["init_args"]["dirpath"] = str(root / "checkpoints")
     (monitor,) = [c for c in callbacks if c["class_path"].endswith("GenerationMonitor")]
     monitor["init_args"].update(num_samples=4, steps=2)
