@@ -18,22 +18,24 @@ import torch
 from lightning_tsdfm.models.backbone import TransformerConfig
 from lightning_tsdfm.plugins import load_plugins
 
-#: the non-tensor, non-container types a lightning-tsdfm checkpoint holds (its backbone config in the hyper-parameters)
+#: the non-tensor, non-container types a lightning-tsdfm checkpoint holds (its backbone config in the hyper-parameters).
+#: Registered for the whole process (not in a context manager, whose exit would also drop them), so Lightning's own
+#: weights-only loads (resuming with ``--ckpt_path``) accept them too.
 CHECKPOINT_GLOBALS = [TransformerConfig]
+torch.serialization.add_safe_globals(CHECKPOINT_GLOBALS)
 
 
 def _safe_load(path: Path):
     """``torch.load`` that rebuilds tensors, plain Python values and :data:`CHECKPOINT_GLOBALS` only."""
-    with torch.serialization.safe_globals(CHECKPOINT_GLOBALS):
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            allowed = ", ".join(f"{g.__module__}.{g.__qualname__}" for g in CHECKPOINT_GLOBALS)
-            raise ValueError(
-                f"Refused to load {path}: it holds objects outside the checkpoint allow-list "
-                f"({_refused_objects(path, err)}). lightning-tsdfm never unpickles arbitrary code; a checkpoint may "
-                f"hold only tensors, plain Python values and {allowed}."
-            ) from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        allowed = ", ".join(f"{g.__module__}.{g.__qualname__}" for g in CHECKPOINT_GLOBALS)
+        raise ValueError(
+            f"Refused to load {path}: it holds objects outside the checkpoint allow-list "
+            f"({_refused_objects(path, err)}). lightning-tsdfm never unpickles arbitrary code; a checkpoint may "
+            f"hold only tensors, plain Python values and {allowed}."
+        ) from None
 
 
 def _refused_objects(path: Path, err: Exception) -> str:
@@ -98,5 +100,4 @@ def load_module(path: str | Path, expected_kind: str | tuple[str, ...] | None = 
     """Instantiate the checkpoint's (registered) module class and load its weights (and data card), safely."""
     header = read_checkpoint(path, expected_kind)["tsdfm"]
     cls = module_class(header["class_path"], path)
-    with torch.serialization.safe_globals(CHECKPOINT_GLOBALS):
-        return cls.load_from_checkpoint(str(path), map_location=map_location, weights_only=True).eval()
+    return cls.load_from_checkpoint(str(path), map_location=map_location, weights_only=True).eval()
