@@ -208,8 +208,11 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
 
 
 def model_label(row: dict) -> str:
-    """The method, and for a shaped model which compass shaped it."""
-    return row["method"] + (f" ({row['compass']} compass)" if row.get("compass") else "")
+    """The method, and for a shaped model which compass shaped it (older rows hold the compass's path: learned)."""
+    compass = row.get("compass")
+    if compass and compass != "oracle":
+        compass = "learned"
+    return row["method"] + (f" ({compass} compass)" if compass else "")
 
 
 def write_report(benchmark: str, rows: list[dict]) -> None:

@@ -12,15 +12,14 @@ S=runs/textlike_student_%s/checkpoints/last.ckpt
 O=runs/textlike_oracle_student_%s/checkpoints/last.ckpt
 C=runs/textlike_compass_%s/checkpoints/last.ckpt
 P=runs/textlike_learned_student_%s/checkpoints/last.ckpt
-STUDENT_STEPS=800                      # optimizer steps of every student (blind and shaped alike)
+STUDENT_STEPS=750                      # optimizer steps of every student (blind and shaped alike)
 QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
          --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models)
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0
 
 if [ "$STAGE" = teachers ]; then       # 2,750 optimizer steps each: 20 minutes on 2 idle cores
   fit textlike_teacher_mask configs/textlike_teacher.yaml runs/textlike_teacher_mask
-  fit textlike_teacher_uniform configs/textlike_teacher.yaml runs/textlike_teacher_mask \
-    --model.init_args.source=uniform --trainer.max_steps=2750 --trainer.max_time=00:01:30:00
+  fit textlike_teacher_uniform configs/textlike_teacher.yaml runs/textlike_teacher_mask --model.init_args.source=uniform
 fi
 
 if [ "$STAGE" = students ]; then       # mask source: blind; shaped (K=4, argmin) by the exact data-path energy,
