@@ -1,4 +1,4 @@
-"""Dyadic step sizes and grid times for shortcut distillation (DESIGN 3.3).
+"""Dyadic step sizes and grid times for shortcut distillation.
 
 Level j has step h = 2^-j, j = 0..J with N = 2^J the teacher's number of steps. Level J is the base case
 (target: the frozen teacher); levels j < J are recursive (target: two EMA-student steps of size h/2).

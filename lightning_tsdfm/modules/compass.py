@@ -1,5 +1,5 @@
 """CompassModule: the energy compass E_psi(x, t), trained by generation-aware noise-contrastive estimation
-against a frozen teacher (DESIGN 3.4).
+against a frozen teacher.
 
 A small bidirectional transformer gives one energy per token, e_psi(x, t) in R^L (lower = more coherent);
 the sequence energy is their mean, E_psi(x, t) = (1/L) sum_i e_psi(x, t)_i. Per training sequence:
@@ -144,7 +144,7 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
     # ---- the frozen teacher and the negatives
 
     def parameter_ratio(self) -> float:
-        """Compass parameters / teacher parameters (DESIGN 3.4 asks for about 5-15%)."""
+        """Compass parameters / teacher parameters (the target is about 5-15%)."""
         return _num_parameters(self) / _num_parameters(self.teacher())
 
     def _teacher_jump(self, x: torch.Tensor, s: torch.Tensor, h: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -1,5 +1,5 @@
 """StudentModule: a few-step student p_phi(x1 | x_t, t, h) distilled from a teacher by shortcut
-self-distillation (DESIGN 3.3).
+self-distillation.
 
 Per training sequence: a dyadic step h and a grid time t (:class:`DyadicStepSizes`), x_t on the path;
 target = the frozen teacher's p(x1 | x_t, t) for the base case h = 1/N, else a trajectory teacher (Heun or

@@ -1,4 +1,4 @@
-"""TeacherModule: a mixture-path denoiser p_theta(x1 | x_t, t) trained on path samples (DESIGN 3.1-3.2)."""
+"""TeacherModule: a mixture-path denoiser p_theta(x1 | x_t, t) trained on path samples."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GuidedJump: the blind jump with K candidates, of which the energy compass keeps one (DESIGN 3.5).
+"""GuidedJump: the blind jump with K candidates, of which the energy compass keeps one.
 
 The K candidates share the positions that move (the blind draw of the move mask, so the state stays on the
 path's schedule kappa) and differ in the tokens drawn there: candidate 0 is exactly the blind jump, drawn

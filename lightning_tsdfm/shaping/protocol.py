@@ -1,4 +1,4 @@
-"""The Shapeable protocol (DESIGN 4, "the seam"): what a LightningModule needs for trajectory shaping.
+"""The Shapeable protocol: what a LightningModule needs for trajectory shaping.
 
 A module is shapeable when it builds its trajectories by calling a :class:`JumpPolicy` that it holds as the
 attribute ``jump_policy``, moves on a :class:`MixturePath` held as ``path``, and declares ``vocab_size`` and

@@ -1,4 +1,4 @@
-"""Selection policies: which of K candidate states to keep, given the compass's energies (DESIGN 3.5).
+"""Selection policies: which of K candidate states to keep, given the compass's energies.
 
 Candidates are [K, B, L] token ids, energies per token [K, B, L]; a sequence's energy is the mean of its
 per-token energies, E_k = mean_i e_{k,i}. A policy returns the index of the kept candidate per sequence
