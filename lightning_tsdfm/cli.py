@@ -63,7 +63,8 @@ def sample(
         k: candidates per jump with --shaped.
         policy: argmin | boltzmann | sequence_to_token, with --shaped.
         selection_temperature: tau of the boltzmann policy.
-        sampler: one of the checkpoint's samplers (MDLM: ancestral | cached; SEDD: tweedie | euler); default its first.
+        sampler: one of the checkpoint's samplers (teacher, student: ancestral | first_hitting; MDLM: ancestral | cached;
+            SEDD: tweedie | euler); default its first.
         temperature: sampling temperature T: tokens are drawn from p^(1/T); 1 is the model itself.
     """
     shaping = ({"compass": shaped, "k": k, "policy": policy, "selection_temperature": selection_temperature}
@@ -135,7 +136,8 @@ def sample_parser() -> argparse.ArgumentParser:
                    help="sampling temperature T: tokens drawn from p^(1/T); 1 (default) is the model itself, "
                         "< 1 trades entropy for perplexity")
     p.add_argument("--sampler", default=None,
-                   help="one of the model's samplers: ancestral (default) | cached for MDLM, tweedie | euler for SEDD")
+                   help="one of the model's samplers: ancestral (default) | first_hitting (mask source: the same law, "
+                        "<= L forwards) for teachers and students; cached for MDLM; tweedie | euler for SEDD")
     return p
 
 
