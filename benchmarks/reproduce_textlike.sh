@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The text-like oracle language (V=256, L=128, topic over syntax): teachers of both sources, blind and
-# oracle-shaped students, the quality table (teacher 1..1024 steps, the exact-posterior sampler, students
-# 1..16 steps) and the matched-entropy frontier. Stages run one at a time, or two lanes with OMP_NUM_THREADS=1:
+# The text-like oracle language (V=256, L=128, topic over syntax): teachers of both sources; blind students and
+# students shaped by the oracle compass (K=4, K=16) or by a learned compass; the quality table (teachers 1..1024
+# steps, the exact-posterior sampler, students 1..16 steps) and the matched-entropy frontier. Stages run one at a
+# time, or in two lanes with OMP_NUM_THREADS=1:
 #   benchmarks/reproduce_textlike.sh teachers | students | quality | frontier
 # Stages whose run directory has a .done marker are skipped. Run from the repository root after `make install`.
 set -euo pipefail
@@ -12,6 +13,7 @@ S=runs/textlike_student_%s/checkpoints/last.ckpt
 O=runs/textlike_oracle_student_%s/checkpoints/last.ckpt
 C=runs/textlike_compass_%s/checkpoints/last.ckpt
 P=runs/textlike_learned_student_%s/checkpoints/last.ckpt
+K=runs/textlike_oracle16_student_%s/checkpoints/last.ckpt
 STUDENT_STEPS=750                      # optimizer steps of every student (blind and shaped alike)
 QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
          --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models)
@@ -28,6 +30,9 @@ if [ "$STAGE" = students ]; then       # mask source: blind; shaped (K=4, argmin
   fit textlike_oracle_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
     --trainer.max_steps=$STUDENT_STEPS --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
     --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
+  fit textlike_oracle16_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
+    --trainer.max_steps=$STUDENT_STEPS --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
+    --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=argmin
   fit textlike_compass_mask configs/textlike_compass.yaml runs/textlike_compass_mask   # and by a learned compass
   fit textlike_learned_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
     --trainer.max_steps=$STUDENT_STEPS --trainer.callbacks+=TrajectoryShaper \
@@ -56,5 +61,6 @@ if [ "$STAGE" = frontier ]; then       # matched entropy: temperature sweeps at 
     --model "oracle-denoiser:mask:8=oracle" \
     --model "student-blind:mask:8=$(printf $S mask)" \
     --model "student-shaped:mask:8=$(printf $O mask)" \
-    --model "student-shaped:mask:8=$(printf $P mask)"
+    --model "student-shaped:mask:8=$(printf $P mask)" \
+    --model "student-shaped-k16:mask:8=$(printf $K mask)"
 fi
