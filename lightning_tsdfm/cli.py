@@ -61,7 +61,7 @@ def sample(
         shaped: a compass checkpoint, or ``oracle`` (the exact energy of a synthetic language's data path): guide
             every jump with it (K candidates, about K times the cost).
         k: candidates per jump with --shaped.
-        policy: argmin | boltzmann | sequence_to_token, with --shaped.
+        policy: argmin | boltzmann | importance | sequence_to_token, with --shaped.
         selection_temperature: tau of the boltzmann policy.
         sampler: one of the checkpoint's samplers (teacher, student: ancestral | first_hitting; MDLM: ancestral | cached;
             SEDD: tweedie | euler); default its first.
@@ -128,7 +128,7 @@ def sample_parser() -> argparse.ArgumentParser:
                    help="guide every jump with this compass checkpoint, or 'oracle' (a synthetic language's exact "
                         "data-path energy); optional, beyond the paper: K times the cost")
     p.add_argument("--k", type=int, default=4, help="candidates per jump with --shaped (default 4)")
-    p.add_argument("--policy", choices=["argmin", "boltzmann", "sequence_to_token"], default="argmin",
+    p.add_argument("--policy", choices=["argmin", "boltzmann", "importance", "sequence_to_token"], default="argmin",
                    help="selection policy with --shaped (default argmin)")
     p.add_argument("--selection_temperature", type=float, default=1.0,
                    help="tau of the boltzmann policy with --shaped (default 1.0)")

@@ -7,6 +7,7 @@ x_t takes x1 at each position with probability kappa(t), else x0 ~ source, indep
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal, Optional
@@ -49,6 +50,10 @@ class Source(ABC):
     def unsettled(self, x_t: Tensor) -> Tensor:
         """Bool mask of positions that a jump may still move."""
 
+    @abstractmethod
+    def log_prob(self, x0: Tensor) -> Tensor:
+        """log p_source(x0^i) per position, the shape of x0."""
+
     def carry_over(self, logits: Tensor, x_t: Tensor) -> Tensor:
         """Logits of p(x1 | x_t) with what the source already fixes imposed (identity by default)."""
         return logits
@@ -69,6 +74,9 @@ class MaskSource(Source):
 
     def unsettled(self, x_t: Tensor) -> Tensor:
         return x_t == self.mask_id
+
+    def log_prob(self, x0: Tensor) -> Tensor:
+        return torch.where(x0 == self.mask_id, 0.0, float("-inf")).double()
 
     def carry_over(self, logits: Tensor, x_t: Tensor) -> Tensor:
         """A revealed token is x1 (SUBS): p(x1 | x_t) = delta(x_t) there, so it never moves and adds no loss."""
@@ -92,6 +100,9 @@ class UniformSource(Source):
 
     def unsettled(self, x_t: Tensor) -> Tensor:
         return torch.ones_like(x_t, dtype=torch.bool)
+
+    def log_prob(self, x0: Tensor) -> Tensor:
+        return torch.full(x0.shape, -math.log(self.vocab_size), dtype=torch.float64, device=x0.device)
 
 
 def make_source(name: SourceName, vocab_size: int) -> Source:
@@ -122,3 +133,14 @@ class MixturePath:
         k_t = self.scheduler.kappa(t)
         k_next = self.scheduler.kappa(torch.clamp(t + h, max=1.0))
         return torch.where(k_next >= 1.0, torch.ones_like(k_t), (k_next - k_t) / (1.0 - k_t).clamp_min(1e-12))
+
+    def log_noising(self, x_later: Tensor, x_t: Tensor, t: Tensor, later: Tensor) -> Tensor:
+        """log p(x_t | x_later) [..., B] of noising a state at time ``later`` back to time t <= later, summed
+        over positions: each keeps its token with probability r = kappa(t) / kappa(later), else redraws it from
+        the source, p = r delta(x_t^i, x_later^i) + (1 - r) p_source(x_t^i). ``x_later`` [..., B, L] may carry
+        leading candidate axes over x_t [B, L]; t, later: [B]."""
+        k_later = self.scheduler.kappa(later.double())
+        r = (self.scheduler.kappa(t.double()) / k_later.clamp_min(1e-300)).clamp(0.0, 1.0)[:, None]
+        keep = (x_later == x_t).double()
+        p = r * keep + (1 - r) * self.source.log_prob(x_t).exp()
+        return torch.log(p).sum(-1)

@@ -13,7 +13,7 @@ from lightning_tsdfm.paths import MixturePath, make_source
 from lightning_tsdfm.shaping import GuidedJump, make_selection
 from lightning_tsdfm.shaping.selection import gather_candidates
 
-POLICIES = ["argmin", "boltzmann", "sequence_to_token"]
+POLICIES = ["argmin", "boltzmann", "importance", "sequence_to_token"]
 
 
 def _energies(seed: int, k: int, b: int, n: int, distinct: bool = True) -> torch.Tensor:
@@ -33,7 +33,7 @@ def test_argmin_never_keeps_a_higher_energy_candidate(seed, k, b, n):
 @given(seed=st.integers(0, 10_000), k=st.integers(1, 6), b=st.integers(1, 5))
 def test_constant_energy_keeps_candidate_zero(policy, seed, k, b):
     index = make_selection(policy, temperature=0.5)(_energies(seed, k, b, 4, distinct=False), torch.rand(b),
-                                                     torch.Generator().manual_seed(seed))
+                                                     torch.Generator().manual_seed(seed), torch.randn(k, b))
     assert (index == 0).all()
 
 
@@ -88,12 +88,13 @@ def _sum_of_ids(x, t):  # energies that depend on the tokens: a compass with an 
     return x.float().sin()
 
 
+@pytest.mark.parametrize("policy", ["argmin", "importance"])
 @pytest.mark.parametrize("source", ["mask", "uniform"])
 @pytest.mark.parametrize("k,energies", [(1, _sum_of_ids), (4, lambda x, t: torch.zeros(x.shape))])
 @given(seed=st.integers(0, 10_000))
-def test_one_candidate_or_constant_energy_is_the_blind_jump(source, k, energies, seed):
+def test_one_candidate_or_constant_energy_is_the_blind_jump(policy, source, k, energies, seed):
     path, x_t, probs, t, h = _state(source, seed)
-    guided = GuidedJump(energies, k, make_selection("argmin"))
+    guided = GuidedJump(energies, k, make_selection(policy))
     guided.generator = torch.Generator().manual_seed(seed + 1)
     blind = BlindJump()(x_t, probs, t, h, path, torch.Generator().manual_seed(seed))
     assert torch.equal(guided(x_t, probs, t, h, path, torch.Generator().manual_seed(seed)), blind)
@@ -133,13 +134,14 @@ def test_nan_energies_are_a_clear_error():
 
 # ---- guided transitions (next-state kernels of other model families, e.g. SEDD)
 
+@pytest.mark.parametrize("policy", ["argmin", "importance"])
 @pytest.mark.parametrize("source", ["mask", "uniform"])
 @pytest.mark.parametrize("k,energies", [(1, _sum_of_ids), (4, lambda x, t: torch.zeros(x.shape))])
 @given(seed=st.integers(0, 10_000))
-def test_one_candidate_or_constant_energy_is_the_blind_transition(source, k, energies, seed):
+def test_one_candidate_or_constant_energy_is_the_blind_transition(policy, source, k, energies, seed):
     path, x_t, probs, t, h = _state(source, seed)
     kernel = mixture_kernel(x_t, probs.double(), t, h, path)
-    guided = GuidedJump(energies, k, make_selection("argmin"))
+    guided = GuidedJump(energies, k, make_selection(policy))
     guided.generator = torch.Generator().manual_seed(seed + 1)
     blind = BlindJump().transition(x_t, kernel, t, h, torch.Generator().manual_seed(seed))
     assert torch.equal(guided.transition(x_t, kernel, t, h, torch.Generator().manual_seed(seed)), blind)

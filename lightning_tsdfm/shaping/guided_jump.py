@@ -4,7 +4,8 @@ The K candidates share the positions that move (the blind draw of the move mask,
 path's schedule kappa) and differ in the tokens drawn there: candidate 0 is exactly the blind jump, drawn
 with the caller's generator; candidates 1..K-1 use the shaper's own generator, so the caller's random
 stream is consumed as in blind distillation. The compass scores all K candidates at time t + h in one
-batched forward; a :class:`SelectionPolicy` picks per sequence (or per token).
+batched forward; a :class:`SelectionPolicy` picks per sequence (or per token), given also each candidate's
+log proposal ratio log q(x_k | x_t) - log p(x_t | x_k) (the draw's probability over the noising probability).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.jumps import BlindJump, temper, temper_moves
 from lightning_tsdfm.paths import MixturePath
 from lightning_tsdfm.shaping.selection import SelectionPolicy, gather_candidates
 
@@ -64,25 +65,32 @@ class GuidedJump:
             return torch.where(moves, first_tokens, x_t)
         other_tokens = self.blind.draw_tokens(probs.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), self.generator)
         tokens = torch.cat([first_tokens.unsqueeze(0), other_tokens])  # [K, B, L]
-        return self.select(torch.where(moves, tokens, x_t), t, h)
+        candidates = torch.where(moves, tokens, x_t)
+        drawn = temper(probs.double(), self.blind.temperature).log().expand(self.num_candidates, -1, -1, -1)
+        log_q = torch.where(moves, drawn.gather(-1, tokens[..., None]).squeeze(-1), 0.0).sum(-1)  # [K, B]
+        return self.select(candidates, t, h, log_q - path.log_noising(candidates, x_t, t, (t + h).clamp(max=1.0)))
 
     def transition(self, x_t, kernel, t, h, generator=None):
-        """K draws of x_{t+h} ~ kernel (candidate 0 with the caller's generator, as the blind transition), one kept."""
+        """K draws of x_{t+h} ~ kernel (candidate 0 with the caller's generator, as the blind transition), one kept.
+        A kernel carries no path, so its log proposal ratio is the draw's log q alone (no noising term)."""
         first = self.blind.transition(x_t, kernel, t, h, generator)
         if self.num_candidates == 1:
             return first
         others = self.blind.transition(x_t, kernel.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), t, h, self.generator)
-        return self.select(torch.cat([first.unsqueeze(0), others]), t, h)
+        candidates = torch.cat([first.unsqueeze(0), others])
+        drawn = temper_moves(kernel.double(), x_t, self.blind.temperature).log().expand(self.num_candidates, -1, -1, -1)
+        return self.select(candidates, t, h, drawn.gather(-1, candidates[..., None]).squeeze(-1).sum(-1))
 
-    def select(self, candidates: Tensor, t: Tensor, h: Tensor) -> Tensor:
-        """The kept one of ``candidates`` [K, B, L] (states at t + h), scored by the compass in one forward."""
+    def select(self, candidates: Tensor, t: Tensor, h: Tensor, log_proposal: Tensor | None = None) -> Tensor:
+        """The kept one of ``candidates`` [K, B, L] (states at t + h), scored by the compass in one forward;
+        ``log_proposal`` [K, B]: log q(x_k | x_t) - log p(x_t | x_k) per candidate, for ``importance``."""
         k, b, n = candidates.shape
         energies = self.energies(candidates.reshape(k * b, n), (t + h).clamp(max=1.0).repeat(k)).reshape(k, b, n).float()
         if not torch.isfinite(energies).all():
             raise FloatingPointError(
                 "The energy compass returned NaN or infinite energies; check the compass checkpoint (was its "
                 "training stable?) and the precision it runs in (bf16 overflow: run the compass in float32).")
-        index = self.selection(energies, t, self.generator)
+        index = self.selection(energies, t, self.generator, log_proposal)
         kept = gather_candidates(candidates, index)
         self.statistics.add(energies.mean(-1), gather_candidates(energies, index).mean(-1), candidates, kept)
         return kept

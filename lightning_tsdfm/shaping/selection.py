@@ -2,7 +2,9 @@
 
 Candidates are [K, B, L] token ids, energies per token [K, B, L]; a sequence's energy is the mean of its
 per-token energies, E_k = mean_i e_{k,i}. A policy returns the index of the kept candidate per sequence
-[B, 1] or per token [B, L], which :func:`gather_candidates` turns into the new state [B, L].
+[B, 1] or per token [B, L], which :func:`gather_candidates` turns into the new state [B, L]. The jump also
+hands over each candidate's log proposal ratio log q(x_k | x_t) - log p(x_t | x_k) [K, B] (the draw's
+probability over the path's noising probability), which only ``importance`` reads.
 
 Every policy keeps candidate 0 for a sequence whose candidates all have the same energy (a compass with no
 opinion): candidate 0 is the blind draw, so K = 1 or a constant energy reproduces blind distillation bit for
@@ -35,13 +37,15 @@ class SelectionPolicy(ABC):
 
     name: str
 
-    def __call__(self, energies: Tensor, t: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def __call__(self, energies: Tensor, t: Tensor, generator: torch.Generator | None = None,
+                 log_proposal: Tensor | None = None) -> Tensor:
         sequence_energy = energies.mean(-1)  # [K, B]
-        index = self.select(energies, sequence_energy, t, generator)
+        index = self.select(energies, sequence_energy, t, generator, log_proposal)
         return torch.where(_indifferent(sequence_energy)[:, None], torch.zeros_like(index), index)
 
     @abstractmethod
-    def select(self, energies: Tensor, sequence_energy: Tensor, t: Tensor, generator: torch.Generator | None) -> Tensor:
+    def select(self, energies: Tensor, sequence_energy: Tensor, t: Tensor, generator: torch.Generator | None,
+               log_proposal: Tensor | None) -> Tensor:
         ...
 
 
@@ -50,7 +54,7 @@ class ArgminSelection(SelectionPolicy):
 
     name = "argmin"
 
-    def select(self, energies, sequence_energy, t, generator):
+    def select(self, energies, sequence_energy, t, generator, log_proposal):
         return sequence_energy.argmin(0)[:, None]
 
 
@@ -64,8 +68,31 @@ class BoltzmannSelection(SelectionPolicy):
             raise ValueError(f"boltzmann selection needs a temperature > 0, got {temperature} (use argmin for tau -> 0).")
         self.temperature = temperature
 
-    def select(self, energies, sequence_energy, t, generator):
+    def select(self, energies, sequence_energy, t, generator, log_proposal):
         probs = torch.softmax(-sequence_energy.double().T / self.temperature, dim=-1)  # [B, K]
+        return sample_categorical(probs, generator)[:, None]
+
+
+class ImportanceSelection(SelectionPolicy):
+    """Sampling-importance-resampling toward the density the energies name:
+
+        k ~ softmax_k(-sum_i e_{k,i} - log q(x_k | x_t) + log p(x_t | x_k)).
+
+    With energies that sum to -log p_{t+h}(x) (the oracle compass) the weights are p_{t+h}(x_k) p(x_t | x_k) /
+    q(x_k | x_t): the kept state is drawn from the path's reverse kernel p(x_{t+h} | x_t) as K -> infinity
+    (exactly so on the mask source, where the K candidates share which positions move), so the policy corrects
+    the proposal instead of sharpening it. A learned compass's NCE logit already estimates a ratio to the
+    teacher's own density; for it, ``boltzmann`` at selection_temperature 1 is the corresponding resampling.
+    """
+
+    name = "importance"
+
+    def select(self, energies, sequence_energy, t, generator, log_proposal):
+        if log_proposal is None:
+            raise ValueError("importance selection needs the candidates' proposal probabilities; "
+                             "call it through GuidedJump, which supplies them.")
+        log_weights = -energies.double().sum(-1) - log_proposal.double()  # [K, B]
+        probs = torch.softmax(log_weights.T, dim=-1)  # [B, K]
         return sample_categorical(probs, generator)[:, None]
 
 
@@ -80,7 +107,7 @@ class SequenceToTokenSelection(SelectionPolicy):
             raise ValueError(f"switch_time must lie in [0, 1], got {switch_time}.")
         self.switch_time = switch_time
 
-    def select(self, energies, sequence_energy, t, generator):
+    def select(self, energies, sequence_energy, t, generator, log_proposal):
         per_sequence = sequence_energy.argmin(0)[:, None].expand(energies.shape[1:])
         per_token = energies.argmin(0)
         return torch.where((t < self.switch_time)[:, None], per_sequence, per_token)
@@ -93,4 +120,7 @@ def make_selection(policy: str, temperature: float = 1.0, switch_time: float = 0
         return BoltzmannSelection(temperature)
     if policy == "sequence_to_token":
         return SequenceToTokenSelection(switch_time)
-    raise ValueError(f"Unknown selection policy {policy!r}: choose 'argmin', 'boltzmann' or 'sequence_to_token'.")
+    if policy == "importance":
+        return ImportanceSelection()
+    raise ValueError(f"Unknown selection policy {policy!r}: choose 'argmin', 'boltzmann', 'importance' or "
+                     "'sequence_to_token'.")

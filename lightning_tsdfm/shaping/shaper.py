@@ -39,15 +39,17 @@ class TrajectoryShaper(Callback):
         compass: path of a compass checkpoint (``tsdfm fit`` with CompassModule), or ``oracle``: the exact
             energy -log p_t(x_t) / L of a synthetic language's data path (the upper bound of a compass).
         num_candidates: K, candidates per midpoint (K = 1 is blind distillation).
-        policy: ``argmin`` (lowest energy), ``boltzmann`` (k ~ softmax(-E / selection_temperature)) or
-            ``sequence_to_token`` (sequence argmin before ``switch_time``, per-token argmin after).
+        policy: ``argmin`` (lowest energy), ``boltzmann`` (k ~ softmax(-E / selection_temperature)),
+            ``importance`` (k ~ softmax(-L E - log q + log p_noise): resampling toward the density the energy names,
+            for the oracle compass) or ``sequence_to_token`` (sequence argmin before ``switch_time``, per-token
+            argmin after).
         selection_temperature: tau of the boltzmann policy (not the sampling temperature of the jumps).
         switch_time: t at which ``sequence_to_token`` switches from sequences to tokens.
         seed: seed of the candidate draws, combined with (global_step, rank).
     """
 
     def __init__(self, compass: str, num_candidates: int = 4,
-                 policy: Literal["argmin", "boltzmann", "sequence_to_token"] = "argmin",
+                 policy: Literal["argmin", "boltzmann", "importance", "sequence_to_token"] = "argmin",
                  selection_temperature: float = 1.0, switch_time: float = 0.5, seed: int = 0) -> None:
         self.compass_path = compass
         self.seed = seed
