@@ -174,10 +174,40 @@ def test_a_teacher_checkpoint_is_not_a_compass(teacher_ckpt):
         TrajectoryShaper(str(teacher_ckpt)).setup(None, _student(teacher_ckpt), "fit")
 
 
-def test_installs_a_guided_jump_and_validates_its_settings(teacher_ckpt, compass_ckpt):
-    student = _student(teacher_ckpt)
-    TrajectoryShaper(str(compass_ckpt), num_candidates=2).setup(None, student, "fit")
-    assert isinstance(student.jump_policy, GuidedJump)
+class PolicyRecorder(L.Callback):
+    """The module's jump policy in every training and validation batch (runs after the shaper's hooks)."""
+
+    def __init__(self):
+        self.seen = {"train": set(), "validation": set()}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.seen["train"].add(type(pl_module.jump_policy))
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        self.seen["validation"].add(type(pl_module.jump_policy))
+
+
+def test_only_training_batches_are_shaped(teacher_ckpt, compass_ckpt, tmp_path):
+    student, recorder = _student(teacher_ckpt), PolicyRecorder()
+    shaper = TrajectoryShaper(str(compass_ckpt), num_candidates=2)
+    shaper.setup(None, student, "fit")
+    assert isinstance(student.jump_policy, BlindJump)  # setup loads the compass, installs nothing
+    trainer = quick_trainer(tmp_path, 3, [shaper, recorder], val_batches=1)  # validates after epoch 1 of 2
+    trainer.fit(student, datamodule=_datamodule())
+    assert recorder.seen["train"] == {GuidedJump}
+    assert recorder.seen["validation"] == {BlindJump}
+    assert isinstance(student.jump_policy, BlindJump)
+
+
+def test_a_module_that_makes_no_jumps_is_refused(teacher_ckpt, compass_ckpt, tmp_path):
+    teacher = TeacherModule(VOCAB, LEN, source=torch.load(teacher_ckpt, weights_only=False)["hyper_parameters"]["source"],
+                            backbone=BACKBONE)
+    with pytest.raises(TypeError, match="made no jump.*nothing to shape"):
+        quick_trainer(tmp_path, 2, [TrajectoryShaper(str(compass_ckpt))]).fit(teacher, datamodule=_datamodule())
+    assert isinstance(teacher.jump_policy, BlindJump)
+
+
+def test_validates_its_settings(compass_ckpt):
     with pytest.raises(ValueError, match="num_candidates"):
         TrajectoryShaper(str(compass_ckpt), num_candidates=0)
     with pytest.raises(ValueError, match="Unknown selection policy"):

@@ -57,8 +57,10 @@ class GuidedJump:
         self.blind = blind or BlindJump()
         self.generator: torch.Generator | None = None  # the shaper's; set before each training step
         self.statistics = ShapingStatistics()
+        self.calls = 0  # jumps asked of this policy (K = 1 included)
 
     def __call__(self, x_t, probs, t, h, path: MixturePath, generator=None):
+        self.calls += 1
         first_tokens = self.blind.draw_tokens(probs, generator)
         moves = self.blind.draw_moves(x_t, t, h, path, generator)
         if self.num_candidates == 1:
@@ -73,6 +75,7 @@ class GuidedJump:
     def transition(self, x_t, kernel, t, h, generator=None):
         """K draws of x_{t+h} ~ kernel (candidate 0 with the caller's generator, as the blind transition), one kept.
         A kernel carries no path, so its log proposal ratio is the draw's log q alone (no noising term)."""
+        self.calls += 1
         first = self.blind.transition(x_t, kernel, t, h, generator)
         if self.num_candidates == 1:
             return first

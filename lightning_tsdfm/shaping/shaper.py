@@ -4,9 +4,11 @@
         --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/.../compass.ckpt
 
 ``setup()`` checks the module (:func:`check_shapeable`), loads the compass frozen and outside the module
-(never a parameter, never in the module's checkpoint, never wrapped by DDP), checks it matches the module's
-vocabulary, source and length, and installs a :class:`GuidedJump` as ``module.jump_policy``; ``teardown()``
-puts the previous policy back. Only training is shaped: the module samples as before.
+(never a parameter, never in the module's checkpoint, never wrapped by DDP) and checks it matches the module's
+vocabulary, source and length. Only training batches are shaped: a :class:`GuidedJump` is ``module.jump_policy``
+from ``on_train_batch_start`` to ``on_train_batch_end``, so validation, generation monitors and ``tsdfm sample``
+draw blind. A module whose training step made no jump (a teacher trains on path samples) is refused after its
+first batch: there is nothing to shape.
 
 Randomness: the candidates 1..K-1 of training step s on rank r come from a generator seeded by
 (seed, s, r). The seed is the callback's state (``state_dict``) and s is restored by the trainer, so a run
@@ -56,6 +58,7 @@ class TrajectoryShaper(Callback):
         self.jump = GuidedJump(self._energies, num_candidates, make_selection(policy, selection_temperature, switch_time))
         self._compass: FrozenReference | None = None
         self._previous_policy = None
+        self._checked_jumps = False
 
     def _energies(self, x, t):
         compass = self._compass.module
@@ -72,21 +75,39 @@ class TrajectoryShaper(Callback):
             card = getattr(pl_module, "data_card", None) or (datamodule_card() if datamodule_card else None)
             compass = load_matching_compass(self.compass_path, pl_module, pl_module.device, card)
             self._compass = FrozenReference(compass)
-        if not isinstance(pl_module.jump_policy, GuidedJump):
+
+    def _install(self, pl_module: L.LightningModule) -> None:
+        if pl_module.jump_policy is not self.jump:
             self._previous_policy = pl_module.jump_policy
             if isinstance(pl_module.jump_policy, BlindJump):
                 self.jump.blind = pl_module.jump_policy  # candidate 0 is the module's own blind jump
             pl_module.jump_policy = self.jump
 
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+    def _restore(self, pl_module: L.LightningModule) -> None:
         if self._previous_policy is not None and pl_module.jump_policy is self.jump:
             pl_module.jump_policy = self._previous_policy
             self._previous_policy = None
 
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._restore(pl_module)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._restore(pl_module)
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.jump.generator = derived_generator(self.seed + _SEED_OFFSET, trainer.global_step, trainer.global_rank, pl_module.device)
+        self.jump.calls = 0
+        self._install(pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._restore(pl_module)
+        if not self._checked_jumps:
+            if self.jump.calls == 0:
+                raise TypeError(
+                    f"TrajectoryShaper: {type(pl_module).__name__}'s training step made no jump through its "
+                    "`jump_policy`, so there is nothing to shape (a teacher trains on path samples, not trajectories). "
+                    "Shape a module that distils from trajectories (a student, SDTT), or drop the callback.")
+            self._checked_jumps = True
         if self.jump.statistics.jumps:
             for key, value in self.jump.statistics.means().items():
                 pl_module.log(f"shaping/{key}", value)
