@@ -4,9 +4,10 @@
         --model teacher:mask:1,8,1024=runs/synthetic_tiny_mask/checkpoints/last.ckpt \
         --model student-blind:mask:1,2,4,8,16=runs/synthetic_student_mask/checkpoints/last.ckpt
 
-Each ``--model`` is METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT (STEPS comma-separated; SAMPLER one of the
-module's samplers, e.g. ``cached`` for MDLM or ``euler`` for SEDD; default its first; CHECKPOINT ``oracle`` samples
-a synthetic language with its exact posterior, the perfect factorised teacher). For every model, step count,
+Each ``--model`` is METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY] (STEPS comma-separated; SAMPLER
+one of the module's samplers, e.g. ``cached`` for MDLM or ``euler`` for SEDD; default its first; CHECKPOINT
+``oracle`` samples a synthetic language with its exact posterior, the perfect factorised teacher; the optional
+``@COMPASS:K:POLICY`` guides every sampling step, e.g. ``@oracle:16:importance``). For every model, step count,
 sampling temperature and judge one row: generative perplexity, mean per-sample unigram entropy, sample count,
 seed, seconds per sequence, and on synthetic data the mode-coverage figures reverse_ppl and distinct_4.
 Reference rows (method=data) score held-out data from the training config. Writes
@@ -98,17 +99,24 @@ def training_provenance(checkpoint: str) -> dict:
     return {"train_steps": state.get("global_step"), **(shaping or {})}
 
 
-def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None]:
-    """METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT -> (method, source, [steps], checkpoint, sampler or None)."""
+def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict | None]:
+    """METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY] -> (method, source, [steps], checkpoint,
+    sampler or None, sampling shaping or None)."""
     try:
         name, checkpoint = spec.split("=", 1)
         method, source, steps, *sampler = name.split(":")
         if len(sampler) > 1:
             raise ValueError(name)
-        return method, source, [int(s) for s in steps.split(",")], checkpoint, (sampler[0] if sampler else None)
+        shaping = None
+        if "@" in checkpoint:
+            checkpoint, guide = checkpoint.rsplit("@", 1)
+            compass, k, policy = guide.rsplit(":", 2)
+            shaping = {"compass": compass, "k": int(k), "policy": policy}
+        return method, source, [int(s) for s in steps.split(",")], checkpoint, (sampler[0] if sampler else None), shaping
     except ValueError as err:
-        raise SystemExit(f"--model {spec!r}: expected METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT, e.g. "
-                         "teacher:mask:8,1024=last.ckpt or mdlm:mask:1024:cached=mdlm.ckpt") from err
+        raise SystemExit(f"--model {spec!r}: expected METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY], e.g. "
+                         "teacher:mask:8,1024=last.ckpt, mdlm:mask:1024:cached=mdlm.ckpt or "
+                         "student:mask:8=last.ckpt@oracle:16:importance") from err
 
 
 def oracle_samples(datamodule, source: str, steps: int, num_samples: int, seed: int, temperature: float) -> SampleSet:
@@ -167,15 +175,18 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
     judges = [build_judge(spec, card) for spec in judge_specs]
     heldout = datamodule.heldout_tokens(2048, seed + 1) if card["kind"] == "synthetic" else None
     rows = data_rows(datamodule, judges, card, num_samples, seed, common, heldout)
-    for method, source, step_list, checkpoint, sampler in map(parse_model, models):
+    for method, source, step_list, checkpoint, sampler, shaping in map(parse_model, models):
         provenance = training_provenance(checkpoint)
+        if shaping:  # a model guided while it samples: the row names the sampling compass
+            provenance = {**provenance, "sampling_shaping": shaping, "k": shaping["k"], "policy": shaping["policy"],
+                          "compass": "oracle" if shaping["compass"] == ORACLE else "learned"}
         for steps in step_list:
             for temperature in temperatures:
                 if checkpoint == ORACLE_DENOISER:
                     samples = oracle_samples(datamodule, source, steps, num_samples, seed, temperature)
                 else:
                     samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, sampler=sampler,
-                                               temperature=temperature)
+                                               temperature=temperature, shaping=shaping)
                 if samples.meta["source"] != source:
                     raise ValueError(f"{checkpoint} was trained with the {samples.meta['source']} source, not {source}.")
                 suffix = "" if temperature == 1.0 else f"_T{temperature:g}"

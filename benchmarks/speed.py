@@ -43,7 +43,9 @@ def main() -> None:
               "device": args.device if args.device != "cpu" else f"cpu ({torch.get_num_threads()} threads)",
               "threads": torch.get_num_threads()}
     rows = []
-    for method, source, step_list, checkpoint, sampler in map(parse_model, args.model):
+    for method, source, step_list, checkpoint, sampler, shaping in map(parse_model, args.model):
+        if shaping:
+            raise SystemExit(f"--model {method}: the speed benchmark times blind sampling; drop the @COMPASS:K:POLICY part.")
         module = load_module(checkpoint, map_location=args.device)
         generator = torch.Generator(device=args.device).manual_seed(args.seed)
         module.sample(args.batch_size, 1, generator=generator, sampler=sampler)  # warm-up
