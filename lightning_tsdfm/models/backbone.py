@@ -33,6 +33,8 @@ class TransformerConfig:
         dropout: dropout on the residual branches.
         norm_weights: LayerNorms with a learned scale (MDLM's layout; default: no affine parameters).
         attention_backend: ``sdpa`` (torch, any device) or ``flash`` (flash-attn on CUDA, falls back to sdpa).
+        time_scale: the time embedding's sinusoids see ``time_scale * t`` (1000: the DiT convention used here
+            and by MDLM; FS-DFM's checkpoints embed t itself, 1.0).
     """
 
     hidden_size: int = 128
@@ -43,8 +45,11 @@ class TransformerConfig:
     dropout: float = 0.0
     norm_weights: bool = False
     attention_backend: Backend = "sdpa"
+    time_scale: float = 1000.0
 
     def __post_init__(self) -> None:
+        if self.time_scale <= 0:
+            raise ValueError(f"time_scale must be positive, got {self.time_scale}.")
         if self.attention_backend not in ("sdpa", "flash"):
             raise ValueError(f"Unknown attention backend {self.attention_backend!r}: choose 'sdpa' or 'flash'.")
         if self.hidden_size % self.num_heads:
@@ -63,11 +68,12 @@ def layer_norm(cfg: TransformerConfig) -> nn.LayerNorm:
 
 
 class TimestepEmbedding(nn.Module):
-    """Sinusoidal features of a scalar in [0, 1] (scaled by 1000) followed by a 2-layer MLP."""
+    """Sinusoidal features of a scalar in [0, 1] (multiplied by ``scale``) followed by a 2-layer MLP."""
 
-    def __init__(self, size: int, frequencies: int = 256, zero_init_output: bool = False) -> None:
+    def __init__(self, size: int, frequencies: int = 256, zero_init_output: bool = False, scale: float = 1000.0) -> None:
         super().__init__()
         self.frequencies = frequencies
+        self.scale = scale
         self.mlp = nn.Sequential(nn.Linear(frequencies, size), nn.SiLU(), nn.Linear(size, size))
         if zero_init_output:
             nn.init.zeros_(self.mlp[-1].weight)
@@ -76,7 +82,7 @@ class TimestepEmbedding(nn.Module):
     def forward(self, s: Tensor) -> Tensor:
         half = self.frequencies // 2
         freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=s.device, dtype=torch.float32) / half)
-        args = 1000.0 * s.float()[:, None] * freqs[None]
+        args = self.scale * s.float()[:, None] * freqs[None]
         return self.mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1))
 
 
@@ -133,7 +139,7 @@ class DiffusionTransformer(nn.Module):
         self.causal = causal
         d = config.hidden_size
         self.embed = nn.Embedding(input_vocab_size, d)
-        self.time_embed = TimestepEmbedding(config.cond_size) if time_conditioning else None
+        self.time_embed = TimestepEmbedding(config.cond_size, scale=config.time_scale) if time_conditioning else None
         self.step_embed = TimestepEmbedding(config.cond_size, zero_init_output=True) if step_size_conditioning else None
         self.cond_bias = nn.Parameter(torch.zeros(config.cond_size))
         rotary = RotaryEmbedding(d // config.num_heads)

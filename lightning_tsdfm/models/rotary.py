@@ -26,3 +26,16 @@ class RotaryEmbedding(nn.Module):
 def _rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     x_even, x_odd = x[..., 0::2], x[..., 1::2]
     return torch.stack((x_even * cos - x_odd * sin, x_even * sin + x_odd * cos), dim=-1).flatten(-2)
+
+
+def rotate_half_pairing(head_dim: int) -> Tensor:
+    """Index map p with ours[c] = theirs[p[c]] inside a head, from the rotate-half convention (pairs (j, j + D/2),
+    used by MDLM, SEDD and FS-DFM) to ours ((2j, 2j + 1)). Permuting the q and k rows of a checkpoint by p gives
+    the same attention scores, since q.k is unchanged when both are permuted alike."""
+    half = torch.arange(head_dim // 2)
+    return torch.stack([half, half + head_dim // 2], dim=1).flatten()
+
+
+def rotate_half_inv_freq(head_dim: int, base: float = 10000.0) -> Tensor:
+    """The ``inv_freq`` buffer rotate-half checkpoints store, computed as they compute it (1 / base^(2j/D))."""
+    return 1.0 / (base ** (torch.arange(0, head_dim, 2).float() / head_dim))
