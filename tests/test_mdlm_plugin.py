@@ -213,6 +213,7 @@ def test_layout_round_trip_and_unknown_keys():
     cfg = TransformerConfig(hidden_size=32, num_layers=2, num_heads=4, mlp_ratio=2, cond_size=16, norm_weights=True)
     state = {k.removeprefix("backbone."): v for k, v in _mdlm_layout_state(cfg, VOCAB + 1).items()}
     back = to_mdlm_state_dict(from_mdlm_state_dict(state, cfg.num_heads), cfg.num_heads)
+    assert set(back) == set(state)  # every tensor MDLM's DIT loads strictly, rotary_emb.inv_freq included
     for name, tensor in back.items():
         if name.startswith("output_layer.linear"):
             assert torch.equal(tensor[:VOCAB], state[name][:VOCAB])  # the mask row is SUBS's -inf, kept as zero

@@ -10,7 +10,8 @@ backbone has ``norm_weights=True``; the names differ, and three tensors need a t
 - the mask id is the last embedding row here (id = vocab_size); MDLM's ``mask_index`` row is moved there.
 
 ``cond_bias`` (ours, zero-initialised) has no MDLM counterpart and is set to zero; ``rotary_emb.inv_freq`` is a
-buffer we recompute. Keys may carry MDLM's ``backbone.`` prefix (the Lightning checkpoint's state dict).
+buffer we recompute: checked when read, written by :func:`to_mdlm_state_dict` (MDLM's DIT loads it strictly).
+Keys may carry MDLM's ``backbone.`` prefix (its Lightning checkpoints and its Hugging Face release).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import re
 
 import torch
 from torch import Tensor
+
+from lightning_tsdfm.models.rotary import rotate_half_inv_freq, rotate_half_pairing
 
 # (MDLM name, our name); {i} is a block index
 LAYOUT = [
@@ -60,8 +63,7 @@ def _rename(name: str, table: list[tuple[str, str]]) -> str | None:
 
 def rope_pairing(head_dim: int) -> Tensor:
     """Index map p with ours[c] = MDLM[p[c]] inside a head: (2j, 2j+1) <- (j, j + D/2)."""
-    half = torch.arange(head_dim // 2)
-    return torch.stack([half, half + head_dim // 2], dim=1).flatten()
+    return rotate_half_pairing(head_dim)
 
 
 def _permute_qk(qkv: Tensor, num_heads: int, index: Tensor) -> Tensor:
@@ -74,6 +76,7 @@ def _permute_qk(qkv: Tensor, num_heads: int, index: Tensor) -> Tensor:
 def from_mdlm_state_dict(state: dict[str, Tensor], num_heads: int, mask_index: int | None = None) -> dict[str, Tensor]:
     """Our backbone's state dict from an MDLM DIT state dict (mask id ``mask_index``, default the last row)."""
     state = {k.removeprefix("backbone."): v for k, v in state.items()}
+    _check_inv_freq(state, num_heads)
     out, unknown = {}, []
     for name, tensor in state.items():
         if name in IGNORED:
@@ -117,4 +120,16 @@ def to_mdlm_state_dict(state: dict[str, Tensor], num_heads: int) -> dict[str, Te
     weight, bias = out["output_layer.linear.weight"], out["output_layer.linear.bias"]
     out["output_layer.linear.weight"] = torch.cat([weight, weight.new_zeros(1, weight.shape[1])])
     out["output_layer.linear.bias"] = torch.cat([bias, bias.new_zeros(1)])
+    out["rotary_emb.inv_freq"] = rotate_half_inv_freq(head_dim)
     return out
+
+
+def _check_inv_freq(state: dict[str, Tensor], num_heads: int) -> None:
+    """MDLM's stored RoPE frequencies must be the ones our backbone recomputes (base 10000, this head size)."""
+    stored = state.get("rotary_emb.inv_freq")
+    if stored is None or "vocab_embed.embedding" not in state:
+        return
+    expected = rotate_half_inv_freq(state["vocab_embed.embedding"].shape[1] // num_heads)
+    if stored.shape != expected.shape or not torch.allclose(stored.float(), expected):
+        raise ValueError(f"rotary_emb.inv_freq is not RoPE with base 10000 for {num_heads} heads: is num_heads the "
+                         "checkpoint's n_heads?")
