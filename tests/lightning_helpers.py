@@ -18,3 +18,43 @@ def fit_checkpoint(module, root, steps: int, datamodule) -> Path:
     """Fit ``module`` for ``steps`` steps; returns root/last.ckpt."""
     quick_trainer(root, steps, [ModelCheckpoint(dirpath=root, save_last=True)]).fit(module, datamodule=datamodule)
     return Path(root) / "last.ckpt"
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+TINY_BACKBONE = ["--model.init_args.backbone.hidden_size=32", "--model.init_args.backbone.num_layers=1",
+                 "--model.init_args.backbone.num_heads=2", "--model.init_args.backbone.cond_size=32"]
+TINY_SYNTHETIC = ["--data.init_args.vocab_size=16", "--data.init_args.num_states=8", "--data.init_args.num_train=64",
+                  "--data.init_args.num_val=16", "--data.init_args.batch_size=8", "--data.init_args.seq_len=16"]
+
+
+def tiny_fit_args(config: str, root, *extra: str, steps: int = 2) -> list[str]:
+    """``tsdfm fit`` arguments for ``configs/<config>`` with every output under ``root``, a cheap generation
+    monitor, no wall-clock cap and ``steps`` optimizer steps (add TINY_BACKBONE / TINY_SYNTHETIC as needed)."""
+    import yaml
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = yaml.safe_load((CONFIGS / config).read_text())
+    for callback in cfg["trainer"]["callbacks"]:
+        if callback["class_path"].endswith("FinalCheckpoint"):
+            callback["init_args"]["dirpath"] = str(root / "checkpoints")
+        if callback["class_path"].endswith("GenerationMonitor"):
+            callback["init_args"].update(num_samples=2, steps=2)
+    cfg["trainer"].update(accelerator="cpu", enable_progress_bar=False, enable_model_summary=False,
+                          default_root_dir=str(root), max_time=None, max_steps=steps, limit_val_batches=1)
+    cfg["trainer"]["logger"]["init_args"]["save_dir"] = str(root)
+    path = root / f"config_{config}"
+    path.write_text(yaml.safe_dump(cfg))
+    return ["fit", "--config", str(path), *extra]
+
+
+class SlowSteps(L.Callback):
+    """Sleeps after every training batch: a run slow enough to be killed mid-way by a test."""
+
+    def __init__(self, seconds: float = 0.5) -> None:
+        self.seconds = seconds
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        import time
+
+        time.sleep(self.seconds)
