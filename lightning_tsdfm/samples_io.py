@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import torch
 
 from lightning_tsdfm.data.decoding import decoder_from_card
+from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.loading import load_module
 from lightning_tsdfm.shaping import GuidedJump, make_selection
@@ -53,6 +56,12 @@ def generate_samples(
     (``module.samplers``; default its first)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
+    for name, value in (("steps", steps), ("num_samples", num_samples), ("batch_size", batch_size),
+                        ("k", (shaping or {}).get("k", 1))):
+        if value is not None and value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}: pass --{name} 1 or more.")
+    if not temperature > 0:
+        raise UserError(f"temperature must be > 0, got {temperature}: pass --temperature 1 for the model itself.")
     module = load_module(checkpoint, map_location=device)
     if not hasattr(module, "sample"):
         raise ValueError(f"{checkpoint} holds a {type(module).__name__}, which does not sample; use a teacher or student checkpoint.")
@@ -86,22 +95,54 @@ def generate_samples(
     return SampleSet(tokens, decoder_from_card(module.data_card)(tokens), meta)
 
 
+def check_samples_path(path: str | Path) -> None:
+    """Refuse a sample output path that names a checkpoint (``.ckpt``), so a slip of the command line cannot
+    write samples over a trained model."""
+    if Path(path).suffix.lower() == ".ckpt":
+        raise UserError(f"Refusing to write samples to {path}: a .ckpt path is a checkpoint. "
+                        f"Write the samples to a .jsonl file (--output samples.jsonl).")
+
+
 def write_jsonl(samples: SampleSet, path: str | Path) -> None:
+    """Write one JSON object per sample to ``path`` atomically: to a temporary file in the same directory, then
+    renamed over ``path``, so a failed write leaves the previous file whole and no partial file behind."""
+    check_samples_path(path)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        for i, (ids, text) in enumerate(zip(samples.tokens.tolist(), samples.texts)):
-            f.write(json.dumps({"index": i, "text": text, "tokens": ids, **samples.meta}) + "\n")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for i, (ids, text) in enumerate(zip(samples.tokens.tolist(), samples.texts)):
+                f.write(json.dumps({"index": i, "text": text, "tokens": ids, **samples.meta}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def read_jsonl(path: str | Path) -> SampleSet:
+    """The samples of a JSONL file written by :func:`write_jsonl`; a malformed line is named by its line number."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Sample file {path} does not exist (write one with `tsdfm sample`).")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_bytes().split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line.decode("utf-8")))
+        except UnicodeDecodeError as err:
+            raise UserError(f"{path}, line {number}: not valid UTF-8 (byte 0x{line[err.start]:02x} at column "
+                            f"{err.start + 1}). Fix or delete that line, or write the file again with `tsdfm sample`.") from err
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}, line {number}: not valid JSON ({err.msg}, column {err.colno}). Fix or delete "
+                            f"that line, or write the file again with `tsdfm sample`.") from err
+        if not isinstance(rows[-1], dict) or "tokens" not in rows[-1] or "text" not in rows[-1]:
+            raise UserError(f"{path}, line {number}: every line needs 'tokens' and 'text' fields, as `tsdfm sample` "
+                            f"writes them.")
     if not rows:
-        raise ValueError(f"Sample file {path} is empty.")
-    if any("tokens" not in r or "text" not in r for r in rows):
-        raise ValueError(f"{path}: every line needs 'tokens' and 'text' fields, as `tsdfm sample` writes them.")
+        raise UserError(f"Sample file {path} is empty: write samples into it with `tsdfm sample`.")
     meta = {k: v for k, v in rows[0].items() if k not in ("index", "text", "tokens")}
     return SampleSet(torch.tensor([r["tokens"] for r in rows]), [r["text"] for r in rows], meta)

@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from tokenizers import Tokenizer
@@ -34,6 +34,7 @@ from lightning_tsdfm.data.resumable_loader import ResumableDataLoader
 from lightning_tsdfm.data.sampler import EpochSeededSampler
 from lightning_tsdfm.wheel_data import wheel_folder
 from lightning_tsdfm.data.tokenizer import TextTokenizer, atomic_write_text, resolve_tokenizer
+from lightning_tsdfm.errors import UserError
 
 __all__ = ["TextDataModule", "load_corpus", "tokenizer_from_card", "corpus_hash", "split_documents"]
 
@@ -150,10 +151,10 @@ def _local_documents(corpus: str) -> list[str]:
             f"(.txt file, directory of .txt files, .jsonl or .json file)."
         )
     if path.is_dir():
-        return [p.read_text(encoding="utf-8") for p in sorted(path.rglob("*.txt")) if p.is_file()]
+        return [read_utf8(p) for p in sorted(path.rglob("*.txt")) if p.is_file()]
     suffix = path.suffix.lower()
     if suffix == ".txt":
-        return re.split(r"\n[ \t]*\n", path.read_text(encoding="utf-8"))
+        return re.split(r"\n[ \t]*\n", read_utf8(path))
     if suffix in (".jsonl", ".json"):
         return [_text_field(record, corpus, where) for where, record in _json_records(path, corpus)]
     raise ValueError(
@@ -162,8 +163,21 @@ def _local_documents(corpus: str) -> list[str]:
     )
 
 
+def read_utf8(path: Path) -> str:
+    """The text of ``path``; a file that is not UTF-8 is named with the offset of its first bad byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise UserError(
+            f"Corpus file {path} is not valid UTF-8: byte 0x{data[err.start]:02x} at byte offset {err.start} "
+            f"(line {line}). Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) or remove that byte."
+        ) from err
+
+
 def _json_records(path: Path, corpus: str) -> list[tuple[str, object]]:
-    raw = path.read_text(encoding="utf-8")
+    raw = read_utf8(path)
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(raw)
@@ -246,6 +260,21 @@ def _pack_to_npy(
         Path(tmp_npy).unlink(missing_ok=True)
 
 
+def _cache_problem(folder: Path) -> str | None:
+    """What is wrong with a token cache whose ``meta.json`` exists (unreadable metadata, a missing, truncated or
+    misshapen ``.npy``), or None when it is whole."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        for name in ("train", "val"):
+            array = np.load(folder / f"{name}.npy", mmap_mode="r")  # checks the header against the file size
+            expected = (meta[name]["blocks"], meta["seq_len"])
+            if array.shape != expected or array.dtype.name != meta["dtype"]:
+                return f"{name}.npy holds {array.dtype.name}{list(array.shape)}, meta.json says {meta['dtype']}{list(expected)}"
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"{type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else 'unreadable'}"
+    return None
+
+
 class _Blocks(Dataset):
     """Rows of a ``[n, seq_len]`` ``.npy`` file as ``torch.LongTensor``; memory-mapped lazily in each process."""
 
@@ -311,12 +340,14 @@ class TextDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if seq_len < 1 or batch_size < 1:
-            raise ValueError(f"seq_len and batch_size must be positive, got seq_len={seq_len}, batch_size={batch_size}.")
+            raise UserError(f"seq_len and batch_size must be positive, got seq_len={seq_len}, batch_size={batch_size}.")
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}.")
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}.")
-        self.save_hyperparameters()
+        # logger=False: the data's hyper-parameters (its own seed, ...) are not merged with the model's in the logger,
+        # where equal names with other values would clash; they are in the run's config.yaml and data card
+        self.save_hyperparameters(logger=False)
         self.corpus = corpus
         self.tokenizer_spec = tokenizer
         self.bpe_vocab_size = bpe_vocab_size
@@ -392,9 +423,13 @@ class TextDataModule(L.LightningDataModule):
         if "tokens" in self.cache_status and meta_path.is_file():
             return folder
         if meta_path.is_file():
-            rank_zero_info(f"tsdfm: reusing cached token blocks {folder}")
-            self.cache_status["tokens"] = "cached"
-            return folder
+            problem = _cache_problem(folder)
+            if problem is None:
+                rank_zero_info(f"tsdfm: reusing cached token blocks {folder}")
+                self.cache_status["tokens"] = "cached"
+                return folder
+            rank_zero_warn(f"tsdfm: the token cache {folder} is corrupt ({problem}); rebuilding it")
+            meta_path.unlink()  # first: an interrupted rebuild leaves an incomplete cache, never a complete-looking one
         tok = self.tokenizer
         dtype = np.dtype(np.uint16 if tok.vocab_size <= 2**16 else np.int32)
         train_docs, val_docs = split_documents(self.documents, self.val_fraction)
@@ -485,6 +520,7 @@ class TextDataModule(L.LightningDataModule):
             "vocab_size": tok.vocab_size,
             "eos_id": tok.eos_id,
             "seq_len": self.seq_len,
+            "corpus_hash": self.corpus_hash,
         }
 
     def heldout_tokens(self, n: int, seed: int = 0) -> torch.Tensor:

@@ -206,8 +206,12 @@ def resolve_tokenizer(
     _check_bpe_vocab(bpe_vocab_size)
     path = Path(cache_dir) / "tokenizers" / f"bpe-{bpe_vocab_size}-{corpus_hash()[:20]}.json"
     if path.is_file():
-        log(f"tsdfm: reusing cached BPE tokenizer {path}")
-        return TextTokenizer.from_file(path, EOS_TOKEN), "cached"
+        try:
+            tok = TextTokenizer.from_file(path, EOS_TOKEN)
+            log(f"tsdfm: reusing cached BPE tokenizer {path}")
+            return tok, "cached"
+        except (ValueError, UnicodeDecodeError) as err:
+            log(f"tsdfm: the cached BPE tokenizer {path} is corrupt ({str(err)[:120]}); training it again")
     tok = train_byte_level_bpe(documents(), bpe_vocab_size)
     atomic_write_text(path, tok.to_json())
     log(f"tsdfm: trained BPE tokenizer (vocab {tok.vocab_size}) -> {path}")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from types import ModuleType
 
 import lightning as L
 import torch
 
+from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.models.backbone import TransformerConfig
 from lightning_tsdfm.plugins import load_plugins
 
@@ -25,10 +27,33 @@ CHECKPOINT_GLOBALS = [TransformerConfig]
 torch.serialization.add_safe_globals(CHECKPOINT_GLOBALS)
 
 
+def unreadable_checkpoint(path, reason: str) -> UserError:
+    """The error for a checkpoint file that cannot be read at all (empty, truncated, not a checkpoint)."""
+    return UserError(
+        f"{path} is not a readable checkpoint ({reason}): the file is truncated or corrupt, e.g. an interrupted copy "
+        f"or save. Copy it again, or use another checkpoint (an earlier one in the same directory)."
+    )
+
+
+def check_checkpoint_file(path: str | Path) -> None:
+    """Refuse a file that cannot be a checkpoint: ``torch.save`` writes a zip archive, whole only with its
+    directory at the end, so an empty, truncated or random file fails here before torch reads it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint {path} does not exist.")
+    if path.stat().st_size == 0:
+        raise unreadable_checkpoint(path, "it is empty")
+    if not zipfile.is_zipfile(path):
+        raise unreadable_checkpoint(path, "it is not a whole zip archive, as torch.save writes")
+
+
 def _safe_load(path: Path):
     """``torch.load`` that rebuilds tensors, plain Python values and :data:`CHECKPOINT_GLOBALS` only."""
+    check_checkpoint_file(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as err:
+        raise unreadable_checkpoint(path, f"torch could not read it: {str(err).splitlines()[0][:120]}") from err
     except pickle.UnpicklingError as err:
         allowed = ", ".join(f"{g.__module__}.{g.__qualname__}" for g in CHECKPOINT_GLOBALS)
         raise ValueError(
@@ -58,10 +83,10 @@ def read_checkpoint(path: str | Path, expected_kind: str | tuple[str, ...] | Non
     checkpoint = _safe_load(path)
     header = checkpoint.get("tsdfm") if isinstance(checkpoint, dict) else None
     if not isinstance(header, dict):
-        raise ValueError(f"{path} is not a lightning-tsdfm checkpoint (no 'tsdfm' header): train it with `tsdfm fit`.")
+        raise UserError(f"{path} is not a lightning-tsdfm checkpoint (no 'tsdfm' header): train it with `tsdfm fit`.")
     kinds = (expected_kind,) if isinstance(expected_kind, str) else expected_kind
     if kinds is not None and header["kind"] not in kinds:
-        raise ValueError(
+        raise UserError(
             f"{path} is a {header['kind']!r} checkpoint, but a {' or '.join(map(repr, kinds))} checkpoint is needed here."
         )
     return checkpoint
