@@ -28,26 +28,26 @@ test: $(STAMP)
 # The demo: the whole TS-DFM pipeline on the embedded World English Bible corpus, about 20 minutes on a 2-core
 # CPU: teacher (6 min), energy compass (3 min), blind and shaped students (400 steps each), then one table
 # and plot (SmolLM2-135M judge, offline) in runs/demo/quality.{md,png}. Finished stages are reused when re-run
-# (make's file targets); `make clean-demo` starts over.
+# (make's file targets); a stage made again starts over (`tsdfm fit --overwrite`); `make clean-demo` starts over.
 demo: $(DEMO)/quality.md
 	@cat $(DEMO)/quality.md
 
 $(DEMO)/teacher.ckpt: $(STAMP) configs/demo_text_teacher.yaml
-	$(TSDFM) fit --config configs/demo_text_teacher.yaml
+	$(TSDFM) fit --overwrite --config configs/demo_text_teacher.yaml
 	cp $(DEMO)/teacher/checkpoints/last.ckpt $@
 
 $(DEMO)/compass.ckpt: $(DEMO)/teacher.ckpt configs/demo_text_compass.yaml
-	$(TSDFM) fit --config configs/demo_text_compass.yaml
+	$(TSDFM) fit --overwrite --config configs/demo_text_compass.yaml
 	cp $(DEMO)/compass/checkpoints/last.ckpt $@
 
 $(DEMO)/student_blind.ckpt: $(DEMO)/teacher.ckpt configs/demo_text_student.yaml
-	$(TSDFM) fit --config configs/demo_text_student.yaml
+	$(TSDFM) fit --overwrite --config configs/demo_text_student.yaml
 	cp $(DEMO)/student_blind/checkpoints/last.ckpt $@
 
 # the same student config, shaped by adding the callback on the command line
 $(DEMO)/student_shaped.ckpt: $(DEMO)/teacher.ckpt $(DEMO)/compass.ckpt configs/demo_text_student.yaml
 	sed 's#runs/demo/student_blind#runs/demo/student_shaped#g' configs/demo_text_student.yaml > $(DEMO)/student_shaped.yaml
-	$(TSDFM) fit --config $(DEMO)/student_shaped.yaml \
+	$(TSDFM) fit --overwrite --config $(DEMO)/student_shaped.yaml \
 	  --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=$(DEMO)/compass.ckpt \
 	  --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 	cp $(DEMO)/student_shaped/checkpoints/last.ckpt $@

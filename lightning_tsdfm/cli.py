@@ -3,32 +3,85 @@
     tsdfm fit --config configs/synthetic_tiny.yaml
     tsdfm sample --checkpoint runs/.../last.ckpt --steps 1024 --output samples.jsonl
     tsdfm evaluate samples.jsonl more.jsonl --judges oracle
+
+An error the user can act on (:func:`lightning_tsdfm.errors.user_message`) is printed as one line on stderr and
+exits with status 2; ``--debug`` anywhere on the command line shows the full traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
 import lightning_tsdfm  # noqa: F401  (registers the module and data classes for short class names)
+from lightning_tsdfm.checkpoint_io import install_atomic_checkpoint_io
+from lightning_tsdfm.errors import UserError, user_message
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
-from lightning_tsdfm.metrics.judges import build_judge
+from lightning_tsdfm.metrics.judges import build_judge, check_judge_fits
+from lightning_tsdfm.modules.loading import read_checkpoint
 from lightning_tsdfm.plugins import load_plugins
-from lightning_tsdfm.samples_io import generate_samples, read_jsonl, write_jsonl
+from lightning_tsdfm.samples_io import check_samples_path, generate_samples, read_jsonl, write_jsonl
 
 
 class TsdfmCLI(LightningCLI):
-    """LightningCLI in subclass mode whose data vocabulary and length are linked into the model."""
+    """LightningCLI in subclass mode whose data vocabulary and length are linked into the model; checkpoints are
+    written atomically (:class:`~lightning_tsdfm.checkpoint_io.AtomicCheckpointIO`), and ``fit`` refuses to write
+    over a run's ``last.ckpt`` unless it resumes (``--ckpt_path``) or is told to (``--overwrite``)."""
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.seq_len", "model.init_args.seq_len", apply_on="instantiate")
+        parser.add_argument("--overwrite", action="store_true",
+                            help="fit: start over in a run directory that already holds a last.ckpt (default false)")
+
+    def parse_arguments(self, parser, args) -> None:
+        """Parse, then check a ``--ckpt_path`` before Lightning reads it: it must be a readable lightning-tsdfm
+        checkpoint of the configured model's kind (Lightning would otherwise swap in the checkpoint's own class)."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return  # "last", "best", a remote path, or a missing file: Lightning's checks
+        header = read_checkpoint(ckpt_path)["tsdfm"]
+        model = self.config[subcommand].get("model")
+        class_path = model.get("class_path") if hasattr(model, "get") else None
+        module_name, _, class_name = class_path.rpartition(".") if isinstance(class_path, str) else ("", "", "")
+        kind = getattr(getattr(importlib.import_module(module_name), class_name, None), "checkpoint_kind", None) \
+            if module_name else None
+        if kind is not None and header.get("kind") != kind:
+            raise UserError(
+                f"{ckpt_path} is a {header.get('kind')!r} checkpoint, but this run trains a {class_path.split('.')[-1]} "
+                f"({kind!r}): resume from a {kind!r} checkpoint of the same config (a teacher is given as "
+                f"--model.init_args.teacher_checkpoint, not --ckpt_path)."
+            )
+
+    def instantiate_trainer(self, **kwargs):
+        return install_atomic_checkpoint_io(super().instantiate_trainer(**kwargs))
+
+    def before_fit(self) -> None:
+        config = self.config[self.subcommand]
+        for callback in self.trainer.checkpoint_callbacks:
+            if not isinstance(callback, ModelCheckpoint) or not callback.dirpath:
+                continue  # no dirpath: Lightning writes under a new logger version each run
+            if config.get("overwrite"):
+                callback._enable_version_counter = False  # write over last.ckpt, not beside it as last-v1.ckpt
+                continue
+            last = Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
+            if last.is_file() and not config.get("ckpt_path"):
+                raise UserError(
+                    f"{last} already exists: this run would write over it. Resume that run with --ckpt_path {last}, "
+                    f"or start over with --overwrite (or write elsewhere: another checkpoint dirpath)."
+                )
 
 
 def sample(
@@ -67,10 +120,12 @@ def sample(
             SEDD: tweedie | euler); default its first.
         temperature: sampling temperature T: tokens are drawn from p^(1/T); 1 is the model itself.
     """
+    check_samples_path(output)
     shaping = ({"compass": shaped, "k": k, "policy": policy, "selection_temperature": selection_temperature}
                if shaped else None)
-    samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
-                               sampler=sampler, temperature=temperature)
+    with _one_line_warnings():
+        samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
+                                   sampler=sampler, temperature=temperature)
     write_jsonl(samples, output)
     print(f"wrote {num_samples} samples ({steps} steps, seed {seed}, temperature {temperature}) to {output}")
     for text in samples.texts[:3]:
@@ -93,6 +148,7 @@ def evaluate(files: list[str], judges: Sequence[str] = ("auto",), max_tokens: in
         for name, samples in sets:
             card = samples.meta.get("data", {})
             resolved = spec if spec != "auto" else ("oracle" if card.get("kind") == "synthetic" else "smollm2")
+            check_judge_fits(resolved, card, name)
             key = (resolved, json.dumps(card.get("hmm"), sort_keys=True))  # the oracle is the samples' own language
             if key not in built:
                 built[key] = build_judge(resolved, card, max_tokens)
@@ -159,10 +215,42 @@ USAGE = """usage: tsdfm {fit,validate,test,predict,sample,evaluate} ...
   evaluate                       score JSONL samples with judges (tsdfm evaluate --help)
 
 example: tsdfm fit --config configs/synthetic_tiny.yaml --trainer.max_steps=100
+--debug (anywhere): show the full traceback of an error instead of its one-line message
 """
 
 
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Warnings raised inside print as one line each, ``tsdfm: warning: <message>``, on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                print(f"tsdfm: warning: {warning.message}", file=sys.stderr)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
+    """The ``tsdfm`` entry point: an error the user can act on is one line on stderr and exit status 2
+    (``--debug``: the traceback instead)."""
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        sys.argv = [a for a in sys.argv if a != "--debug"]  # LightningCLI reads sys.argv itself
+    else:
+        argv = [a for a in argv if a != "--debug"]
+    try:
+        run(argv)
+    except Exception as error:  # noqa: BLE001 - anything not recognised is re-raised with its traceback
+        message = None if debug else user_message(error)
+        if message is None:
+            raise
+        print(f"tsdfm: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(argv: Optional[list[str]] = None) -> None:
+    """Dispatch a ``tsdfm`` command line (``argv`` default: ``sys.argv[1:]``); errors propagate."""
     given = argv
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):

@@ -72,12 +72,15 @@ def test_a_planted_checkpoint_is_refused_without_running_code(tmp_path, reader):
     assert not marker.exists()
 
 
-def test_tsdfm_sample_refuses_a_planted_checkpoint(tmp_path):
-    """``tsdfm sample --checkpoint`` fails on the plant before writing anything; no marker appears."""
+def test_tsdfm_sample_refuses_a_planted_checkpoint(tmp_path, capsys):
+    """``tsdfm sample --checkpoint`` fails on the plant before writing anything (one line, exit status 2); no
+    marker appears."""
     marker, output = tmp_path / "pwned", tmp_path / "out.jsonl"
     path = _planted(tmp_path / "evil.ckpt", marker)
-    with pytest.raises(ValueError, match="never unpickles arbitrary code"):
+    with pytest.raises(SystemExit) as info:
         main(["sample", "--checkpoint", str(path), "--output", str(output), "--steps", "2", "--num_samples", "2"])
+    assert info.value.code == 2
+    assert "never unpickles arbitrary code" in capsys.readouterr().err
     assert not marker.exists() and not output.exists()
 
 

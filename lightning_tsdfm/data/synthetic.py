@@ -14,6 +14,7 @@ from lightning_tsdfm.data.resumable_loader import ResumableDataLoader
 from lightning_tsdfm.data.sampler import EpochSeededSampler
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage, HMMSpec
 from lightning_tsdfm.data.textlike import TextlikeHMMSpec
+from lightning_tsdfm.errors import UserError
 
 
 class SyntheticDataModule(L.LightningDataModule):
@@ -58,7 +59,15 @@ class SyntheticDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        for name, value in (("seq_len", seq_len), ("num_train", num_train), ("num_val", num_val), ("batch_size", batch_size)):
+            if value < 1:
+                raise UserError(f"{name} must be at least 1, got {value}: set data.init_args.{name} to a positive number.")
+        if batch_size > num_train:
+            raise UserError(f"batch_size={batch_size} is larger than num_train={num_train}, so no full training batch "
+                            f"exists: lower data.init_args.batch_size or raise data.init_args.num_train.")
+        # logger=False: the data's hyper-parameters (its own seed, ...) are not merged with the model's in the logger,
+        # where equal names with other values would clash; they are in the run's config.yaml and data card
+        self.save_hyperparameters(logger=False)
         if family == "sparse":
             self.spec = HMMSpec(vocab_size, num_states, branching, emissions_per_state, smoothing, language_seed)
         elif family == "textlike":

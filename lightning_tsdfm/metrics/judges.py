@@ -20,6 +20,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
+from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.data.text import tokenizer_from_card
 from lightning_tsdfm.modules.causal_lm import CausalLMModule
 from lightning_tsdfm.modules.loading import load_module
@@ -130,6 +131,18 @@ def ar_judge(checkpoint: str, max_tokens: int = 128) -> CausalLMJudge:
     tokenizer = tokenizer_from_card(module.data_card)
     max_tokens = min(max_tokens, module.hparams.seq_len)
     return CausalLMJudge(f"ar:{Path(checkpoint).name}", module, tokenizer.encode, tokenizer.eos_id, max_tokens)
+
+
+def check_judge_fits(spec: str, data_card: dict | None, where: str = "this file") -> None:
+    """Refuse a judge that cannot score the samples of ``data_card``: the oracle scores a synthetic language only,
+    and a text judge would read a synthetic language's token ids as words."""
+    kind = (data_card or {}).get("kind")
+    if spec == "oracle" and kind != "synthetic":
+        raise UserError(f"The oracle judge scores samples of a synthetic language only, but the samples of {where} come from "
+                        f"{kind or 'unknown'} data: judge them with --judges smollm2, ar:<checkpoint> or hf:<model>.")
+    if spec != "oracle" and kind == "synthetic":
+        raise UserError(f"The samples of {where} come from a synthetic language, which the text judge {spec!r} cannot score "
+                        f"(it would read token ids as words): judge them with --judges oracle.")
 
 
 def build_judge(spec: str, data_card: dict | None = None, max_tokens: int = 128) -> Judge:

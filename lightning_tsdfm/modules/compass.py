@@ -110,6 +110,7 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
         teacher_hparams = plain_hparams(teacher.hparams)
         if teacher.data_card is not None:
             self.data_card = teacher.data_card  # setup() then refuses other data
+        self.teacher_fingerprint = teacher.fingerprint  # a resumed run refuses a changed teacher file
         backbone = backbone or replace(DEFAULT_BACKBONE)
         self.save_hyperparameters()
         self.hparams.update(

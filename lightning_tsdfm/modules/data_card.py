@@ -2,13 +2,16 @@
 
 A DataModule provides ``data_card() -> dict`` with at least ``kind``, ``vocab_size`` and ``seq_len``
 (synthetic: the language spec; text: the tokenizer). A module copies it at fit start, checks that it matches
-its own vocabulary and length, and stores it in every checkpoint next to its kind.
+its own vocabulary and length, and stores it in every checkpoint next to its kind. A run resumed from a checkpoint
+(``--ckpt_path``) must be of the checkpoint's kind and train on the data of the checkpoint's card.
 """
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
+
+from lightning_tsdfm.errors import UserError
 
 
 class DataCardMixin:
@@ -39,7 +42,28 @@ class DataCardMixin:
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.data_card = checkpoint.get("tsdfm", {}).get("data_card")
+        """Take the checkpoint's data card, after checking the checkpoint is of this module's kind and, when the
+        module already holds the card of its DataModule (a resumed fit), that both cards describe the same data."""
+        header = checkpoint.get("tsdfm")
+        where = checkpoint_name(self)
+        if not isinstance(header, dict):
+            raise UserError(f"{where} is not a lightning-tsdfm checkpoint (no 'tsdfm' header): resume only from a "
+                            f"checkpoint written by `tsdfm fit`.")
+        if header.get("kind") != self.checkpoint_kind:
+            raise UserError(
+                f"{where} is a {header.get('kind')!r} checkpoint, but this run trains a {type(self).__name__} "
+                f"({self.checkpoint_kind!r}): resume from a {self.checkpoint_kind!r} checkpoint of the same config "
+                f"(a teacher is given as --model.init_args.teacher_checkpoint, not --ckpt_path)."
+            )
+        card = header.get("data_card")
+        if self.data_card is not None and card is not None:
+            differences = card_differences(card, self.data_card)
+            if differences:
+                raise UserError(
+                    f"{where} was trained on other data than this run's ({'; '.join(differences)}): resume with the "
+                    f"data it was trained on, or start a new run without --ckpt_path."
+                )
+        self.data_card = card
 
 
 def check_card_matches(card: dict, vocab_size: int, seq_len: int, who: str) -> None:
@@ -59,3 +83,35 @@ def _identity(card: dict) -> tuple:
     """What must agree between two cards: kind, vocabulary, and the tokenizer or language itself."""
     tokenizer = hashlib.sha256(card.get("tokenizer_json", "").encode()).hexdigest()
     return (card.get("kind"), card.get("vocab_size"), tokenizer, str(card.get("hmm")))
+
+
+def card_differences(trained: dict, given: dict) -> list[str]:
+    """What differs between the data card a checkpoint was trained on and the one given now, as
+    ``"<field>: <trained> -> <given>"`` (empty when they describe the same data)."""
+    fields = ["kind", "vocab_size", "seq_len", "hmm", "tokenizer_fingerprint"]
+    fields += ["corpus_hash"] if "corpus_hash" in trained and "corpus_hash" in given else ["corpus"]
+    differences = []
+    for field in fields:
+        a, b = trained.get(field), given.get(field)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):  # the language: name the parameters that differ
+            differences += [f"{field}.{k}: {_short(a.get(k))} -> {_short(b.get(k))}"
+                            for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+        elif field in ("tokenizer_fingerprint", "corpus_hash"):
+            differences.append(f"{field}: another {field.split('_')[0]}")
+        else:
+            differences.append(f"{field}: {_short(a)} -> {_short(b)}")
+    return differences
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def checkpoint_name(module) -> str:
+    """The checkpoint a module is being restored from, as far as it knows."""
+    trainer = getattr(module, "_trainer", None)
+    path = getattr(trainer, "ckpt_path", None) if trainer is not None else None
+    return str(path) if path else "The checkpoint"

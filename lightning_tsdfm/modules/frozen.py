@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.modules.teacher_hparams import state_dict_fingerprint
 
 
 class FrozenReference:
@@ -19,13 +23,46 @@ class FrozenReference:
 
 class FrozenTeacherMixin:
     """For a LightningModule trained against the teacher checkpoint ``hparams.teacher_checkpoint`` (a student,
-    a compass): :meth:`teacher` loads it on first use, frozen and held by reference."""
+    a compass): :meth:`teacher` loads it on first use, frozen and held by reference.
+
+    ``teacher_fingerprint`` (a hash of the teacher weights this module was built or trained with) is saved in every
+    checkpoint; a run resumed after the teacher file changed (other weights under the same path) is refused, when
+    the module is built and when the frozen teacher is loaded.
+    """
 
     _teacher: FrozenReference | None = None
+    teacher_fingerprint: str | None = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["tsdfm"]["teacher_fingerprint"] = self.teacher_fingerprint
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        trained_with = checkpoint["tsdfm"].get("teacher_fingerprint")
+        if trained_with is not None:
+            fingerprint, self.teacher_fingerprint = self.teacher_fingerprint, trained_with
+            if fingerprint is not None:  # read from the teacher file when this module was built
+                self._check_teacher(fingerprint)
 
     def teacher(self) -> torch.nn.Module:
-        """The frozen teacher on this module's device."""
+        """The frozen teacher on this module's device (refused when its weights are not the ones this module was
+        trained with)."""
         if self._teacher is None:
             module = load_module(self.hparams.teacher_checkpoint, expected_kind="teacher", map_location=self.device)
+            self._check_teacher(state_dict_fingerprint(module.state_dict()))
             self._teacher = FrozenReference(module)
         return self._teacher.module.to(self.device)
+
+    def on_fit_start(self) -> None:
+        self.teacher()  # a changed teacher file is refused before the first step
+        super().on_fit_start()
+
+    def _check_teacher(self, fingerprint: str) -> None:
+        if self.teacher_fingerprint is not None and fingerprint != self.teacher_fingerprint:
+            raise UserError(
+                f"The teacher {self.hparams.teacher_checkpoint} is not the one this {type(self).__name__} was trained "
+                f"with (its weights changed since). Resume with the original teacher file, or start a new run "
+                f"without --ckpt_path."
+            )
+        self.teacher_fingerprint = fingerprint

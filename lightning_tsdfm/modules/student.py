@@ -15,6 +15,7 @@ used for validation, and is what the student holds at the end of training.
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal, Optional, Sequence
 
 import torch
@@ -86,6 +87,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         self._ema = TargetEMA(decay=ema_decay)
         if teacher.data_card is not None:
             self.data_card = teacher.data_card  # setup() then refuses data with another tokenizer or language
+        self.teacher_fingerprint = teacher.fingerprint  # a resumed run refuses a changed teacher file
 
     # ---- the pieces of the target
 
@@ -120,3 +122,17 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
     def sampling_policy(self) -> JumpPolicy:
         """Students sample with the blind jump: shaping changes training, never inference cost."""
         return self.blind_sampling
+
+    def trained_step_counts(self) -> list[int]:
+        """The step counts whose step size h = 1/steps the student was trained on: 1, 2, 4, ..., teacher_steps."""
+        return [2**j for j in range(self.steps.num_levels + 1)]
+
+    def sample(self, num_samples: int, steps: int, *args, **kwargs) -> torch.Tensor:
+        """:meth:`DenoiserModule.sample`, with a warning when ``steps`` is not one the student was trained for."""
+        trained = self.trained_step_counts()
+        if steps not in trained:
+            nearest = [s for s in trained if s < steps][-1:] + [s for s in trained if s > steps][:1]
+            warnings.warn(f"this student was trained for power-of-two step counts 1..{trained[-1]} (step sizes "
+                          f"1..1/{trained[-1]}), not for {steps} steps (h = 1/{steps}): its samples may be worse than "
+                          f"its training promises; use {' or '.join(map(str, nearest))} steps.", stacklevel=2)
+        return super().sample(num_samples, steps, *args, **kwargs)

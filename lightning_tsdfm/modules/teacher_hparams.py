@@ -3,7 +3,10 @@ weights, data card), and the check of the teacher against the data it is trained
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
+
+import torch
 
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.loading import read_checkpoint
@@ -17,6 +20,11 @@ class TeacherCheckpoint:
     hparams: dict
     state_dict: dict | None = None
     data_card: dict | None = None
+
+    @property
+    def fingerprint(self) -> str | None:
+        """SHA-256 of the teacher's weights (:func:`state_dict_fingerprint`), None without them."""
+        return None if self.state_dict is None else state_dict_fingerprint(self.state_dict)
 
     @property
     def backbone(self) -> TransformerConfig:
@@ -36,6 +44,19 @@ def read_teacher(path: str, vocab_size: int, seq_len: int, saved_hparams: dict |
         teacher = TeacherCheckpoint(saved_hparams)
     check_teacher_fits_data(teacher.hparams, vocab_size, seq_len, path)
     return teacher
+
+
+def state_dict_fingerprint(state_dict: dict) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and bytes: equal for equal weights, whatever file holds them."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name]
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        tensor = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def plain_hparams(hparams) -> dict:
