@@ -1,0 +1,78 @@
+"""A shaped student run killed with SIGKILL and resumed from its last.ckpt ends with the same weights as an
+uninterrupted run: `tsdfm fit` in subprocesses, TrajectoryShaper with the oracle compass, a checkpoint every step."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from lightning_helpers import TINY_SYNTHETIC, fit_checkpoint, tiny_fit_args
+
+from lightning_tsdfm import SyntheticDataModule, TeacherModule, TransformerConfig
+
+STEPS = 10
+
+
+def _student_args(root: Path, teacher: Path, *extra: str) -> list[str]:
+    args = tiny_fit_args("synthetic_student.yaml", root, *TINY_SYNTHETIC, "--model.init_args.teacher_steps=8",
+                         f"--model.init_args.teacher_checkpoint={teacher}", "--trainer.callbacks+=TrajectoryShaper",
+                         "--trainer.callbacks.compass=oracle", "--trainer.callbacks.num_candidates=2", *extra, steps=STEPS)
+    config = Path(args[2])
+    cfg = yaml.safe_load(config.read_text())
+    cfg["trainer"]["callbacks"][0]["init_args"]["every_n_train_steps"] = 1  # FinalCheckpoint: last.ckpt every step
+    config.write_text(yaml.safe_dump(cfg))
+    return args
+
+
+def _tsdfm(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
+    return subprocess.Popen([sys.executable, "-m", "lightning_tsdfm.cli", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(process: subprocess.Popen) -> None:
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+
+
+def _step(path: Path) -> int:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)["global_step"]
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return -1
+
+
+def test_a_killed_shaped_student_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
+    torch.manual_seed(0)
+    teacher = TeacherModule(16, 16, backbone=TransformerConfig(hidden_size=32, num_layers=1, num_heads=2, cond_size=32))
+    data = SyntheticDataModule(vocab_size=16, num_states=8, seq_len=16, num_train=64, num_val=16, batch_size=8)
+    teacher_ckpt = fit_checkpoint(teacher, tmp_path / "teacher", 2, data)
+
+    _finish(_tsdfm(_student_args(tmp_path / "straight", teacher_ckpt)))
+
+    killed = tmp_path / "killed"
+    last = killed / "checkpoints" / "last.ckpt"
+    process = _tsdfm(_student_args(killed, teacher_ckpt, "--trainer.callbacks+=lightning_helpers.SlowSteps"))
+    deadline = time.monotonic() + 240
+    while _step(last) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
+    stopped_at = _step(last)
+    assert 3 <= stopped_at < STEPS
+
+    _finish(_tsdfm([*_student_args(killed, teacher_ckpt), f"--ckpt_path={last}"]))
+
+    straight = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=False)
+    resumed = torch.load(last, weights_only=False)
+    assert straight["global_step"] == resumed["global_step"] == STEPS
+    assert straight["state_dict"].keys() == resumed["state_dict"].keys()
+    for name, weight in straight["state_dict"].items():
+        assert torch.equal(weight, resumed["state_dict"][name]), f"{name} differs after resuming from step {stopped_at}"
