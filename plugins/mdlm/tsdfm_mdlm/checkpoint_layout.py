@@ -61,6 +61,11 @@ def _rename(name: str, table: list[tuple[str, str]]) -> str | None:
     return None
 
 
+def is_mdlm_name(name: str) -> bool:
+    """Whether ``name`` (without the ``backbone.`` prefix) is a tensor of MDLM's DIT."""
+    return name in IGNORED or _rename(name, LAYOUT) is not None
+
+
 def rope_pairing(head_dim: int) -> Tensor:
     """Index map p with ours[c] = MDLM[p[c]] inside a head: (2j, 2j+1) <- (j, j + D/2)."""
     return rotate_half_pairing(head_dim)
