@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 import time
 from pathlib import Path
@@ -52,7 +53,10 @@ from lightning_tsdfm.shaping.compasses import ORACLE  # noqa: E402
 COLUMNS = ["dataset", "source", "method", "steps", "sampling_temperature", "judge", "gen_ppl", "nll_stderr", "entropy",
            "reverse_ppl", "distinct_4", "n_samples", "seed", "compass", "k", "policy", "train_steps"]
 FRONTIER_COLUMNS = ["dataset", "source", "method", "steps", "judge", "reference", "reference_entropy", "matched_gen_ppl",
-                    "matched_nll_stderr", "bracket", "compass", "k", "train_steps"]
+                    "matched_nll_stderr", "matched_reverse_ppl", "bracket", "compass", "k", "policy", "train_steps"]
+RATIO_COLUMNS = ["dataset", "source", "steps", "reference", "method", "compass", "k", "policy", "train_steps",
+                 "matched_gen_ppl", "ratio_to_blind", "log_ratio_stderr", "ratio_to_teacher_1024", "matched_reverse_ppl",
+                 "blind_reverse_ppl"]
 #: the checkpoint name that samples with the synthetic language's exact posterior (a perfect factorised teacher)
 ORACLE_DENOISER = "oracle"
 
@@ -144,7 +148,8 @@ def frontier_rows(rows: list[dict], common: dict) -> list[dict]:
         references = {"data": max(data, key=lambda r: r["n_samples"])["entropy"] if data else None}
         teacher = sweeps.get(("teacher", None, source, 1024, judge), [])
         references["teacher-1024"] = next((r["entropy"] for r in teacher if r.get("sampling_temperature", 1.0) == 1.0), None)
-        points = [SweepPoint(r.get("sampling_temperature", 1.0), r["entropy"], r["gen_ppl"], r["nll_stderr"]) for r in sweep]
+        points = [SweepPoint(r.get("sampling_temperature", 1.0), r["entropy"], r["gen_ppl"], r["nll_stderr"],
+                             r.get("reverse_ppl")) for r in sweep]
         for reference, entropy in references.items():
             if entropy is None:
                 continue
@@ -155,6 +160,7 @@ def frontier_rows(rows: list[dict], common: dict) -> list[dict]:
                    "sampling_temperatures": sorted(p.temperature for p in points),
                    "matched_gen_ppl": matched.gen_ppl if matched else None,
                    "matched_nll_stderr": matched.nll_stderr if matched else None,
+                   "matched_reverse_ppl": matched.reverse_ppl if matched else None,
                    "bracket": list(matched.temperatures) if matched else None,
                    "entropy_range": [min(p.entropy for p in points), max(p.entropy for p in points)]}
             out.append(row)
@@ -268,8 +274,34 @@ def write_report(benchmark: str, rows: list[dict]) -> None:
     print(f"wrote {results_io.RESULTS / benchmark}.jsonl, .md and .png")
 
 
+def ratio_rows(matched: list[dict]) -> list[dict]:
+    """Every matched model against the blind student at the same dataset, source, steps, judge and reference:
+    the ratio of perplexities, the SE of its log (independent sample sets), and the ratio to the reference
+    entropy's 1024-step teacher; reverse perplexities beside."""
+    def where(row: dict) -> tuple:
+        return row["dataset"], row["source"], row["steps"], row["judge"], row["reference"]
+
+    blind = {where(r): r for r in matched if r["method"] == "student-blind" and r.get("matched_gen_ppl")}
+    teacher = {(r["dataset"], r["source"], r["judge"], r["reference"]): r for r in matched
+               if r["method"] == "teacher" and r["steps"] == 1024 and r.get("matched_gen_ppl")}
+    out = []
+    for r in matched:
+        b = blind.get(where(r))
+        if b is None or not r.get("matched_gen_ppl") or r is b:
+            continue
+        t = teacher.get((r["dataset"], r["source"], r["judge"], r["reference"]))
+        out.append({**{k: r.get(k) for k in ("dataset", "source", "steps", "reference", "method", "compass", "k", "policy",
+                                             "train_steps", "matched_gen_ppl", "matched_reverse_ppl")},
+                    "ratio_to_blind": r["matched_gen_ppl"] / b["matched_gen_ppl"],
+                    "log_ratio_stderr": math.hypot(r["matched_nll_stderr"], b["matched_nll_stderr"]),
+                    "ratio_to_teacher_1024": r["matched_gen_ppl"] / t["matched_gen_ppl"] if t else None,
+                    "blind_reverse_ppl": b.get("matched_reverse_ppl")})
+    return out
+
+
 def write_frontier_report(benchmark: str, rows: list[dict]) -> None:
-    """The matched-entropy table, the sweep rows under it, and perplexity against entropy per model."""
+    """The matched-entropy table, the ratios to the blind student, the sweep rows, and perplexity against
+    entropy per model."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -281,7 +313,11 @@ def write_frontier_report(benchmark: str, rows: list[dict]) -> None:
         f"# {benchmark}\n\nGenerated from {benchmark}.jsonl by benchmarks/quality.py --frontier; commands are in the "
         "rows. Generative perplexity log-interpolated between the two sampling temperatures whose entropies bracket "
         "the reference entropy (matched_nll_stderr: SE of the interpolated log perplexity).\n\n## Matched entropy\n\n"
-        + markdown_table(matched, FRONTIER_COLUMNS) + "\n\n## Temperature sweeps\n\n" + markdown_table(sweep, COLUMNS) + "\n"
+        + markdown_table(matched, FRONTIER_COLUMNS)
+        + "\n\n## Against the blind student at matched entropy\n\nratio_to_blind: matched perplexity over the blind "
+        "student's at the same steps and reference entropy; log_ratio_stderr: SE of its log.\n\n"
+        + markdown_table(ratio_rows(matched), RATIO_COLUMNS)
+        + "\n\n## Temperature sweeps\n\n" + markdown_table(sweep, COLUMNS) + "\n"
     )
     panels = sorted({(r["dataset"], r["judge"], r["source"]) for r in sweep if r["method"] != "data"})
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5.5 * max(1, len(panels)), 4.5), squeeze=False)

@@ -6,6 +6,7 @@ rows and regenerates the table (``<benchmark>.md``) and plot (``<benchmark>.png`
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shlex
 import subprocess
@@ -34,10 +35,14 @@ def replace_rows(benchmark: str, rows: list[dict], replaced: Callable[[dict], bo
     ``replaced(row)`` is true; append ``rows``, write the file, return all rows."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{benchmark}.jsonl"
-    kept = [r for r in read_rows(benchmark)
-            if any(r.get(k) != v for k, v in match.items()) or (replaced is not None and not replaced(r))]
-    all_rows = kept + rows
-    path.write_text("".join(json.dumps(r) + "\n" for r in all_rows))
+    with open(path.with_suffix(".lock"), "w") as lock:  # two benchmark runs may finish at once: one at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        kept = [r for r in read_rows(benchmark)
+                if any(r.get(k) != v for k, v in match.items()) or (replaced is not None and not replaced(r))]
+        all_rows = kept + rows
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in all_rows))
+        tmp.replace(path)
     return all_rows
 
 

@@ -29,6 +29,12 @@ def test_standard_error_of_the_interpolated_point():
     assert matched.nll_stderr == pytest.approx(math.sqrt((0.75 * 0.03) ** 2 + (0.25 * 0.04) ** 2))
 
 
+def test_reverse_perplexity_is_interpolated_with_the_same_weight():
+    points = [SweepPoint(0.5, 1.0, 10.0, 0.03, reverse_ppl=30.0), SweepPoint(1.0, 2.0, 20.0, 0.04, reverse_ppl=20.0)]
+    assert matched_perplexity(points, 1.25).reverse_ppl == pytest.approx(math.exp(0.75 * math.log(30) + 0.25 * math.log(20)))
+    assert matched_perplexity([SweepPoint(0.5, 1.0, 10.0, 0.03), points[1]], 1.25).reverse_ppl is None
+
+
 def test_a_reference_outside_the_sweep_is_not_extrapolated():
     points = [SweepPoint(0.5, 1.0, 10.0, 0.03), SweepPoint(1.0, 2.0, 20.0, 0.04)]
     assert matched_perplexity(points, 2.5) is None and matched_perplexity(points, 0.5) is None

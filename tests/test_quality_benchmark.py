@@ -55,3 +55,18 @@ def test_frontier_mode_writes_sweeps_and_matched_rows(quality, tmp_path):
             assert min(ppl) <= r["matched_gen_ppl"] <= max(ppl) and r["matched_nll_stderr"] > 0
     assert (tmp_path / "results" / "frontier.md").read_text().count("teacher-1024") >= 3
     assert (tmp_path / "results" / "frontier.png").is_file()
+
+
+def test_ratio_rows_compare_each_model_with_the_blind_student_where_both_are_matched(quality):
+    def row(method, steps, ppl, se, reverse=None, reference="data"):
+        return {"dataset": "d", "source": "mask", "steps": steps, "judge": "oracle", "reference": reference,
+                "method": method, "matched_gen_ppl": ppl, "matched_nll_stderr": se, "matched_reverse_ppl": reverse}
+
+    matched = [row("student-blind", 8, 10.0, 0.03, 20.0), row("student-shaped", 8, 8.0, 0.04, 19.0),
+               row("teacher", 1024, 9.0, 0.02), row("student-shaped", 4, 7.0, 0.01),  # no blind at 4 steps
+               row("student-shaped", 8, 5.0, 0.01, reference="teacher-1024")]  # no blind at that reference
+    (ratio,) = quality.ratio_rows(matched)
+    assert ratio["method"] == "student-shaped" and ratio["ratio_to_blind"] == pytest.approx(0.8)
+    assert ratio["log_ratio_stderr"] == pytest.approx(0.05)
+    assert ratio["ratio_to_teacher_1024"] == pytest.approx(8 / 9)
+    assert (ratio["matched_reverse_ppl"], ratio["blind_reverse_ppl"]) == (19.0, 20.0)
