@@ -9,7 +9,7 @@ fit() {  # fit NAME CONFIG [overrides...]
   local name=$1 config=$2; shift 2
   if [ -f "runs/$name/checkpoints/last.ckpt" ] && [ -f "runs/$name/.done" ]; then echo "reuse runs/$name"; return; fi
   sed "s#runs/[a-z_]*_mask#runs/$name#g; s#runs/ar_judge_text#runs/$name#g" "$config" > "/tmp/$name.yaml"
-  $TSDFM fit --config "/tmp/$name.yaml" "$@"
+  $TSDFM fit --overwrite --config "/tmp/$name.yaml" "$@"  # a stage not marked done starts over
   touch "runs/$name/.done"
 }
 stage="${1:-all}"
