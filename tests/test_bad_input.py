@@ -65,9 +65,9 @@ CASES = {
     "shaper num_candidates 0": (_shaped("--trainer.callbacks.num_candidates=0"),
                                 "TrajectoryShaper: num_candidates (K) must be >= 1, got 0."),
     "shaper selection_temperature 0": (
-        _shaped("--trainer.callbacks.policy=boltzmann", "--trainer.callbacks.selection_temperature=0"),
-        "TrajectoryShaper: boltzmann selection needs a temperature > 0, got 0.0"),
-    "shaper switch_time 1.5": (_shaped("--trainer.callbacks.policy=sequence_to_token", "--trainer.callbacks.switch_time=1.5"),
+        _shaped("--trainer.callbacks.policy=argmin", "--trainer.callbacks.selection_temperature=0"),
+        "TrajectoryShaper: selection_temperature must be > 0, got 0.0"),
+    "shaper switch_time 1.5": (_shaped("--trainer.callbacks.policy=argmin", "--trainer.callbacks.switch_time=1.5"),
                                "TrajectoryShaper: switch_time must lie in [0, 1], got 1.5."),
     "sample num_samples 0": (_sample("--num_samples", "0"), "num_samples must be at least 1, got 0: pass --num_samples 1 or more."),
     "sample batch_size -4": (_sample("--batch_size", "-4"), "batch_size must be at least 1, got -4: pass --batch_size 1 or more."),

@@ -114,6 +114,11 @@ class SequenceToTokenSelection(SelectionPolicy):
 
 
 def make_selection(policy: str, temperature: float = 1.0, switch_time: float = 0.5) -> SelectionPolicy:
+    """The policy named ``policy``; ``temperature`` and ``switch_time`` are checked whichever policy reads them."""
+    if not temperature > 0:
+        raise ValueError(f"selection_temperature must be > 0, got {temperature} (use argmin for tau -> 0).")
+    if not 0.0 <= switch_time <= 1.0:
+        raise ValueError(f"switch_time must lie in [0, 1], got {switch_time}.")
     if policy == "argmin":
         return ArgminSelection()
     if policy == "boltzmann":
