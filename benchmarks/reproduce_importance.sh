@@ -2,8 +2,8 @@
 # Importance-resampled shaping against argmin and temperature, at matched entropy (benchmarks/results/frontier.*).
 #   benchmarks/reproduce_importance.sh sampling         # the blind text-like student guided while it samples
 #   benchmarks/reproduce_importance.sh textlike         # text-like students shaped by importance resampling
-#   benchmarks/reproduce_importance.sh small-teachers   # today's small language: teachers of both sources
-#   benchmarks/reproduce_importance.sh small-students   # ... blind and importance-shaped students, frontier rows
+#   benchmarks/reproduce_importance.sh small mask       # today's small language, one source: teacher, blind and
+#   benchmarks/reproduce_importance.sh small uniform    #   importance-shaped students, frontier rows
 # sampling and textlike need reproduce_textlike.sh teachers and students. Stages whose run directory has a .done
 # marker are skipped; two stages may run at once with OMP_NUM_THREADS=1 each. Run from the repository root.
 set -euo pipefail
@@ -39,31 +39,23 @@ if [ "$STAGE" = textlike ]; then        # 750 optimizer steps, as every text-lik
 fi
 
 T=runs/small_teacher_%s/checkpoints/last.ckpt
-if [ "$STAGE" = small-teachers ]; then  # a fixed step budget (the configs' own cap is 10 minutes of wall time)
-  for src in mask uniform; do
-    fit small_teacher_$src configs/synthetic_tiny.yaml runs/synthetic_tiny_mask \
-      --model.init_args.source=$src --trainer.max_steps=5500 --trainer.max_time=null
-  done
-fi
-
-if [ "$STAGE" = small-students ]; then  # 1,500 optimizer steps each, blind and shaped alike
-  for src in mask uniform; do
-    fit small_student_$src configs/synthetic_student.yaml runs/synthetic_student_mask \
-      --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=1500 --trainer.max_time=null
-    fit small_is16_student_$src configs/synthetic_student.yaml runs/synthetic_student_mask \
-      --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=1500 --trainer.max_time=null \
-      --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
-      --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
-  done
+if [ "$STAGE" = small ]; then           # today's small language, one source: teacher, students, frontier rows
+  src=${2:?small needs a source: mask or uniform}
+  fit small_teacher_$src configs/synthetic_tiny.yaml runs/synthetic_tiny_mask \
+    --model.init_args.source=$src --trainer.max_steps=5500 --trainer.max_time=null   # fixed steps, not 10 minutes
+  fit small_student_$src configs/synthetic_student.yaml runs/synthetic_student_mask \
+    --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=1500 --trainer.max_time=null
+  fit small_is16_student_$src configs/synthetic_student.yaml runs/synthetic_student_mask \
+    --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=1500 --trainer.max_time=null \
+    --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
+    --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
   QUALITY=(--dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle --num-samples 256 --seed 0
            --samples-dir runs/benchmarks/samples --keep-other-models --benchmark frontier --frontier)
   declare -A SAMPLER=([mask]=:first_hitting [uniform]=)   # first_hitting: the ancestral law in <= L forwards
-  for src in mask uniform; do
-    $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.9,1.0,1.1 \
-      --model "teacher:$src:1024${SAMPLER[$src]}=$(printf $T $src)"
-    $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures $TEMPERATURES \
-      --model "teacher:$src:8=$(printf $T $src)" \
-      --model "student-blind:$src:8=runs/small_student_$src/checkpoints/last.ckpt" \
-      --model "student-shaped-is16:$src:8=runs/small_is16_student_$src/checkpoints/last.ckpt"
-  done
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.9,1.0,1.1 \
+    --model "teacher:$src:1024${SAMPLER[$src]}=$(printf $T $src)"
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures $TEMPERATURES \
+    --model "teacher:$src:8=$(printf $T $src)" \
+    --model "student-blind:$src:8=runs/small_student_$src/checkpoints/last.ckpt" \
+    --model "student-shaped-is16:$src:8=runs/small_is16_student_$src/checkpoints/last.ckpt"
 fi
