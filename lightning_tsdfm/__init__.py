@@ -7,6 +7,7 @@ from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules import (
     CausalLMModule,
     CompassModule,
+    DenoiserModule,
     StudentModule,
     TeacherModule,
     load_module,
@@ -18,19 +19,22 @@ from lightning_tsdfm.paths import (
     UniformSource,
     make_source,
 )
-from lightning_tsdfm.shaping import TrajectoryShaper
+from lightning_tsdfm.shaping import GuidedJump, Shapeable, TrajectoryShaper
 
 __all__ = [
     "BlindJump",
     "CausalLMModule",
     "CompassModule",
+    "DenoiserModule",
     "DiffusionTransformer",
     "FinalCheckpoint",
     "GenerationMonitor",
+    "GuidedJump",
     "JumpPolicy",
     "MaskSource",
     "MixturePath",
     "PolynomialScheduler",
+    "Shapeable",
     "StudentModule",
     "SyntheticDataModule",
     "TeacherModule",

@@ -262,3 +262,11 @@ def test_shaped_sampling_with_a_flat_compass_is_blind_sampling(teacher_ckpt, com
     main(["sample", "--checkpoint", str(teacher_ckpt), "--output", str(out), "--steps", "4", "--num_samples", "4",
           "--shaped", str(compass_ckpt), "--k", "2", "--policy", "boltzmann", "--selection_temperature", "0.5"])
     assert read_jsonl(out).meta["sampling_shaping"] == {"compass": str(compass_ckpt), "k": 2, "policy": "boltzmann", "selection_temperature": 0.5}
+
+
+def test_the_shaper_and_the_seam_are_exported_where_users_look():
+    import lightning_tsdfm
+    from lightning_tsdfm.callbacks import TrajectoryShaper as FromCallbacks
+
+    assert FromCallbacks is TrajectoryShaper is lightning_tsdfm.TrajectoryShaper
+    assert {"DenoiserModule", "GuidedJump", "Shapeable", "JumpPolicy"} <= set(lightning_tsdfm.__all__)

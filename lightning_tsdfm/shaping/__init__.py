@@ -3,6 +3,7 @@ from lightning_tsdfm.shaping.protocol import Shapeable, check_shapeable
 from lightning_tsdfm.shaping.selection import (
     ArgminSelection,
     BoltzmannSelection,
+    ImportanceSelection,
     SelectionPolicy,
     SequenceToTokenSelection,
     make_selection,
@@ -13,6 +14,7 @@ __all__ = [
     "ArgminSelection",
     "BoltzmannSelection",
     "GuidedJump",
+    "ImportanceSelection",
     "SelectionPolicy",
     "SequenceToTokenSelection",
     "Shapeable",
