@@ -1,5 +1,6 @@
 """CompassModule: the energy compass E_psi(x, t), trained by generation-aware noise-contrastive estimation
-against a frozen teacher.
+against a frozen teacher: a TeacherModule, or any shapeable model whose jumps are to be shaped (MDLM, SDTT, SEDD,
+a plugin's or a foreign module registered with the checkpoint loader), named by its checkpoint kind.
 
 A small bidirectional transformer gives one energy per token, e_psi(x, t) in R^L (lower = more coherent);
 the sequence energy is their mean, E_psi(x, t) = (1/L) sum_i e_psi(x, t)_i. Per training sequence:
@@ -8,6 +9,11 @@ the sequence energy is their mean, E_psi(x, t) = (1/L) sum_i e_psi(x, t)_i. Per 
 - negative, ``jump`` (what trajectory shaping scores): j ~ U{1..J}, h = 2^-j, s = max(t - h, 0),
   x_s ~ p_s(. | x1), and one blind teacher jump x- = BlindJump(x_s, p_theta(. | x_s, s), s, t - s);
 - negative, ``rollout``: x_0 ~ source, then n blind teacher jumps of size t/n from time 0 to t.
+
+A teacher jump is the model's own: its kernel drawn by the compass's blind jump through the model's
+``sampling_step(sampler, jump)`` (a denoiser's p_theta(. | x_s, s) on its mixture path; SEDD's next-state kernel
+with ``jump.transition``; see :mod:`lightning_tsdfm.modules.model_jumps`). For a TeacherModule this is the
+formula above, bit for bit.
 
 Either way x- lies at the same time t as x+ and, with the mask source, has the same law of how many
 positions are revealed (1 - kappa(t) of them stay masked), so only *what* the teacher revealed tells them
@@ -18,7 +24,8 @@ apart: the compass learns the errors that generation makes at that noise level. 
 - ``infonce``: M negatives per positive, mean -log softmax(-E(x+), -E(x-_1), ..., -E(x-_M))_0.
 
 The frozen teacher is held by reference (never a parameter, never in the compass checkpoint); its
-hyper-parameters are copied in, so a saved compass loads and scores without the teacher file.
+hyper-parameters (for another kind of model: completed with its declared vocabulary, length, source, schedule
+exponent and t_max) are copied in, so a saved compass loads and scores without the teacher file.
 Validation logs ``val/loss`` and the held-out NCE accuracy, the fraction of (x+, x-) pairs with
 E(x+) < E(x-), overall (``val/nce_acc``) and per time bin (``val/nce_acc/t<lo>-<hi>``).
 """
@@ -36,9 +43,11 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
-from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
+from lightning_tsdfm.modules.frozen import FrozenReference, FrozenTeacherMixin
+from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.modules.model_jumps import TEACHER_KIND, check_sampler_of, own_jump, read_jumping_model
 from lightning_tsdfm.modules.optim import adamw_with_warmup
-from lightning_tsdfm.modules.teacher_hparams import plain_hparams, read_teacher
+from lightning_tsdfm.modules.teacher_hparams import plain_hparams, state_dict_fingerprint
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
 from lightning_tsdfm.random import derived_generator
 
@@ -64,7 +73,8 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
     """Energy compass E_psi(x, t) trained against a frozen teacher checkpoint.
 
     Args:
-        teacher_checkpoint: a teacher checkpoint written by `tsdfm fit` (its source, schedule and data card are copied).
+        teacher_checkpoint: the checkpoint of the model whose jumps make the negatives, written by `tsdfm fit` or
+            loadable by :func:`~lightning_tsdfm.modules.load_module` (its source, schedule and data card are copied).
         vocab_size: data vocabulary (linked from the DataModule); must equal the teacher's.
         seq_len: sequence length (linked from the DataModule); at most the teacher's. The compass is
             built for the teacher's seq_len, which its hparams record.
@@ -80,6 +90,11 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
         weight_decay: AdamW weight decay.
         warmup_steps: linear learning-rate warm-up.
         seed: seed of the training draws, combined with (global_step, rank).
+        teacher_kind: the checkpoint kind of ``teacher_checkpoint``: ``teacher`` (a TeacherModule), or any
+            shapeable model's (``mdlm``, ``mdlm-sdtt``, ``sedd``, ``student``, a plugin's), whose own jumps are then
+            the negatives.
+        teacher_sampler: which of the model's samplers makes its jumps (default: its first, e.g. MDLM's
+            ``ancestral``, SEDD's ``hparams.sampler``).
         teacher_hparams: filled in from the teacher checkpoint; lets a saved compass load without its teacher.
     """
 
@@ -101,12 +116,14 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
         weight_decay: float = 0.0,
         warmup_steps: int = 100,
         seed: int = 0,
+        teacher_kind: str = TEACHER_KIND,
+        teacher_sampler: str | None = None,
         teacher_hparams: dict | None = None,
     ) -> None:
         super().__init__()
         _check_settings(negatives, loss, negative_levels=negative_levels, rollout_steps=rollout_steps,
                         num_negatives=num_negatives, num_time_bins=num_time_bins)
-        teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams)
+        teacher = read_jumping_model(teacher_checkpoint, teacher_kind, vocab_size, seq_len, teacher_hparams, teacher_sampler)
         teacher_hparams = plain_hparams(teacher.hparams)
         if teacher.data_card is not None:
             self.data_card = teacher.data_card  # setup() then refuses other data
@@ -148,9 +165,21 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
         """Compass parameters / teacher parameters (the target is about 5-15%)."""
         return _num_parameters(self) / _num_parameters(self.teacher())
 
+    def teacher(self) -> torch.nn.Module:
+        """The frozen model whose jumps are the negatives, a checkpoint of ``hparams.teacher_kind``, on this module's
+        device (refused when its weights are not the ones this compass was trained with)."""
+        if self._teacher is None:
+            kind = self.hparams.get("teacher_kind", TEACHER_KIND)
+            module = load_module(self.hparams.teacher_checkpoint, expected_kind=kind, map_location=self.device)
+            check_sampler_of(module, self.hparams.get("teacher_sampler"))
+            self._check_teacher(state_dict_fingerprint(module.state_dict()))
+            self._teacher = FrozenReference(module)
+        return self._teacher.module.to(self.device)
+
     def _teacher_jump(self, x: torch.Tensor, s: torch.Tensor, h: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        probs = torch.softmax(self.teacher()(x, s).float(), dim=-1)
-        return self.blind_jump(x, probs, s, h, self.path, generator)
+        """x_{s+h}: one of the teacher's own jumps from x at times s, its kernel drawn by ``self.blind_jump``."""
+        step = own_jump(self.teacher(), self.blind_jump, self.hparams.get("teacher_sampler"))
+        return step(x, s, h, generator)
 
     @torch.no_grad()
     def negatives(self, x1: torch.Tensor, t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

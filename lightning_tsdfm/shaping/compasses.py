@@ -6,18 +6,20 @@ from __future__ import annotations
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
 from lightning_tsdfm.data.path_oracle import OracleCompass, PathOracle
 from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.shaping.protocol import declared_seq_len, declared_vocab_size
 
 #: the compass name that selects the exact data-path energy instead of a checkpoint
 ORACLE = "oracle"
 
 
 def check_compass_matches(compass, module, compass_path: str) -> None:
-    """The compass must score states of the module's vocabulary, source and length."""
+    """The compass must score states of the module's vocabulary, source and length (as the module declares them:
+    attributes or properties ``vocab_size`` and ``seq_len``, or its hyper-parameters)."""
     name = type(module).__name__
-    vocab, length = module.hparams["vocab_size"], module.hparams["seq_len"]
+    vocab, length = declared_vocab_size(module), declared_seq_len(module)
     if compass.hparams["vocab_size"] != vocab:
         raise ValueError(f"The compass {compass_path} has vocab_size={compass.hparams['vocab_size']} but {name} "
-                         f"has {vocab}: train the compass against this model's teacher and data.")
+                         f"has {vocab}: train the compass on this model's (or its teacher's) jumps and data.")
     if compass.source_name != module.path.source.name:
         raise ValueError(f"The compass {compass_path} scores states of the {compass.source_name!r} source but {name} "
                          f"uses the {module.path.source.name!r} source: train a compass for that source.")
@@ -44,4 +46,4 @@ def oracle_compass(data_card: dict | None, module) -> OracleCompass:
         raise ValueError(f"The oracle compass needs a synthetic language (exact likelihood); {type(module).__name__} "
                          f"was trained on {kind} data. Train a compass with CompassModule and pass its checkpoint.")
     language = HiddenMarkovLanguage(data_card["hmm"])
-    return OracleCompass(PathOracle(language, module.path), module.hparams["seq_len"])
+    return OracleCompass(PathOracle(language, module.path), declared_seq_len(module))
