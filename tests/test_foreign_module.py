@@ -1,0 +1,256 @@
+"""A module written without this library's classes, in the style of MDLM's public LightningModule
+(kuleshov-group/mdlm, diffusion.py), becomes shapeable with a few lines: one draw through ``jump_policy`` in the
+library's time, a declared ``path`` and ``time_convention``, and ``vocab_size`` / ``seq_len`` properties over its
+own hyper-parameter names. Then K = 1 is its unshaped training bit for bit, the oracle compass with K > 1 changes
+its training, and a compass trained on its own jumps matches it and shapes it."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from lightning_helpers import fit_checkpoint, quick_trainer
+
+from lightning_tsdfm import CompassModule, SyntheticDataModule, TransformerConfig
+from lightning_tsdfm import plugins as plugin_registry
+from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.modules import load_module
+from lightning_tsdfm.paths import MaskSource, MixturePath
+from lightning_tsdfm.shaping import TrajectoryShaper, check_shapeable
+from lightning_tsdfm.shaping.protocol import library_time
+
+VOCAB, LEN = 8, 8
+SMALL = TransformerConfig(hidden_size=8, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=8)
+KIND = "foreign-mdlm"
+
+
+class TinyBackbone(torch.nn.Module):
+    """Logits [B, L, V + 1] from tokens [B, L] and MDLM's sigma [B]: embeddings, a sequence-mean mixer, a head."""
+
+    def __init__(self, states: int, length: int, hidden: int) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(states, hidden)
+        self.position = torch.nn.Parameter(torch.randn(length, hidden) * 0.1)
+        self.sigma_map = torch.nn.Linear(1, hidden)
+        self.mix = torch.nn.Linear(hidden, hidden)
+        self.head = torch.nn.Linear(hidden, states)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x) + self.position[: x.shape[1]] + self.sigma_map(sigma[:, None, None])
+        return self.head(torch.relu(h + self.mix(h.mean(1, keepdim=True))))
+
+
+class ForeignMDLM(L.LightningModule):
+    """MDLM's Diffusion module in miniature: t = 1 is noise, log-linear noise sigma(t) = -log(1 - (1 - eps) t),
+    SUBS logits over V + 1 states (mask id V), MDLM's reverse update q(x_s | x_t) with s = t - dt, and a
+    distillation-like step: the midpoint m = one reverse draw from x_t to t / 2, the target p(x0 | m) (one-hot where
+    m revealed a token), the loss -sum_i target^i . log p(x0^i | x_t) on the masked positions of x_t.
+
+    The shaping lines: ``jump_policy`` and ``path`` (set in ``__init__``), ``time_convention``, the ``vocab_size``
+    and ``seq_len`` properties, and the draw in :meth:`_ddpm_update` (MDLM's ``_sample_categorical(q_xs)``) made by
+    ``jump_policy.transition`` in the library's time. For the compass loader: ``checkpoint_kind``, the checkpoint
+    header written in :meth:`on_save_checkpoint`, and :meth:`sampling_step`.
+    """
+
+    checkpoint_kind = KIND
+    time_convention = "noise_at_1"  # shaping: its t = 1 is noise; library_time(self, t) = 1 - t
+
+    def __init__(self, num_tokens: int = VOCAB, model_length: int = LEN, hidden: int = 16, sampling_eps: float = 1e-3,
+                 lr: float = 1e-2, seed: int = 0) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.mask_index = num_tokens
+        self.backbone = TinyBackbone(num_tokens + 1, model_length, hidden)
+        self.jump_policy = BlindJump()  # shaping: every reverse draw goes through it
+        self.path = MixturePath(MaskSource(num_tokens))  # shaping: kappa(1 - t) = 1 - t, MDLM's alpha up to eps
+
+    @property
+    def vocab_size(self) -> int:  # shaping: the data tokens (MDLM's own vocab_size counts the mask too)
+        return self.hparams.num_tokens
+
+    @property
+    def seq_len(self) -> int:  # shaping
+        return self.hparams.model_length
+
+    # ---- MDLM's pieces
+
+    def noise(self, t: torch.Tensor) -> torch.Tensor:
+        return -torch.log1p(-(1 - self.hparams.sampling_eps) * t)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """SUBS: log p(x0 | x_t) [B, L, V + 1], never the mask; a revealed token is carried over."""
+        logits = self.backbone(x, sigma)
+        logits[:, :, self.mask_index] = -torch.inf
+        logits = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+        revealed = (x != self.mask_index)[..., None]
+        return torch.where(revealed, torch.log(F.one_hot(x, self.mask_index + 1).to(logits)), logits)
+
+    def q_xt(self, x0: torch.Tensor, move_chance: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        move = torch.rand(x0.shape, generator=generator, device=x0.device) < move_chance[:, None]
+        return torch.where(move, self.mask_index, x0)
+
+    def _ddpm_update(self, x, t, dt, generator, jump=None):
+        """x_s, s = t - dt, drawn from MDLM's q(x_s | x_t) over the V + 1 states."""
+        move_chance_t = (1 - torch.exp(-self.noise(t)))[:, None, None]
+        move_chance_s = (1 - torch.exp(-self.noise(t - dt)))[:, None, None]
+        q_xs = self(x, self.noise(t)).exp() * (move_chance_t - move_chance_s)
+        q_xs[:, :, self.mask_index] = move_chance_s[:, :, 0]
+        # shaping: the next-state kernel, drawn by the jump policy in the library's time (MDLM: _sample_categorical)
+        kernel = torch.where((x == self.mask_index)[..., None], q_xs / move_chance_t, F.one_hot(x, self.mask_index + 1).to(q_xs))
+        _x = (jump or self.jump_policy).transition(x, kernel, library_time(self, t), dt, generator)
+        copy_flag = (x != self.mask_index).to(x.dtype)
+        return copy_flag * x + (1 - copy_flag) * _x
+
+    def training_step(self, x0: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        g = torch.Generator(device=x0.device).manual_seed(self.hparams.seed * 1_000_003 + self.global_step)
+        eps = self.hparams.sampling_eps
+        t = (1 - eps) * torch.rand(x0.shape[0], generator=g, device=x0.device) + eps
+        x_t = self.q_xt(x0, 1 - torch.exp(-self.noise(t)), g)
+        with torch.no_grad():
+            midpoint = self._ddpm_update(x_t, t, t / 2, g)
+            target = self(midpoint, self.noise(t / 2)).exp()[..., : self.mask_index]
+        log_p = self(x_t, self.noise(t))[..., : self.mask_index]
+        masked = x_t == self.mask_index
+        loss = -(target * log_p).sum(-1)[masked].mean()
+        self.log("train/loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr)
+
+    # ---- for the library's checkpoint loader and a compass on its own jumps
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["tsdfm"] = {"kind": KIND, "class_path": f"{type(self).__module__}.{type(self).__qualname__}",
+                               "data_card": None}
+
+    def sampling_step(self, sampler, jump):
+        """One reverse update from library time t to t + h (its own time 1 - t to 1 - t - h), drawn by ``jump``."""
+        return lambda x, t, h, generator: self._ddpm_update(x, library_time(self, t), h, generator, jump)
+
+
+def _datamodule() -> SyntheticDataModule:
+    return SyntheticDataModule(vocab_size=VOCAB, num_states=4, seq_len=LEN, num_train=8, num_val=4, batch_size=4)
+
+
+def _fit(root, steps: int = 3, callbacks=()) -> ForeignMDLM:
+    torch.manual_seed(0)
+    module = ForeignMDLM()
+    quick_trainer(root, steps, list(callbacks)).fit(module, datamodule=_datamodule())
+    return module
+
+
+def _same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    """ForeignMDLM known to the checkpoint loader, as an installed plugin's entry point would make it."""
+    monkeypatch.setitem(plugin_registry._loaded, "foreign_mdlm", ForeignMDLM)
+
+
+# ---- the declarations
+
+def test_it_is_shapeable_with_its_own_hyper_parameter_names():
+    module = ForeignMDLM()
+    check_shapeable(module)
+    assert "vocab_size" not in module.hparams and "seq_len" not in module.hparams
+    t = torch.tensor([0.9, 0.25])
+    assert torch.equal(library_time(module, t), 1 - t)
+
+
+def test_its_draws_go_through_the_policy_in_the_library_time():
+    seen = []
+
+    class Recording(BlindJump):
+        def transition(self, x, kernel, t, h, generator=None):
+            seen.append((t, h, kernel))
+            return super().transition(x, kernel, t, h, generator)
+
+    module = ForeignMDLM()
+    module.jump_policy = Recording()
+    x = torch.full((2, LEN), VOCAB)
+    t = torch.tensor([0.75, 0.5])
+    module._ddpm_update(x, t, torch.tensor([0.25, 0.25]), torch.Generator().manual_seed(0))
+    (t_library, h, kernel), = seen
+    assert torch.equal(t_library, 1 - t) and torch.equal(h, torch.tensor([0.25, 0.25]))
+    assert torch.allclose(kernel.sum(-1), torch.ones(2, LEN))
+    stay = kernel[..., VOCAB]  # a masked position stays masked with move_chance(s) / move_chance(t), about s / t
+    assert torch.allclose(stay, torch.tensor([0.5 / 0.75, 0.25 / 0.5])[:, None].expand(-1, LEN), atol=1e-3)
+
+
+def test_wrong_or_missing_declarations_are_clear_errors():
+    class CountsTheMask(ForeignMDLM):
+        vocab_size = VOCAB + 1  # MDLM's own self.vocab_size includes the mask id
+
+    class OtherClock(ForeignMDLM):
+        time_convention = "mdlm"
+
+    with pytest.raises(ValueError, match="declares vocab_size=9 but its path's source has 8 data tokens"):
+        check_shapeable(CountsTheMask())
+    with pytest.raises(ValueError, match="time_convention='mdlm'.*noise_at_1"):
+        check_shapeable(OtherClock())
+
+    class Undeclared(ForeignMDLM):
+        seq_len = None
+
+    with pytest.raises(TypeError, match="needs `seq_len`"):
+        TrajectoryShaper("oracle").setup(None, Undeclared(), "fit")
+
+
+# ---- shaping its training
+
+def test_one_candidate_is_its_unshaped_training_bit_for_bit(tmp_path):
+    blind = _fit(tmp_path / "blind")
+    single = _fit(tmp_path / "k1", callbacks=[TrajectoryShaper("oracle", num_candidates=1)])
+    assert _same_weights(blind, single)
+
+
+def test_the_oracle_compass_with_k_candidates_changes_its_training(tmp_path):
+    shaper = TrajectoryShaper("oracle", num_candidates=4)
+    trainer = quick_trainer(tmp_path / "k4", 3, [shaper])
+    torch.manual_seed(0)
+    shaped = ForeignMDLM()
+    trainer.fit(shaped, datamodule=_datamodule())
+    assert not _same_weights(_fit(tmp_path / "blind"), shaped)
+    assert 0.0 < trainer.callback_metrics["shaping/changed_fraction"] <= 1.0
+    assert trainer.callback_metrics["shaping/energy_chosen"] <= trainer.callback_metrics["shaping/energy_candidates"]
+    assert isinstance(shaped.jump_policy, BlindJump) and not any("compass" in k for k in shaped.state_dict())
+
+
+# ---- a compass on its own jumps (CompassModule with teacher_kind)
+
+def test_a_compass_trained_on_its_own_jumps_matches_and_shapes_it(registered, tmp_path):
+    torch.manual_seed(0)
+    model_ckpt = fit_checkpoint(ForeignMDLM(), tmp_path / "model", 2, _datamodule())
+    assert type(load_module(model_ckpt, expected_kind=KIND)) is ForeignMDLM
+
+    torch.manual_seed(0)
+    compass = CompassModule(str(model_ckpt), VOCAB, LEN, backbone=SMALL, teacher_kind=KIND, lr=3e-2, warmup_steps=1)
+    assert compass.hparams.source == "mask" and compass.hparams.seq_len == LEN
+    assert compass.hparams.teacher_hparams["num_tokens"] == VOCAB  # its own hyper-parameters, completed
+    seen = []
+
+    class Recording(BlindJump):
+        def transition(self, x, kernel, t, h, generator=None):
+            seen.append(t)
+            return super().transition(x, kernel, t, h, generator)
+
+    compass.blind_jump = Recording()
+    before = [p.detach().clone() for p in compass.parameters()]
+    trainer = quick_trainer(tmp_path / "compass", 3)
+    trainer.fit(compass, datamodule=_datamodule())
+    assert len(seen) == 3  # one own jump (its transition) per training step
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert not all(torch.equal(a, b) for a, b in zip(before, compass.parameters()))
+    trainer.save_checkpoint(tmp_path / "compass.ckpt")
+
+    model_ckpt.rename(tmp_path / "moved.ckpt")  # a saved compass scores without the model's file
+    loaded = load_module(tmp_path / "compass.ckpt", expected_kind="compass")
+    x, t = torch.randint(0, VOCAB + 1, (3, LEN)), torch.rand(3)
+    assert torch.equal(loaded.energies(x, t), compass.eval().energies(x, t))
+
+    shaped = _fit(tmp_path / "shaped", callbacks=[TrajectoryShaper(str(tmp_path / "compass.ckpt"), num_candidates=4)])
+    assert not _same_weights(_fit(tmp_path / "blind"), shaped)
