@@ -6,6 +6,8 @@ its training, and a compass trained on its own jumps matches it and shapes it.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import lightning as L
 import pytest
 import torch
@@ -23,6 +25,19 @@ from lightning_tsdfm.shaping.protocol import library_time
 VOCAB, LEN = 8, 8
 SMALL = TransformerConfig(hidden_size=8, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=8)
 KIND = "foreign-mdlm"
+
+
+@dataclass(frozen=True)
+class LogLinearSchedule:
+    """MDLM's log-linear alpha in the library's time: kappa(t) = 1 - (1 - eps)(1 - t), not of the form t^n."""
+
+    eps: float = 1e-3
+
+    def kappa(self, t: torch.Tensor) -> torch.Tensor:
+        return 1 - (1 - self.eps) * (1 - t)
+
+    def d_kappa(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(t, 1 - self.eps)
 
 
 class TinyBackbone(torch.nn.Module):
@@ -63,7 +78,7 @@ class ForeignMDLM(L.LightningModule):
         self.mask_index = num_tokens
         self.backbone = TinyBackbone(num_tokens + 1, model_length, hidden)
         self.jump_policy = BlindJump()  # shaping: every reverse draw goes through it
-        self.path = MixturePath(MaskSource(num_tokens))  # shaping: kappa(1 - t) = 1 - t, MDLM's alpha up to eps
+        self.path = MixturePath(MaskSource(num_tokens), LogLinearSchedule(sampling_eps))  # shaping: kappa(1 - t) = alpha(t)
 
     @property
     def vocab_size(self) -> int:  # shaping: the data tokens (MDLM's own vocab_size counts the mask too)
@@ -230,6 +245,8 @@ def test_a_compass_trained_on_its_own_jumps_matches_and_shapes_it(registered, tm
     torch.manual_seed(0)
     compass = CompassModule(str(model_ckpt), VOCAB, LEN, backbone=SMALL, teacher_kind=KIND, lr=3e-2, warmup_steps=1)
     assert compass.hparams.source == "mask" and compass.hparams.seq_len == LEN
+    assert compass.hparams.scheduler_exponent is None  # not t^n: its training states are drawn on the model's path
+    assert compass.model_path().scheduler == LogLinearSchedule()
     assert compass.hparams.teacher_hparams["num_tokens"] == VOCAB  # its own hyper-parameters, completed
     seen = []
 

@@ -137,8 +137,9 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
             t_max=teacher_hparams.get("t_max", 0.999),
             teacher_hparams=teacher_hparams,
         )
+        exponent = self.hparams.scheduler_exponent  # None: the model's schedule is not t^n (see model_path)
         self.path = MixturePath(make_source(self.hparams.source, vocab_size),
-                                PolynomialScheduler(self.hparams.scheduler_exponent))
+                                None if exponent is None else PolynomialScheduler(exponent))
         self.net = DiffusionTransformer(backbone, self.path.source.input_vocab_size, 1, self.hparams.seq_len)
         self.blind_jump = BlindJump()
 
@@ -176,6 +177,11 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
             self._teacher = FrozenReference(module)
         return self._teacher.module.to(self.device)
 
+    def model_path(self) -> MixturePath:
+        """The path of the positives and of the states the teacher jumps from: the frozen model's own, so a model
+        whose schedule is not t^n is matched too (for a TeacherModule it equals ``self.path``)."""
+        return self.teacher().path
+
     def _teacher_jump(self, x: torch.Tensor, s: torch.Tensor, h: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """x_{s+h}: one of the teacher's own jumps from x at times s, its kernel drawn by ``self.blind_jump``."""
         step = own_jump(self.teacher(), self.blind_jump, self.hparams.get("teacher_sampler"))
@@ -187,7 +193,7 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
         if self.hparams.negatives == "jump":
             j = torch.randint(1, self.hparams.negative_levels + 1, t.shape, device=t.device, generator=generator)
             s = (t - 2.0 ** -j.to(t.dtype)).clamp_min(0.0)
-            return self._teacher_jump(self.path.sample(x1, s, generator), s, t - s, generator)
+            return self._teacher_jump(self.model_path().sample(x1, s, generator), s, t - s, generator)
         n = self.hparams.rollout_steps
         x = self.path.source.sample(tuple(x1.shape), generator, x1.device)
         for k in range(n):
@@ -197,7 +203,7 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
     def contrastive_batch(self, x1: torch.Tensor, t: torch.Tensor, generator: torch.Generator):
         """(x+ [B, L], x- [B, M, L]): a path sample of x1 and M teacher-generated states, all at times t [B]."""
         m = self.hparams.num_negatives
-        x_pos = self.path.sample(x1, t, generator)
+        x_pos = self.model_path().sample(x1, t, generator)
         x_neg = self.negatives(x1.repeat_interleave(m, 0), t.repeat_interleave(m), generator)
         return x_pos, x_neg.view(x1.shape[0], m, -1)
 

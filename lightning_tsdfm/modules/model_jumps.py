@@ -66,16 +66,19 @@ def own_jump(model, jump: JumpPolicy, sampler: str | None = None) -> Step:
 def model_description(model) -> dict:
     """What a compass takes from the model whose jumps it learns: the model's hyper-parameters completed with its
     declared vocabulary and length, its path's source and schedule exponent, and t_max, under the names a
-    teacher's hyper-parameters use (``vocab_size``, ``seq_len``, ``source``, ``scheduler_exponent``, ``t_max``)."""
-    check_shapeable(model)
+    teacher's hyper-parameters use (``vocab_size``, ``seq_len``, ``source``, ``scheduler_exponent``, ``t_max``).
+    ``scheduler_exponent`` is n of kappa(t) = t^n, None for another schedule (a compass then draws its training
+    states on the model's own path, and scores without it)."""
+    try:
+        check_shapeable(model)
+    except TypeError as err:
+        raise TypeError(f"A compass learns the jumps of a shapeable model, and {type(model).__name__} is not one. {err}") from None
     scheduler = model.path.scheduler
-    if not isinstance(scheduler, PolynomialScheduler):
-        raise ValueError(f"{type(model).__name__}'s path has a {type(scheduler).__name__}; a compass rebuilds the path "
-                         f"from its exponent and needs a PolynomialScheduler (kappa(t) = t^n).")
+    exponent = float(scheduler.exponent) if isinstance(scheduler, PolynomialScheduler) else None
     t_max = getattr(model, "t_max", None) or getattr(model, "hparams", {}).get("t_max") or DEFAULT_T_MAX
     return {**plain_hparams(getattr(model, "hparams", {})), "vocab_size": declared_vocab_size(model),
             "seq_len": declared_seq_len(model), "source": model.path.source.name,
-            "scheduler_exponent": float(scheduler.exponent), "t_max": float(t_max)}
+            "scheduler_exponent": exponent, "t_max": float(t_max)}
 
 
 def read_jumping_model(path: str, kind: str, vocab_size: int, seq_len: int, saved_hparams: dict | None = None,
@@ -86,7 +89,7 @@ def read_jumping_model(path: str, kind: str, vocab_size: int, seq_len: int, save
     if kind == TEACHER_KIND or saved_hparams is not None:
         return read_teacher(path, vocab_size, seq_len, saved_hparams, kinds=kind)
     model = load_module(path, expected_kind=kind)
-    check_offers_steps(model, sampler)
     description = model_description(model)
+    check_offers_steps(model, sampler)
     check_teacher_fits_data(description, vocab_size, seq_len, path)
     return TeacherCheckpoint(description, model.state_dict(), getattr(model, "data_card", None))
