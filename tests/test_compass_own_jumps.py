@@ -6,11 +6,15 @@ of that MDLM. For a TeacherModule nothing changed: the same negatives bit for bi
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
-from lightning_helpers import fit_checkpoint, quick_trainer
+import yaml
+from lightning_helpers import CONFIGS, TINY_BACKBONE, TINY_SYNTHETIC, fit_checkpoint, quick_trainer, tiny_fit_args
 
 from lightning_tsdfm import CausalLMModule, CompassModule, SyntheticDataModule, TeacherModule, TransformerConfig
+from lightning_tsdfm.cli import main
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules import load_module
 from lightning_tsdfm.shaping import TrajectoryShaper
@@ -172,3 +176,20 @@ def test_a_wrong_kind_sampler_or_model_is_a_clear_error(teacher_ckpt, mdlm_ckpt,
         _compass(causal, teacher_kind="causal_lm")
     with pytest.raises(ValueError, match="vocab_size=8 but the data has 9 tokens"):
         CompassModule(str(mdlm_ckpt), VOCAB + 1, LEN, teacher_kind="mdlm")
+
+
+# ---- the shipped config
+
+def test_cli_fits_the_mdlm_compass_config(tmp_path, monkeypatch):
+    """`tsdfm fit --config configs/synthetic_mdlm_compass.yaml`, with a tiny MDLM and data."""
+    config = yaml.safe_load((CONFIGS / "synthetic_mdlm_compass.yaml").read_text())
+    assert config["model"]["init_args"]["teacher_kind"] == "mdlm"
+    tiny = dict(arg.removeprefix("--data.init_args.").split("=") for arg in TINY_SYNTHETIC)
+    data = {**config["data"]["init_args"], **{key: int(value) for key, value in tiny.items()}}
+    torch.manual_seed(0)
+    mdlm = fit_checkpoint(MDLMModule(16, 16, backbone=BACKBONE), tmp_path / "mdlm", 1, SyntheticDataModule(**data))
+    monkeypatch.setattr(sys, "argv", ["tsdfm"])
+    main(tiny_fit_args("synthetic_mdlm_compass.yaml", tmp_path / "run", *TINY_BACKBONE, *TINY_SYNTHETIC,
+                       f"--model.init_args.teacher_checkpoint={mdlm}"))
+    compass = load_module(tmp_path / "run" / "checkpoints" / "last.ckpt", expected_kind="compass")
+    assert compass.hparams.teacher_kind == "mdlm" and compass.source_name == "mask" and compass.hparams.seq_len == 16

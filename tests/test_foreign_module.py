@@ -112,7 +112,8 @@ class ForeignMDLM(L.LightningModule):
         q_xs = self(x, self.noise(t)).exp() * (move_chance_t - move_chance_s)
         q_xs[:, :, self.mask_index] = move_chance_s[:, :, 0]
         # shaping: the next-state kernel, drawn by the jump policy in the library's time (MDLM: _sample_categorical)
-        kernel = torch.where((x == self.mask_index)[..., None], q_xs / move_chance_t, F.one_hot(x, self.mask_index + 1).to(q_xs))
+        stay = F.one_hot(x, self.mask_index + 1).to(q_xs)
+        kernel = torch.where((x == self.mask_index)[..., None], q_xs / move_chance_t, stay)
         _x = (jump or self.jump_policy).transition(x, kernel, library_time(self, t), dt, generator)
         copy_flag = (x != self.mask_index).to(x.dtype)
         return copy_flag * x + (1 - copy_flag) * _x

@@ -72,7 +72,8 @@ def model_description(model) -> dict:
     try:
         check_shapeable(model)
     except TypeError as err:
-        raise TypeError(f"A compass learns the jumps of a shapeable model, and {type(model).__name__} is not one. {err}") from None
+        raise TypeError(f"A compass learns the jumps of a shapeable model, and {type(model).__name__} is not one. "
+                        f"{err}") from None
     scheduler = model.path.scheduler
     exponent = float(scheduler.exponent) if isinstance(scheduler, PolynomialScheduler) else None
     t_max = getattr(model, "t_max", None) or getattr(model, "hparams", {}).get("t_max") or DEFAULT_T_MAX
