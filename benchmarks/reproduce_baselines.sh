@@ -5,6 +5,9 @@
 # Text: each baseline takes 32-36 min to train and each 1024-step sweep about 12 min, on one thread.
 #   benchmarks/reproduce_baselines.sh synthetic   # needs reproduce_foundation.sh synthetic + reproduce_shaping.sh synthetic
 #   benchmarks/reproduce_baselines.sh text        # needs reproduce_foundation.sh text + reproduce_shaping.sh text
+#   benchmarks/reproduce_baselines.sh synthetic-own-compass   # needs the synthetic stage: a compass on MDLM's own
+#   benchmarks/reproduce_baselines.sh text-own-compass        # jumps (not our teacher's), SDTT shaped with it, and
+#                                                             # the SDTT rows re-measured (blind, both compasses)
 # Every training runs on one CPU thread (OMP_NUM_THREADS=1), so two stages can share a 2-core machine; stages
 # with a .done marker are skipped. Run from the repository root after `make install`.
 set -euo pipefail
@@ -70,4 +73,34 @@ $PY benchmarks/quality.py --benchmark baselines --dataset web-bible --config con
   --model "sedd-uniform:uniform:$STEPS=$(printf $R text_sedd_uniform)" \
   --model "mdlm-sdtt-blind:mask:8,16=$(printf $R text_sdtt_blind)" \
   --model "mdlm-sdtt-shaped:mask:8,16=$(printf $R text_sdtt_shaped)"
+fi
+
+# SDTT shaped by a compass trained on MDLM's own jumps (CompassModule teacher_kind=mdlm): the compass learns the
+# errors of the model whose midpoints it scores. Same K and policy as mdlm-sdtt-shaped (our teacher's compass);
+# the SDTT rows of baselines.jsonl are re-measured side by side, the other rows kept (--keep-other-models).
+if [ "$STAGE" = synthetic-own-compass ]; then
+fit synthetic_mdlm_compass configs/synthetic_mdlm_compass.yaml runs/synthetic_mdlm_compass
+fit synthetic_sdtt_shaped_own configs/synthetic_sdtt.yaml runs/synthetic_sdtt_blind \
+  --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/synthetic_mdlm_compass/checkpoints/last.ckpt \
+  --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
+R=runs/%s/checkpoints/last.ckpt
+$PY benchmarks/quality.py --benchmark baselines --keep-other-models --dataset synthetic --config configs/synthetic_tiny.yaml \
+  --judges oracle --num-samples 256 --seed 0 \
+  --model "mdlm-sdtt-blind:mask:8,16=$(printf $R synthetic_sdtt_blind)" \
+  --model "mdlm-sdtt-shaped:mask:8,16=$(printf $R synthetic_sdtt_shaped)" \
+  --model "mdlm-sdtt-shaped-own:mask:8,16=$(printf $R synthetic_sdtt_shaped_own)"
+fi
+
+if [ "$STAGE" = text-own-compass ]; then
+fit text_mdlm_compass configs/text_compass.yaml runs/text_compass_mask \
+  --model.init_args.teacher_checkpoint=runs/text_mdlm/checkpoints/last.ckpt --model.init_args.teacher_kind=mdlm
+fit text_sdtt_shaped_own configs/text_sdtt.yaml runs/text_sdtt_blind \
+  --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/text_mdlm_compass/checkpoints/last.ckpt \
+  --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
+R=runs/%s/checkpoints/last.ckpt
+$PY benchmarks/quality.py --benchmark baselines --keep-other-models --dataset web-bible --config configs/text_tiny.yaml \
+  --judges ar:runs/ar_judge_text/checkpoints/last.ckpt smollm2 --num-samples 64 --seed 0 \
+  --model "mdlm-sdtt-blind:mask:8,16=$(printf $R text_sdtt_blind)" \
+  --model "mdlm-sdtt-shaped:mask:8,16=$(printf $R text_sdtt_shaped)" \
+  --model "mdlm-sdtt-shaped-own:mask:8,16=$(printf $R text_sdtt_shaped_own)"
 fi
