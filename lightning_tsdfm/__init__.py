@@ -16,6 +16,7 @@ from lightning_tsdfm.paths import (
     MaskSource,
     MixturePath,
     PolynomialScheduler,
+    Scheduler,
     UniformSource,
     make_source,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "MaskSource",
     "MixturePath",
     "PolynomialScheduler",
+    "Scheduler",
     "Shapeable",
     "StudentModule",
     "SyntheticDataModule",

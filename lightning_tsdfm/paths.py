@@ -3,6 +3,8 @@
 x_t takes x1 at each position with probability kappa(t), else x0 ~ source, independently per position:
 
     p_t(x_t^i | x1) = kappa(t) * delta(x1^i) + (1 - kappa(t)) * p_source(x_t^i).
+
+The schedule kappa is any :class:`Scheduler`; :class:`PolynomialScheduler` (kappa = t^n) is the library's.
 """
 
 from __future__ import annotations
@@ -10,12 +12,22 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal, Optional, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
 SourceName = Literal["mask", "uniform"]
+
+
+@runtime_checkable
+class Scheduler(Protocol):
+    """The schedule of a mixture path: kappa(t), the probability that a position holds its data token at time t,
+    increasing to kappa(1) = 1, and its derivative d_kappa(t) = d kappa / dt. Both map [B] times to [B]."""
+
+    def kappa(self, t: Tensor) -> Tensor: ...
+
+    def d_kappa(self, t: Tensor) -> Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -114,9 +126,10 @@ def make_source(name: SourceName, vocab_size: int) -> Source:
 
 
 class MixturePath:
-    """Samples x_t ~ p_t(. | x1) of the mixture path for a per-sequence time t in [0, 1]."""
+    """Samples x_t ~ p_t(. | x1) of the mixture path for a per-sequence time t in [0, 1]; the schedule is
+    ``scheduler`` (default kappa(t) = t)."""
 
-    def __init__(self, source: Source, scheduler: PolynomialScheduler | None = None) -> None:
+    def __init__(self, source: Source, scheduler: Scheduler | None = None) -> None:
         self.source = source
         self.scheduler = scheduler or PolynomialScheduler()
 

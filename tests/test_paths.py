@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightning_tsdfm.paths import MaskSource, MixturePath, PolynomialScheduler, UniformSource, make_source
+from lightning_tsdfm.paths import MaskSource, MixturePath, PolynomialScheduler, Scheduler, UniformSource, make_source
 
 exponents = st.floats(min_value=0.25, max_value=4.0)
 vocab_sizes = st.integers(min_value=2, max_value=40)
@@ -147,6 +147,38 @@ def test_jump_probability_one_on_the_last_sampling_step(steps):
     t = torch.full((1,), (steps - 1) / steps)
     h = torch.full((1,), 1.0 / steps)
     assert path.jump_probability(t, h).item() == 1.0
+
+
+class _CosineScheduler:
+    """kappa(t) = 1 - cos(pi t / 2): a schedule that is not polynomial, written only against the protocol."""
+
+    def kappa(self, t):
+        return 1 - torch.cos(math.pi / 2 * t)
+
+    def d_kappa(self, t):
+        return math.pi / 2 * torch.sin(math.pi / 2 * t)
+
+
+def test_polynomial_and_custom_schedulers_are_schedulers():
+    assert isinstance(PolynomialScheduler(2.0), Scheduler) and isinstance(_CosineScheduler(), Scheduler)
+    assert not isinstance(object(), Scheduler)
+    assert MixturePath(MaskSource(4)).scheduler == PolynomialScheduler(1.0)
+
+
+@pytest.mark.parametrize("source_name", ["mask", "uniform"])
+@given(vocab=vocab_sizes, ts=st.lists(times, min_size=3, max_size=3), seed=seeds)
+def test_any_scheduler_sets_the_marginal(source_name, vocab, ts, seed):
+    """MixturePath takes any Scheduler: P(x_t^i = x1^i) = kappa(t) + (1 - kappa(t)) * P_source(x1^i)."""
+    g = torch.Generator().manual_seed(seed)
+    length = 20_000
+    x1 = torch.randint(0, vocab, (3, length), generator=g)
+    t = torch.tensor(ts, dtype=torch.float32)
+    path = MixturePath(make_source(source_name, vocab), _CosineScheduler())
+    kappa = _CosineScheduler().kappa(t).double()
+    expected = kappa + (1 - kappa) * (0.0 if source_name == "mask" else 1.0 / vocab)
+    observed = (path.sample(x1, t, g) == x1).double().mean(dim=1)
+    sigma = torch.sqrt(expected * (1 - expected) / length)
+    assert torch.all((observed - expected).abs() <= 6 * sigma + 1e-3), (observed, expected)
 
 
 @pytest.mark.parametrize("exponent", [0.0, -1.0, -0.5])

@@ -16,7 +16,7 @@ from lightning_tsdfm import SyntheticDataModule, TransformerConfig
 from lightning_tsdfm.jumps import BlindJump, mixture_kernel
 from lightning_tsdfm.losses import generalized_kl
 from lightning_tsdfm.modules import load_module, read_checkpoint_header
-from lightning_tsdfm.paths import MaskSource, MixturePath, UniformSource
+from lightning_tsdfm.paths import MaskSource, MixturePath, Scheduler, UniformSource
 from lightning_tsdfm.plugins import available_plugins, load_plugins
 
 tsdfm_sedd = pytest.importorskip("tsdfm_sedd", reason="install the plugin: pip install --no-deps -e plugins/sedd")
@@ -120,6 +120,43 @@ def test_noise_is_log_linear():
     # |d sigma / d tau| by a central difference
     t, d = torch.tensor([0.3], dtype=torch.float64), 1e-6
     assert torch.allclose(NOISE.rate(t), (NOISE.sigma(t - d) - NOISE.sigma(t + d)) / (2 * d), rtol=1e-6)
+
+
+def _former_forward_process(source, eps: float, x1: torch.Tensor, tau: torch.Tensor, g) -> torch.Tensor:
+    """The plugin's own forward process before its noise became the path's scheduler, kept as the reference:
+    each position keeps x1 with probability eps + (1 - eps) tau (float64 uniforms), else takes a source draw."""
+    x0 = source.sample(tuple(x1.shape), g, x1.device)
+    u = torch.rand(x1.shape, generator=g, device=x1.device, dtype=torch.float64)
+    return torch.where(u < (eps + (1 - eps) * tau.double())[:, None], x1, x0)
+
+
+def _state_frequencies(x: torch.Tensor, num_states: int) -> torch.Tensor:
+    """Per-row frequencies of each state [B, S] (positions of a row are iid given a constant x1 row)."""
+    return torch.stack([torch.bincount(row, minlength=num_states) for row in x]).double() / x.shape[1]
+
+
+@given(graphs, vocab_sizes, st.floats(1e-4, 0.5), st.lists(taus, min_size=3, max_size=3), seeds)
+def test_log_linear_scheduler_gives_the_marginals_of_the_former_forward_process(graph_name, vocab, eps, ts, seed):
+    """The module's path, MixturePath(source, LogLinearNoise(eps)), has the marginal of the former forward process,
+    p_tau(y | x1) = kappa delta(y, x1) + (1 - kappa) p_source(y) with kappa = eps + (1 - eps) tau: the same kappa,
+    and the state frequencies of both samplers within 6 standard errors of it."""
+    module = SEDDModule(vocab, LEN, graph=graph_name, eps=eps, backbone=BACKBONE)
+    path, source = module.path, module.path.source
+    assert isinstance(path.scheduler, Scheduler) and path.scheduler == LogLinearNoise(eps)
+    tau = torch.tensor(ts)
+    kappa = eps + (1 - eps) * tau.double()
+    assert torch.allclose(path.scheduler.kappa(tau), kappa, rtol=1e-12, atol=0)
+    assert torch.allclose(path.scheduler.d_kappa(tau), torch.full_like(kappa, 1 - eps), rtol=1e-12, atol=0)
+
+    g = torch.Generator().manual_seed(seed)
+    length, states = 20_000, source.input_vocab_size
+    data_token = torch.randint(0, vocab, (3,), generator=g)
+    x1 = data_token[:, None].expand(-1, length).contiguous()
+    p_source = source.log_prob(torch.arange(states)).exp()  # [S], the mask (absorb) or 1/V per token (uniform)
+    expected = kappa[:, None] * torch.nn.functional.one_hot(data_token, states) + (1 - kappa)[:, None] * p_source
+    tolerance = 6 * (expected * (1 - expected) / length).sqrt() + 1e-3
+    for x_tau in (path.sample(x1, tau, g), _former_forward_process(source, eps, x1, tau, g)):
+        assert ((_state_frequencies(x_tau, states) - expected).abs() <= tolerance).all()
 
 
 # ---------------------------------------------------------------- kernels

@@ -13,7 +13,7 @@ from lightning_tsdfm.losses import generalized_kl, masked_cross_entropy
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
 from lightning_tsdfm.modules.optim import adamw_with_warmup
-from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
+from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, Scheduler, make_source
 from lightning_tsdfm.random import derived_generator
 from lightning_tsdfm.sampling import Step, denoiser_step, sample_chain, sample_first_hitting
 
@@ -23,6 +23,8 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
 
     ``self.jump_policy`` is the seam: every jump this module makes to build trajectories (and, unless a
     subclass says otherwise, to sample) is a call of it. Validation logs ``val/ce`` and ``val/nelbo``.
+    ``scheduler`` is the kappa of ``self.path`` (default kappa(t) = t); a subclass exposes what configures it
+    as its own hyper-parameters (the teacher's ``scheduler_exponent``, SEDD's ``eps``).
     """
 
     checkpoint_kind = "denoiser"
@@ -33,7 +35,7 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
         vocab_size: int,
         seq_len: int,
         source: Literal["mask", "uniform"] = "mask",
-        scheduler_exponent: float = 1.0,
+        scheduler: Optional[Scheduler] = None,
         backbone: Optional[TransformerConfig] = None,
         lr: float = 3e-4,
         weight_decay: float = 0.0,
@@ -42,7 +44,7 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.path = MixturePath(make_source(source, vocab_size), PolynomialScheduler(scheduler_exponent))
+        self.path = MixturePath(make_source(source, vocab_size), scheduler or PolynomialScheduler())
         self.net = DiffusionTransformer(
             backbone or TransformerConfig(), self.path.source.input_vocab_size, vocab_size, seq_len,
             step_size_conditioning=self.step_size_conditioning,

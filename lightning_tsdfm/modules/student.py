@@ -27,6 +27,7 @@ from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
 from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
 from lightning_tsdfm.modules.teacher_hparams import plain_hparams, read_teacher
+from lightning_tsdfm.paths import PolynomialScheduler
 
 
 class StudentModule(FrozenTeacherMixin, DenoiserModule):
@@ -71,7 +72,8 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         if trajectory not in TRAJECTORIES:
             raise ValueError(f"Unknown trajectory {trajectory!r}: choose one of {sorted(TRAJECTORIES)}.")
         super().__init__(
-            vocab_size, teacher.hparams["seq_len"], teacher.hparams["source"], teacher.hparams["scheduler_exponent"],
+            vocab_size, teacher.hparams["seq_len"], teacher.hparams["source"],
+            PolynomialScheduler(teacher.hparams["scheduler_exponent"]),
             teacher.backbone, lr, weight_decay, warmup_steps, teacher.hparams.get("t_max", 0.999), seed,
         )
         self.save_hyperparameters()

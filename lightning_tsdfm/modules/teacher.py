@@ -9,6 +9,7 @@ import torch
 from lightning_tsdfm.losses import generalized_kl, masked_cross_entropy
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.denoiser import DenoiserModule
+from lightning_tsdfm.paths import PolynomialScheduler
 
 
 class TeacherModule(DenoiserModule):
@@ -48,7 +49,7 @@ class TeacherModule(DenoiserModule):
         seed: int = 0,
     ) -> None:
         backbone = backbone or TransformerConfig()
-        super().__init__(vocab_size, seq_len, source, scheduler_exponent, backbone, lr, weight_decay, warmup_steps, t_max, seed)
+        super().__init__(vocab_size, seq_len, source, PolynomialScheduler(scheduler_exponent), backbone, lr, weight_decay, warmup_steps, t_max, seed)
         self.save_hyperparameters()
 
     def training_step(self, x1: torch.Tensor, batch_idx: int) -> torch.Tensor:

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from lightning_tsdfm.losses import generalized_kl
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.denoiser import DenoiserModule
+from lightning_tsdfm.paths import PolynomialScheduler
 from tsdfm_mdlm.cache import CachedDenoiser
 from tsdfm_mdlm.checkpoint_layout import from_mdlm_state_dict
 
@@ -66,7 +67,8 @@ class MDLMModule(DenoiserModule):
         seed: int = 0,
     ) -> None:
         backbone = backbone or TransformerConfig(norm_weights=True)
-        super().__init__(vocab_size, seq_len, "mask", 1.0, backbone, lr, weight_decay, warmup_steps, t_max, seed)
+        super().__init__(vocab_size, seq_len, "mask", PolynomialScheduler(), backbone, lr, weight_decay, warmup_steps,
+                         t_max, seed)
         self.save_hyperparameters()
         self.time_conditioning = time_conditioning  # attributes, not hparams: a subclass saves its own hparams
         self.antithetic = antithetic

@@ -33,10 +33,9 @@ TAU_MAX = 1.0 - 1e-3
 class SEDDModule(DenoiserModule):
     """A SEDD score model s_theta(x_tau, tau) on the absorbing or uniform graph.
 
-    ``self.path`` is the library's mixture path of the same forward process (mask or uniform source, kappa = tau,
-    equal to SEDD's log-linear kappa = eps + (1 - eps) tau up to eps), so the library's shaper can read it;
-    ``self.noise`` is the exact log-linear noise used by the loss and the samplers. ``forward`` returns
-    log-scores, not logits of a denoiser.
+    ``self.path`` is SEDD's forward process as the library's mixture path: the graph's source (mask or
+    uniform) with the log-linear noise kappa = eps + (1 - eps) tau as its scheduler, which the loss, the
+    samplers and the library's shaper all read. ``forward`` returns log-scores, not logits of a denoiser.
 
     Args:
         vocab_size: data vocabulary (linked from the DataModule by ``tsdfm fit``).
@@ -68,23 +67,20 @@ class SEDDModule(DenoiserModule):
     ) -> None:
         score_graph = make_graph(graph, vocab_size)
         check_sampler(sampler)
-        noise = LogLinearNoise(eps)
         backbone = backbone or TransformerConfig()
-        super().__init__(vocab_size, seq_len, score_graph.source, 1.0, backbone, lr, weight_decay, warmup_steps,
-                         TAU_MAX, seed)
+        super().__init__(vocab_size, seq_len, score_graph.source, LogLinearNoise(eps), backbone, lr, weight_decay,
+                         warmup_steps, TAU_MAX, seed)
         self.graph = score_graph
-        self.noise = noise
         self.save_hyperparameters()
+
+    @property
+    def noise(self) -> LogLinearNoise:
+        """The log-linear noise (kappa, sigma, rate): the scheduler of ``self.path``."""
+        return self.path.scheduler
 
     def forward(self, x_t: Tensor, t: Tensor, h: Tensor | None = None) -> Tensor:
         """log s_theta(x_t, t)_y [B, L, V] for the data tokens y (``h`` is ignored)."""
         return self.graph.log_score(self.net(x_t, t).float(), self.noise.kappa(t))
-
-    def noise_sample(self, x1: Tensor, tau: Tensor, generator: torch.Generator) -> Tensor:
-        """x_tau: each position keeps x1 with probability kappa(tau), else takes a draw of the source."""
-        x0 = self.path.source.sample(tuple(x1.shape), generator, x1.device)
-        u = torch.rand(x1.shape, generator=generator, device=x1.device, dtype=torch.float64)
-        return torch.where(u < self.noise.kappa(tau)[:, None], x1, x0)
 
     def score_entropy(self, x1: Tensor, x_t: Tensor, tau: Tensor) -> Tensor:
         """Per-position weighted score entropy (1 - eps) / kappa(tau) * SE [B, L]; its mean is the loss."""
@@ -94,7 +90,7 @@ class SEDDModule(DenoiserModule):
     def loss(self, x1: Tensor, generator: torch.Generator) -> Tensor:
         """tau ~ U(0, 1 - 1e-3), x_tau ~ p_tau(. | x1): the score entropy in nats per token."""
         tau = torch.rand(x1.shape[0], generator=generator, device=x1.device) * TAU_MAX
-        return self.score_entropy(x1, self.noise_sample(x1, tau, generator), tau).mean()
+        return self.score_entropy(x1, self.path.sample(x1, tau, generator), tau).mean()
 
     def training_step(self, x1: Tensor, batch_idx: int) -> Tensor:
         loss = self.loss(x1, self.step_generator(x1.device))

@@ -4,9 +4,9 @@
     sigma(tau) = -log kappa(tau)            total noise, sigma(1) = 0, sigma(0) = log(1/eps)
     |d sigma / d tau| = (1 - eps) / kappa   the rate weight of the score entropy and of the Euler step
 
-so exp(-sigma) = kappa, and the SEDD forward process exp(sigma Q) is the mixture path with this kappa. The
-object also answers ``kappa``/``d_kappa`` like a library scheduler, so ``MixturePath(source, LogLinearNoise())``
-is the exact path of SEDD (tests use it; the module's own ``path`` keeps the library's kappa = tau).
+so exp(-sigma) = kappa, and the SEDD forward process exp(sigma Q) is the mixture path with this kappa.
+``LogLinearNoise`` is a library :class:`~lightning_tsdfm.paths.Scheduler` (``kappa``, ``d_kappa``):
+``MixturePath(source, LogLinearNoise(eps))`` is SEDD's forward process, the module's ``path``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class LogLinearNoise:
-    """kappa(tau) = eps + (1 - eps) tau; all methods take and return [B] tensors, computed in float64."""
+    """The Scheduler kappa(tau) = eps + (1 - eps) tau, with SEDD's sigma and rate; all methods take and return
+    [B] tensors, computed in float64."""
 
     eps: float = 1e-3
 
