@@ -46,8 +46,7 @@ $(DEMO)/student_blind.ckpt: $(DEMO)/teacher.ckpt configs/demo_text_student.yaml
 
 # the same student config, shaped by adding the callback on the command line
 $(DEMO)/student_shaped.ckpt: $(DEMO)/teacher.ckpt $(DEMO)/compass.ckpt configs/demo_text_student.yaml
-	sed 's#runs/demo/student_blind#runs/demo/student_shaped#g' configs/demo_text_student.yaml > $(DEMO)/student_shaped.yaml
-	$(TSDFM) fit --overwrite --config $(DEMO)/student_shaped.yaml \
+	$(TSDFM) fit --overwrite --config configs/demo_text_student.yaml --trainer.default_root_dir=$(DEMO)/student_shaped \
 	  --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=$(DEMO)/compass.ckpt \
 	  --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 	cp $(DEMO)/student_shaped/checkpoints/last.ckpt $@

@@ -13,7 +13,7 @@ STEPS=500  # a multiple of the config's checkpoint interval (250), so last.ckpt 
 models=()
 run() {  # run LABEL [shaper overrides...]: one student of the ablation, STEPS optimizer steps
   local label=$1; shift
-  fit "ablation_${SRC}_$label" configs/synthetic_student.yaml runs/synthetic_student_mask \
+  fit "ablation_${SRC}_$label" configs/synthetic_student.yaml \
     --model.init_args.teacher_checkpoint="$T" --trainer.max_steps=$STEPS --trainer.max_time=00:01:00:00 "$@"
   models+=(--model "$label:$SRC:1,2,4,8=runs/ablation_${SRC}_$label/checkpoints/last.ckpt")
 }

@@ -17,12 +17,12 @@ source benchmarks/stages.sh
 STEPS="8,16,64,256,1024"
 
 if [ "$STAGE" = synthetic ]; then
-fit synthetic_mdlm configs/synthetic_mdlm.yaml runs/synthetic_mdlm
-fit synthetic_sedd_absorb configs/synthetic_sedd.yaml runs/synthetic_sedd_absorb --trainer.max_steps=5500 --trainer.max_time=00:00:40:00
-fit synthetic_sedd_uniform configs/synthetic_sedd.yaml runs/synthetic_sedd_absorb --model.init_args.graph=uniform \
+fit synthetic_mdlm configs/synthetic_mdlm.yaml
+fit synthetic_sedd_absorb configs/synthetic_sedd.yaml --trainer.max_steps=5500 --trainer.max_time=00:00:40:00
+fit synthetic_sedd_uniform configs/synthetic_sedd.yaml --model.init_args.graph=uniform \
   --trainer.max_steps=5500 --trainer.max_time=00:00:40:00
-fit synthetic_sdtt_blind configs/synthetic_sdtt.yaml runs/synthetic_sdtt_blind
-fit synthetic_sdtt_shaped configs/synthetic_sdtt.yaml runs/synthetic_sdtt_blind \
+fit synthetic_sdtt_blind configs/synthetic_sdtt.yaml
+fit synthetic_sdtt_shaped configs/synthetic_sdtt.yaml \
   --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/synthetic_compass_mask/checkpoints/last.ckpt \
   --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 R=runs/%s/checkpoints/last.ckpt
@@ -52,11 +52,11 @@ $PY benchmarks/speed.py --dataset synthetic-baselines --batch-size 32 --repeats 
 fi
 
 if [ "$STAGE" = text ]; then
-fit text_mdlm configs/text_mdlm.yaml runs/text_mdlm
-fit text_sedd_absorb configs/text_sedd.yaml runs/text_sedd_absorb
-fit text_sedd_uniform configs/text_sedd.yaml runs/text_sedd_absorb --model.init_args.graph=uniform
-fit text_sdtt_blind configs/text_sdtt.yaml runs/text_sdtt_blind
-fit text_sdtt_shaped configs/text_sdtt.yaml runs/text_sdtt_blind \
+fit text_mdlm configs/text_mdlm.yaml
+fit text_sedd_absorb configs/text_sedd.yaml
+fit text_sedd_uniform configs/text_sedd.yaml --model.init_args.graph=uniform
+fit text_sdtt_blind configs/text_sdtt.yaml
+fit text_sdtt_shaped configs/text_sdtt.yaml \
   --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/text_compass_mask/checkpoints/last.ckpt \
   --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 R=runs/%s/checkpoints/last.ckpt
@@ -79,8 +79,8 @@ fi
 # errors of the model whose midpoints it scores. Same K and policy as mdlm-sdtt-shaped (our teacher's compass);
 # the SDTT rows of baselines.jsonl are re-measured side by side, the other rows kept (--keep-other-models).
 if [ "$STAGE" = synthetic-own-compass ]; then
-fit synthetic_mdlm_compass configs/synthetic_mdlm_compass.yaml runs/synthetic_mdlm_compass
-fit synthetic_sdtt_shaped_own configs/synthetic_sdtt.yaml runs/synthetic_sdtt_blind \
+fit synthetic_mdlm_compass configs/synthetic_mdlm_compass.yaml
+fit synthetic_sdtt_shaped_own configs/synthetic_sdtt.yaml \
   --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/synthetic_mdlm_compass/checkpoints/last.ckpt \
   --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 R=runs/%s/checkpoints/last.ckpt
@@ -92,9 +92,9 @@ $PY benchmarks/quality.py --benchmark baselines --keep-other-models --dataset sy
 fi
 
 if [ "$STAGE" = text-own-compass ]; then
-fit text_mdlm_compass configs/text_compass.yaml runs/text_compass_mask \
+fit text_mdlm_compass configs/text_compass.yaml \
   --model.init_args.teacher_checkpoint=runs/text_mdlm/checkpoints/last.ckpt --model.init_args.teacher_kind=mdlm
-fit text_sdtt_shaped_own configs/text_sdtt.yaml runs/text_sdtt_blind \
+fit text_sdtt_shaped_own configs/text_sdtt.yaml \
   --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/text_mdlm_compass/checkpoints/last.ckpt \
   --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 R=runs/%s/checkpoints/last.ckpt

@@ -5,11 +5,10 @@
 set -euo pipefail
 TSDFM=.venv/bin/tsdfm
 PY=.venv/bin/python
-fit() {  # fit NAME CONFIG [overrides...]
+fit() {  # fit NAME CONFIG [overrides...]: CONFIG trained in the run directory runs/NAME
   local name=$1 config=$2; shift 2
   if [ -f "runs/$name/checkpoints/last.ckpt" ] && [ -f "runs/$name/.done" ]; then echo "reuse runs/$name"; return; fi
-  sed "s#runs/[a-z_]*_mask#runs/$name#g; s#runs/ar_judge_text#runs/$name#g" "$config" > "/tmp/$name.yaml"
-  $TSDFM fit --overwrite --config "/tmp/$name.yaml" "$@"  # a stage not marked done starts over
+  $TSDFM fit --overwrite --config "$config" --trainer.default_root_dir="runs/$name" "$@"  # not done: starts over
   touch "runs/$name/.done"
 }
 stage="${1:-all}"

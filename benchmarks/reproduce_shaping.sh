@@ -14,9 +14,9 @@ S=runs/synthetic_student_%s/checkpoints/last.ckpt
 H=runs/synthetic_shaped_student_%s/checkpoints/last.ckpt
 declare -A STEPS=([mask]=2000 [uniform]=3000)   # optimizer steps of the blind students
 for src in mask uniform; do
-  fit synthetic_compass_$src configs/synthetic_compass.yaml runs/synthetic_compass_mask \
+  fit synthetic_compass_$src configs/synthetic_compass.yaml \
     --model.init_args.teacher_checkpoint="$(printf $T $src)"
-  fit synthetic_shaped_student_$src configs/synthetic_shaped_student.yaml runs/synthetic_shaped_student_mask \
+  fit synthetic_shaped_student_$src configs/synthetic_shaped_student.yaml \
     --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.callbacks.compass="$(printf $C $src)" \
     --trainer.max_steps="${STEPS[$src]}" --trainer.max_time=00:02:00:00
 done
@@ -44,11 +44,11 @@ S=runs/text_student_%s/checkpoints/last.ckpt
 H=runs/text_shaped_student_%s/checkpoints/last.ckpt
 STEPS=750   # optimizer steps of every text student (the last checkpoint of a 10-minute run on 1 thread)
 for src in mask uniform; do
-  fit text_student_$src configs/text_student.yaml runs/text_student_mask \
+  fit text_student_$src configs/text_student.yaml \
     --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=$STEPS --trainer.max_time=00:01:00:00
-  fit text_compass_$src configs/text_compass.yaml runs/text_compass_mask \
+  fit text_compass_$src configs/text_compass.yaml \
     --model.init_args.teacher_checkpoint="$(printf $T $src)"
-  fit text_shaped_student_$src configs/text_student.yaml runs/text_student_mask \
+  fit text_shaped_student_$src configs/text_student.yaml \
     --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=$STEPS --trainer.max_time=00:01:00:00 \
     --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass="$(printf $C $src)" --trainer.callbacks.num_candidates=4
 done

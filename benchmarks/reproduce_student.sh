@@ -6,8 +6,8 @@ set -euo pipefail
 source benchmarks/stages.sh
 T=runs/synthetic_tiny_%s/checkpoints/last.ckpt
 S=runs/synthetic_student_%s/checkpoints/last.ckpt
-fit synthetic_student_mask configs/synthetic_student.yaml runs/synthetic_student_mask
-fit synthetic_student_uniform configs/synthetic_student.yaml runs/synthetic_student_mask \
+fit synthetic_student_mask configs/synthetic_student.yaml
+fit synthetic_student_uniform configs/synthetic_student.yaml \
   --model.init_args.teacher_checkpoint="$(printf $T uniform)"
 $PY benchmarks/quality.py --dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle \
   --model "teacher:mask:8=$(printf $T mask)" \

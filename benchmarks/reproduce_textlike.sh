@@ -20,21 +20,21 @@ QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --j
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0
 
 if [ "$STAGE" = teachers ]; then       # 2,750 optimizer steps each: 20 minutes on 2 idle cores
-  fit textlike_teacher_mask configs/textlike_teacher.yaml runs/textlike_teacher_mask
-  fit textlike_teacher_uniform configs/textlike_teacher.yaml runs/textlike_teacher_mask --model.init_args.source=uniform
+  fit textlike_teacher_mask configs/textlike_teacher.yaml
+  fit textlike_teacher_uniform configs/textlike_teacher.yaml --model.init_args.source=uniform
 fi
 
 if [ "$STAGE" = students ]; then       # mask source: blind; shaped (K=4, argmin) by the exact data-path energy,
-  fit textlike_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
+  fit textlike_student_mask configs/textlike_student.yaml \
     --trainer.max_steps=$STUDENT_STEPS
-  fit textlike_oracle_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
+  fit textlike_oracle_student_mask configs/textlike_student.yaml \
     --trainer.max_steps=$STUDENT_STEPS --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
     --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
-  fit textlike_oracle16_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
+  fit textlike_oracle16_student_mask configs/textlike_student.yaml \
     --trainer.max_steps=$STUDENT_STEPS --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
     --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=argmin
-  fit textlike_compass_mask configs/textlike_compass.yaml runs/textlike_compass_mask   # and by a learned compass
-  fit textlike_learned_student_mask configs/textlike_student.yaml runs/textlike_student_mask \
+  fit textlike_compass_mask configs/textlike_compass.yaml   # and by a learned compass
+  fit textlike_learned_student_mask configs/textlike_student.yaml \
     --trainer.max_steps=$STUDENT_STEPS --trainer.callbacks+=TrajectoryShaper \
     --trainer.callbacks.compass="$(printf $C mask)" --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 fi

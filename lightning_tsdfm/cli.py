@@ -30,17 +30,21 @@ from lightning_tsdfm.metrics.evaluate import evaluate_samples
 from lightning_tsdfm.metrics.judges import build_judge, check_judge_fits
 from lightning_tsdfm.modules.loading import read_checkpoint
 from lightning_tsdfm.plugins import load_plugins
+from lightning_tsdfm.run_directory import link_logger_to_run_directory, place_checkpoints_in_run_directory
 from lightning_tsdfm.samples_io import check_samples_path, generate_samples, read_jsonl, write_jsonl
 
 
 class TsdfmCLI(LightningCLI):
-    """LightningCLI in subclass mode whose data vocabulary and length are linked into the model; checkpoints are
-    written atomically (:class:`~lightning_tsdfm.checkpoint_io.AtomicCheckpointIO`), and ``fit`` refuses to write
-    over a run's ``last.ckpt`` unless it resumes (``--ckpt_path``) or is told to (``--overwrite``)."""
+    """LightningCLI in subclass mode whose data vocabulary and length are linked into the model; the run directory
+    is one key, ``trainer.default_root_dir`` (the logger's ``save_dir`` and the checkpoint ``dirpath`` follow it:
+    :mod:`lightning_tsdfm.run_directory`); checkpoints are written atomically
+    (:class:`~lightning_tsdfm.checkpoint_io.AtomicCheckpointIO`), and ``fit`` refuses to write over a run's
+    ``last.ckpt`` unless it resumes (``--ckpt_path``) or is told to (``--overwrite``)."""
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.seq_len", "model.init_args.seq_len", apply_on="instantiate")
+        link_logger_to_run_directory(parser)
         parser.add_argument("--overwrite", action="store_true",
                             help="fit: start over in a run directory that already holds a last.ckpt (default false)")
 
@@ -65,6 +69,9 @@ class TsdfmCLI(LightningCLI):
                 f"--model.init_args.teacher_checkpoint, not --ckpt_path)."
             )
 
+    def before_instantiate_classes(self) -> None:
+        place_checkpoints_in_run_directory((self.config[self.subcommand] if self.subcommand else self.config).trainer)
+
     def instantiate_trainer(self, **kwargs):
         return install_atomic_checkpoint_io(super().instantiate_trainer(**kwargs))
 
@@ -80,7 +87,7 @@ class TsdfmCLI(LightningCLI):
             if last.is_file() and not config.get("ckpt_path"):
                 raise UserError(
                     f"{last} already exists: this run would write over it. Resume that run with --ckpt_path {last}, "
-                    f"or start over with --overwrite (or write elsewhere: another checkpoint dirpath)."
+                    f"or start over with --overwrite (or write elsewhere: another --trainer.default_root_dir)."
                 )
 
 

@@ -36,13 +36,11 @@ def tiny_fit_args(config: str, root, *extra: str, steps: int = 2) -> list[str]:
     root.mkdir(parents=True, exist_ok=True)
     cfg = yaml.safe_load((CONFIGS / config).read_text())
     for callback in cfg["trainer"]["callbacks"]:
-        if callback["class_path"].endswith("FinalCheckpoint"):
-            callback["init_args"]["dirpath"] = str(root / "checkpoints")
         if callback["class_path"].endswith("GenerationMonitor"):
             callback["init_args"].update(num_samples=2, steps=2)
+    # the run directory is one key: the logger's save_dir and the checkpoint dirpath follow it
     cfg["trainer"].update(accelerator="cpu", enable_progress_bar=False, enable_model_summary=False,
                           default_root_dir=str(root), max_time=None, max_steps=steps, limit_val_batches=1)
-    cfg["trainer"]["logger"]["init_args"]["save_dir"] = str(root)
     path = root / f"config_{config}"
     path.write_text(yaml.safe_dump(cfg))
     return ["fit", "--config", str(path), *extra]
