@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from lightning_tsdfm.atomic_file import atomic_write
 from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
@@ -107,19 +106,9 @@ def write_jsonl(samples: SampleSet, path: str | Path) -> None:
     """Write one JSON object per sample to ``path`` atomically: to a temporary file in the same directory, then
     renamed over ``path``, so a failed write leaves the previous file whole and no partial file behind."""
     check_samples_path(path)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for i, (ids, text) in enumerate(zip(samples.tokens.tolist(), samples.texts)):
-                f.write(json.dumps({"index": i, "text": text, "tokens": ids, **samples.meta}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        for i, (ids, text) in enumerate(zip(samples.tokens.tolist(), samples.texts)):
+            f.write(json.dumps({"index": i, "text": text, "tokens": ids, **samples.meta}) + "\n")
 
 
 def read_jsonl(path: str | Path) -> SampleSet:

@@ -22,7 +22,8 @@ from lightning_tsdfm.data.corpora import WEB_BIBLE, corpus_hash, load_corpus, sp
 from lightning_tsdfm.data.resumable_loader import ResumableDataLoader
 from lightning_tsdfm.data.sampler import EpochSeededSampler
 from lightning_tsdfm.data.token_blocks import TokenBlocks, cache_problem, pack_to_npy
-from lightning_tsdfm.data.tokenizer import TextTokenizer, atomic_write_text, resolve_tokenizer
+from lightning_tsdfm.atomic_file import atomic_write_text
+from lightning_tsdfm.data.tokenizer import TextTokenizer, resolve_tokenizer
 from lightning_tsdfm.errors import UserError
 
 __all__ = ["TextDataModule", "load_corpus", "tokenizer_from_card", "corpus_hash", "split_documents"]

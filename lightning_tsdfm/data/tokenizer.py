@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
+from lightning_tsdfm.atomic_file import atomic_write_text
 from lightning_tsdfm.wheel_data import wheel_folder
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -216,16 +216,3 @@ def resolve_tokenizer(
     atomic_write_text(path, tok.to_json())
     log(f"tsdfm: trained BPE tokenizer (vocab {tok.vocab_size}) -> {path}")
     return tok, "trained"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
