@@ -26,6 +26,7 @@ from torch import Tensor
 
 from lightning_tsdfm.models.backbone import TransformerConfig
 from lightning_tsdfm.models.rotary import rotate_half_inv_freq, rotate_half_pairing
+from lightning_tsdfm.models.state_dict_layout import rename
 
 # (FS-DFM name, our name); {i} is a block index. q/k/v are merged separately.
 LAYOUT = [
@@ -64,14 +65,6 @@ def strip_wrappers(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def _rename(name: str) -> str | None:
-    for source, target in LAYOUT:
-        match = re.match("^" + re.escape(source).replace(r"\{i\}", r"(?P<i>\d+)") + "$", name)
-        if match:
-            return target.replace("{i}", match.groupdict().get("i") or "")
-    return None
-
-
 def from_fsdfm_state_dict(state: dict[str, Tensor], num_heads: int, masked: bool) -> dict[str, Tensor]:
     """Our backbone's state dict from an FS-DFM teacher's (``masked``: trained with the mask source)."""
     state = strip_wrappers(state)
@@ -90,7 +83,7 @@ def from_fsdfm_state_dict(state: dict[str, Tensor], num_heads: int, masked: bool
         if match:
             qkv.setdefault(int(match.group(1)), {})[match.group(2)] = tensor
             continue
-        ours = _rename(name)
+        ours = rename(name, LAYOUT)
         if ours is None:
             unknown.append(name)
         else:

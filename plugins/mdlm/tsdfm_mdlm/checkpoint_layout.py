@@ -16,12 +16,12 @@ Keys may carry MDLM's ``backbone.`` prefix (its Lightning checkpoints and its Hu
 
 from __future__ import annotations
 
-import re
 
 import torch
 from torch import Tensor
 
 from lightning_tsdfm.models.rotary import rotate_half_inv_freq, rotate_half_pairing
+from lightning_tsdfm.models.state_dict_layout import rename
 
 # (MDLM name, our name); {i} is a block index
 LAYOUT = [
@@ -49,21 +49,9 @@ LAYOUT = [
 IGNORED = ("rotary_emb.inv_freq",)
 
 
-def _pattern(name: str) -> re.Pattern:
-    return re.compile("^" + re.escape(name).replace(r"\{i\}", r"(?P<i>\d+)") + "$")
-
-
-def _rename(name: str, table: list[tuple[str, str]]) -> str | None:
-    for source, target in table:
-        match = _pattern(source).match(name)
-        if match:
-            return target.replace("{i}", match.groupdict().get("i") or "")
-    return None
-
-
 def is_mdlm_name(name: str) -> bool:
     """Whether ``name`` (without the ``backbone.`` prefix) is a tensor of MDLM's DIT."""
-    return name in IGNORED or _rename(name, LAYOUT) is not None
+    return name in IGNORED or rename(name, LAYOUT) is not None
 
 
 def rope_pairing(head_dim: int) -> Tensor:
@@ -86,7 +74,7 @@ def from_mdlm_state_dict(state: dict[str, Tensor], num_heads: int, mask_index: i
     for name, tensor in state.items():
         if name in IGNORED:
             continue
-        ours = _rename(name, LAYOUT)
+        ours = rename(name, LAYOUT)
         if ours is None:
             unknown.append(name)
             continue
@@ -114,7 +102,7 @@ def to_mdlm_state_dict(state: dict[str, Tensor], num_heads: int) -> dict[str, Te
     for name, tensor in state.items():
         if name == "cond_bias":
             continue
-        mdlm = _rename(name, inverse)
+        mdlm = rename(name, inverse)
         if mdlm is None:
             raise KeyError(f"{name} has no place in MDLM's DIT layout (a student's step-size embedding?).")
         out[mdlm] = tensor
