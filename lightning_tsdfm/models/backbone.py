@@ -103,14 +103,14 @@ class Block(nn.Module):
         nn.init.zeros_(self.modulation.weight)
         nn.init.zeros_(self.modulation.bias)
 
-    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+    def forward(self, x: Tensor, c: Tensor, attn_mask: Tensor | None = None, position_ids: Tensor | None = None) -> Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(c)[:, None].chunk(6, dim=-1)
         batch, length, d = x.shape
         heads = self.cfg.num_heads
         h = self.norm1(x) * (1 + scale1) + shift1
         q, k, v = self.qkv(h).view(batch, length, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
-        q, k = self.rotary(q, k)
-        a = attention(q, k, v, causal=self.causal, backend=self.cfg.attention_backend)
+        q, k = self.rotary(q, k, position_ids)
+        a = attention(q, k, v, causal=self.causal, backend=self.cfg.attention_backend, attn_mask=attn_mask)
         x = x + gate1 * self.dropout(self.proj(a.transpose(1, 2).reshape(batch, length, d)))
         h = self.norm2(x) * (1 + scale2) + shift2
         return x + gate2 * self.dropout(self.mlp(h))
@@ -175,9 +175,21 @@ class DiffusionTransformer(nn.Module):
             c = c + self.step_embed(h)
         return torch.nn.functional.silu(c)
 
-    def forward(self, x_t: Tensor, t: Tensor | None = None, h: Tensor | None = None) -> Tensor:
+    def forward(self, x_t: Tensor, t: Tensor | None = None, h: Tensor | None = None, attn_mask: Tensor | None = None,
+                position_ids: Tensor | None = None) -> Tensor:
+        """``attn_mask``: bool [L, L] or [B, L, L], True where token i may attend to token j (on top of ``causal``);
+        ``position_ids``: [L] or [B, L], the RoPE position of each token (default 0..L-1; a row may repeat positions)."""
         batch, length = x_t.shape
-        if length > self.max_seq_len:
+        if position_ids is not None:
+            if position_ids.shape[-1] != length or (position_ids.numel() and int(position_ids.min()) < 0):
+                raise ValueError(f"position_ids must be non-negative, one per token ({length}), got shape "
+                                 f"{tuple(position_ids.shape)}.")
+            if position_ids.numel() and int(position_ids.max()) >= self.max_seq_len:
+                raise ValueError(
+                    f"Position {int(position_ids.max())} exceeds the model's max_seq_len={self.max_seq_len}; "
+                    "use shorter sequences or a model built with a larger max_seq_len."
+                )
+        elif length > self.max_seq_len:
             raise ValueError(
                 f"Sequence length {length} exceeds the model's max_seq_len={self.max_seq_len}; "
                 "use shorter blocks (data.seq_len) or a model built with a larger max_seq_len."
@@ -190,6 +202,6 @@ class DiffusionTransformer(nn.Module):
         c = self.conditioning(batch, t, h, x_t.device)
         x = self.embed(x_t)
         for block in self.blocks:
-            x = block(x, c)
+            x = block(x, c, attn_mask, position_ids)
         shift, scale = self.final_modulation(c)[:, None].chunk(2, dim=-1)
         return self.head(self.final_norm(x) * (1 + scale) + shift)

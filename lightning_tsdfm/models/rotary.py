@@ -15,10 +15,16 @@ class RotaryEmbedding(nn.Module):
         inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
-    def forward(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
-        """q, k: [B, H, L, D] -> rotated q, k."""
-        length = q.shape[-2]
-        angles = torch.outer(torch.arange(length, device=q.device, dtype=torch.float32), self.inv_freq)
+    def forward(self, q: Tensor, k: Tensor, position_ids: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """q, k: [B, H, L, D] -> rotated q, k; token i sits at position ``position_ids[..., i]`` ([L] or [B, L];
+        default 0..L-1)."""
+        if position_ids is None:
+            length = q.shape[-2]
+            angles = torch.outer(torch.arange(length, device=q.device, dtype=torch.float32), self.inv_freq)
+        else:
+            angles = position_ids.to(q.device, torch.float32)[..., None] * self.inv_freq
+            if angles.dim() == 3:
+                angles = angles[:, None]  # [B, 1, L, D/2]: the same positions for every head
         cos, sin = angles.cos().to(q.dtype), angles.sin().to(q.dtype)
         return _rotate(q, cos, sin), _rotate(k, cos, sin)
 
