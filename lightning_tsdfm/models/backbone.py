@@ -178,8 +178,10 @@ class DiffusionTransformer(nn.Module):
     def forward(self, x_t: Tensor, t: Tensor | None = None, h: Tensor | None = None, attn_mask: Tensor | None = None,
                 position_ids: Tensor | None = None) -> Tensor:
         """``attn_mask``: bool [L, L] or [B, L, L], True where token i may attend to token j (on top of ``causal``);
-        ``position_ids``: [L] or [B, L], the RoPE position of each token (default 0..L-1; a row may repeat positions)."""
-        batch, length = x_t.shape
+        ``position_ids``: [L] or [B, L], the RoPE position of each token (default 0..L-1; a row may repeat positions).
+        ``x_t`` may be token ids [B, L] or continuous inputs [B, L, V] (float; e.g. noisy one-hot encodings), which
+        enter through the embedding matrix: x_t @ embed.weight[:V]."""
+        batch, length = x_t.shape[:2]
         if position_ids is not None:
             if position_ids.shape[-1] != length or (position_ids.numel() and int(position_ids.min()) < 0):
                 raise ValueError(f"position_ids must be non-negative, one per token ({length}), got shape "
@@ -194,13 +196,17 @@ class DiffusionTransformer(nn.Module):
                 f"Sequence length {length} exceeds the model's max_seq_len={self.max_seq_len}; "
                 "use shorter blocks (data.seq_len) or a model built with a larger max_seq_len."
             )
-        if x_t.min() < 0 or x_t.max() >= self.input_vocab_size:
+        if x_t.is_floating_point():
+            if x_t.dim() != 3 or x_t.shape[-1] > self.input_vocab_size:
+                raise ValueError(f"Continuous inputs must have shape [B, L, V] with V <= {self.input_vocab_size}, "
+                                 f"got {tuple(x_t.shape)}.")
+        elif x_t.min() < 0 or x_t.max() >= self.input_vocab_size:
             raise ValueError(
                 f"Token ids must lie in [0, {self.input_vocab_size}) for this model, got range "
                 f"[{int(x_t.min())}, {int(x_t.max())}]: the data's tokenizer does not match the model's vocabulary."
             )
         c = self.conditioning(batch, t, h, x_t.device)
-        x = self.embed(x_t)
+        x = x_t.to(self.embed.weight.dtype) @ self.embed.weight[: x_t.shape[-1]] if x_t.is_floating_point() else self.embed(x_t)
         for block in self.blocks:
             x = block(x, c, attn_mask, position_ids)
         shift, scale = self.final_modulation(c)[:, None].chunk(2, dim=-1)
