@@ -14,7 +14,7 @@ from lightning_tsdfm.cli import main
 from lightning_tsdfm.data import SyntheticDataModule
 from lightning_tsdfm.modules import TeacherModule, load_module, read_checkpoint, read_checkpoint_header
 from lightning_tsdfm.modules import loading
-from lightning_tsdfm.modules.teacher_hparams import read_teacher
+from lightning_tsdfm.modules.teacher_checkpoint import read_teacher
 
 
 class _Touch:

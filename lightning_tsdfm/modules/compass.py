@@ -43,11 +43,10 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
-from lightning_tsdfm.modules.frozen import FrozenReference, FrozenTeacherMixin
-from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
 from lightning_tsdfm.modules.model_jumps import TEACHER_KIND, check_sampler_of, own_jump, read_jumping_model
 from lightning_tsdfm.modules.optim import adamw_with_warmup
-from lightning_tsdfm.modules.teacher_hparams import plain_hparams, state_dict_fingerprint
+from lightning_tsdfm.modules.teacher_checkpoint import adopt
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
 from lightning_tsdfm.random import derived_generator
 
@@ -124,19 +123,12 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
         _check_settings(negatives, loss, negative_levels=negative_levels, rollout_steps=rollout_steps,
                         num_negatives=num_negatives, num_time_bins=num_time_bins)
         teacher = read_jumping_model(teacher_checkpoint, teacher_kind, vocab_size, seq_len, teacher_hparams, teacher_sampler)
-        teacher_hparams = plain_hparams(teacher.hparams)
-        if teacher.data_card is not None:
-            self.data_card = teacher.data_card  # setup() then refuses other data
-        self.teacher_fingerprint = teacher.fingerprint  # a resumed run refuses a changed teacher file
         backbone = backbone or replace(DEFAULT_BACKBONE)
         self.save_hyperparameters()
-        self.hparams.update(
-            seq_len=teacher_hparams["seq_len"],
-            source=teacher_hparams["source"],
-            scheduler_exponent=teacher_hparams["scheduler_exponent"],
-            t_max=teacher_hparams.get("t_max", 0.999),
-            teacher_hparams=teacher_hparams,
-        )
+        adopt(self, teacher, weights=False)
+        described = self.hparams.teacher_hparams
+        self.hparams.update(seq_len=described["seq_len"], source=described["source"],
+                            scheduler_exponent=described["scheduler_exponent"], t_max=described.get("t_max", 0.999))
         exponent = self.hparams.scheduler_exponent  # None: the model's schedule is not t^n (see model_path)
         self.path = MixturePath(make_source(self.hparams.source, vocab_size),
                                 None if exponent is None else PolynomialScheduler(exponent))
@@ -166,16 +158,13 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
         """Compass parameters / teacher parameters (the target is about 5-15%)."""
         return _num_parameters(self) / _num_parameters(self.teacher())
 
-    def teacher(self) -> torch.nn.Module:
-        """The frozen model whose jumps are the negatives, a checkpoint of ``hparams.teacher_kind``, on this module's
-        device (refused when its weights are not the ones this compass was trained with)."""
-        if self._teacher is None:
-            kind = self.hparams.get("teacher_kind", TEACHER_KIND)
-            module = load_module(self.hparams.teacher_checkpoint, expected_kind=kind, map_location=self.device)
-            check_sampler_of(module, self.hparams.get("teacher_sampler"))
-            self._check_teacher(state_dict_fingerprint(module.state_dict()))
-            self._teacher = FrozenReference(module)
-        return self._teacher.module.to(self.device)
+    def teacher_kind(self) -> str:
+        """The checkpoint kind of the model whose jumps are the negatives (``hparams.teacher_kind``)."""
+        return self.hparams.get("teacher_kind", TEACHER_KIND)
+
+    def hold_teacher(self, module: torch.nn.Module, fingerprint: str | None = None) -> None:
+        check_sampler_of(module, self.hparams.get("teacher_sampler"))
+        super().hold_teacher(module, fingerprint)
 
     def model_path(self) -> MixturePath:
         """The path of the positives and of the states the teacher jumps from: the frozen model's own, so a model

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import torch
 
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.modules.loading import load_module
-from lightning_tsdfm.modules.teacher_hparams import state_dict_fingerprint
+
+
+def state_dict_fingerprint(state_dict: dict) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and bytes: equal for equal weights, whatever file holds them."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name]
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        tensor = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 class FrozenReference:
@@ -23,7 +36,9 @@ class FrozenReference:
 
 class FrozenTeacherMixin:
     """For a LightningModule trained against the teacher checkpoint ``hparams.teacher_checkpoint`` (a student,
-    a compass): :meth:`teacher` loads it on first use, frozen and held by reference.
+    a compass): :meth:`teacher` is the teacher frozen and held by reference, the one read when the module was built
+    (:func:`~lightning_tsdfm.modules.teacher_checkpoint.adopt`), else loaded on first use (a module loaded from its
+    own checkpoint), of the checkpoint kind :meth:`teacher_kind`.
 
     ``teacher_fingerprint`` (a hash of the teacher weights this module was built or trained with) is saved in every
     checkpoint; a run resumed after the teacher file changed (other weights under the same path) is refused, when
@@ -45,14 +60,23 @@ class FrozenTeacherMixin:
             if fingerprint is not None:  # read from the teacher file when this module was built
                 self._check_teacher(fingerprint)
 
+    def teacher_kind(self) -> str:
+        """The checkpoint kind of the teacher: the library's ``teacher``."""
+        return "teacher"
+
     def teacher(self) -> torch.nn.Module:
         """The frozen teacher on this module's device (refused when its weights are not the ones this module was
         trained with)."""
         if self._teacher is None:
-            module = load_module(self.hparams.teacher_checkpoint, expected_kind="teacher", map_location=self.device)
-            self._check_teacher(state_dict_fingerprint(module.state_dict()))
-            self._teacher = FrozenReference(module)
+            self.hold_teacher(load_module(self.hparams.teacher_checkpoint, expected_kind=self.teacher_kind(),
+                                          map_location=self.device))
         return self._teacher.module.to(self.device)
+
+    def hold_teacher(self, module: torch.nn.Module, fingerprint: str | None = None) -> None:
+        """Keep ``module`` as the frozen teacher, after checking its weights (their ``fingerprint``, computed when not
+        given) are the ones this module was trained with."""
+        self._check_teacher(fingerprint or state_dict_fingerprint(module.state_dict()))
+        self._teacher = FrozenReference(module)
 
     def on_fit_start(self) -> None:
         self.teacher()  # a changed teacher file is refused before the first step

@@ -7,6 +7,7 @@ instantiated, so a checkpoint never runs code of its own.
 
 from __future__ import annotations
 
+import contextvars
 import pickle
 import re
 import zipfile
@@ -125,4 +126,7 @@ def load_module(path: str | Path, expected_kind: str | tuple[str, ...] | None = 
     """Instantiate the checkpoint's (registered) module class and load its weights (and data card), safely."""
     header = read_checkpoint(path, expected_kind)["tsdfm"]
     cls = module_class(header["class_path"], path)
-    return cls.load_from_checkpoint(str(path), map_location=map_location, weights_only=True).eval()
+    # in an empty context: a module loaded while the CLI builds another (a teacher read in a student's __init__)
+    # would otherwise record the outer module's hyper-parameters, which Lightning keeps in a context variable
+    load = contextvars.Context().run
+    return load(cls.load_from_checkpoint, str(path), map_location=map_location, weights_only=True).eval()

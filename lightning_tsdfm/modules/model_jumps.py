@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from lightning_tsdfm.jumps import JumpPolicy
 from lightning_tsdfm.modules.loading import load_module
-from lightning_tsdfm.modules.teacher_hparams import (
+from lightning_tsdfm.modules.teacher_checkpoint import (
     TeacherCheckpoint,
     check_teacher_fits_data,
     plain_hparams,
@@ -88,9 +88,12 @@ def read_jumping_model(path: str, kind: str, vocab_size: int, seq_len: int, save
     :func:`model_description`, with its weights and data card; only ``saved_hparams`` when given (a saved
     compass reloads without the model file). A ``teacher`` is read from its checkpoint as it always was."""
     if kind == TEACHER_KIND or saved_hparams is not None:
-        return read_teacher(path, vocab_size, seq_len, saved_hparams, kinds=kind)
+        teacher = read_teacher(path, vocab_size, seq_len, saved_hparams, kinds=kind)
+        if teacher.module is not None:
+            check_sampler_of(teacher.module, sampler)
+        return teacher
     model = load_module(path, expected_kind=kind)
     description = model_description(model)
     check_offers_steps(model, sampler)
     check_teacher_fits_data(description, vocab_size, seq_len, path)
-    return TeacherCheckpoint(description, model.state_dict(), getattr(model, "data_card", None))
+    return TeacherCheckpoint(str(path), description, model.state_dict(), getattr(model, "data_card", None), model)

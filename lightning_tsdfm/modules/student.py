@@ -26,7 +26,7 @@ from lightning_tsdfm.losses import forward_kl
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
 from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
-from lightning_tsdfm.modules.teacher_hparams import plain_hparams, read_teacher
+from lightning_tsdfm.modules.teacher_checkpoint import adopt, read_teacher
 from lightning_tsdfm.paths import PolynomialScheduler
 
 
@@ -77,19 +77,11 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
             teacher.backbone, lr, weight_decay, warmup_steps, teacher.hparams.get("t_max", 0.999), seed,
         )
         self.save_hyperparameters()
-        self.hparams.teacher_hparams = plain_hparams(teacher.hparams)
-        if teacher.state_dict is not None:
-            missing, unexpected = self.load_state_dict(teacher.state_dict, strict=False)
-            if unexpected or any(not k.startswith("net.step_embed.") for k in missing):
-                raise ValueError(f"{teacher_checkpoint} does not match the student's architecture "
-                                 f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
+        adopt(self, teacher, new_parameters=("net.step_embed.",))  # a fresh student equals its teacher
         self.steps = DyadicStepSizes(teacher_steps, base_fraction, level_weights)
         self.trajectory = TRAJECTORIES[trajectory]
         self.blind_sampling = BlindJump()
         self._ema = TargetEMA(decay=ema_decay)
-        if teacher.data_card is not None:
-            self.data_card = teacher.data_card  # setup() then refuses data with another tokenizer or language
-        self.teacher_fingerprint = teacher.fingerprint  # a resumed run refuses a changed teacher file
 
     # ---- the pieces of the target
 

@@ -1,25 +1,28 @@
-"""What a student, a compass or a plugin's distillation module takes from its teacher checkpoint (hyper-parameters,
-weights, data card), and the check of the teacher against the data it is trained on."""
+"""The teacher checkpoint a student, a compass or a plugin's distillation module is built from: read once
+(:func:`read_teacher`), checked against the data it trains on, and adopted (:func:`adopt`): its
+hyper-parameters, weights, data card and, for a module that keeps its teacher frozen, the loaded teacher itself."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 
 import torch
 
 from lightning_tsdfm.models import TransformerConfig
-from lightning_tsdfm.modules.loading import read_checkpoint
+from lightning_tsdfm.modules.frozen import FrozenTeacherMixin, state_dict_fingerprint
+from lightning_tsdfm.modules.loading import load_module
 
 
 @dataclass
 class TeacherCheckpoint:
-    """The teacher's hyper-parameters, and its weights and data card when read from its checkpoint (None when a
-    saved module reloads from the hyper-parameters it recorded)."""
+    """The teacher's hyper-parameters, and, when read from its file at ``path``, its weights, data card and the
+    loaded module (None when a saved module reloads from the hyper-parameters it recorded)."""
 
+    path: str
     hparams: dict
     state_dict: dict | None = None
     data_card: dict | None = None
+    module: torch.nn.Module | None = None
 
     @property
     def fingerprint(self) -> str | None:
@@ -34,29 +37,40 @@ class TeacherCheckpoint:
 
 def read_teacher(path: str, vocab_size: int, seq_len: int, saved_hparams: dict | None = None,
                  kinds: str | tuple[str, ...] = "teacher") -> TeacherCheckpoint:
-    """The teacher at ``path`` (a checkpoint of one of ``kinds``), or only its ``saved_hparams`` when given,
-    after checking it fits data of ``vocab_size`` tokens in blocks of ``seq_len``."""
+    """The teacher at ``path`` (a checkpoint of one of ``kinds``, loaded once), or only its ``saved_hparams`` when
+    given, after checking it fits data of ``vocab_size`` tokens in blocks of ``seq_len``."""
     if saved_hparams is None:
-        checkpoint = read_checkpoint(path, expected_kind=kinds)
-        teacher = TeacherCheckpoint(dict(checkpoint["hyper_parameters"]), checkpoint["state_dict"],
-                                    checkpoint["tsdfm"].get("data_card"))
+        module = load_module(path, expected_kind=kinds)
+        teacher = TeacherCheckpoint(str(path), dict(module.hparams), module.state_dict(),
+                                    getattr(module, "data_card", None), module)
     else:
-        teacher = TeacherCheckpoint(saved_hparams)
+        teacher = TeacherCheckpoint(str(path), saved_hparams)
     check_teacher_fits_data(teacher.hparams, vocab_size, seq_len, path)
     return teacher
 
 
-def state_dict_fingerprint(state_dict: dict) -> str:
-    """SHA-256 of a state dict's names, dtypes, shapes and bytes: equal for equal weights, whatever file holds them."""
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        tensor = state_dict[name]
-        if not isinstance(tensor, torch.Tensor):
-            continue
-        tensor = tensor.detach().cpu().contiguous()
-        h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+def adopt(module: torch.nn.Module, teacher: TeacherCheckpoint, *, weights: bool = True,
+          new_parameters: tuple[str, ...] = ()) -> None:
+    """What ``module`` takes from its teacher: the teacher's hyper-parameters as ``hparams.teacher_hparams`` (so a
+    saved module loads without the teacher file); when the teacher was read from its file, its weights
+    (``weights``: every parameter of ``module`` but those whose names start with one of ``new_parameters``) and its
+    data card (``setup()`` then refuses other data); and for a :class:`FrozenTeacherMixin`, the fingerprint of the
+    teacher's weights (a resumed run refuses a changed teacher file) and the loaded teacher, held frozen."""
+    module.hparams.teacher_hparams = plain_hparams(teacher.hparams)
+    if teacher.state_dict is None:
+        return
+    if weights:
+        missing, unexpected = module.load_state_dict(teacher.state_dict, strict=False)
+        foreign = [name for name in missing if not (new_parameters and name.startswith(new_parameters))]
+        if unexpected or foreign:
+            raise ValueError(f"{teacher.path} does not match the {type(module).__name__}'s architecture "
+                             f"(missing {foreign[:3]}, unexpected {unexpected[:3]}).")
+    if teacher.data_card is not None:
+        module.data_card = teacher.data_card
+    if isinstance(module, FrozenTeacherMixin):
+        module.teacher_fingerprint = teacher.fingerprint
+        if teacher.module is not None:
+            module.hold_teacher(teacher.module, module.teacher_fingerprint)
 
 
 def plain_hparams(hparams) -> dict:

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from lightning_tsdfm.losses import reverse_kl
 from lightning_tsdfm.modules.frozen import FrozenReference
-from lightning_tsdfm.modules.teacher_hparams import plain_hparams, read_teacher
+from lightning_tsdfm.modules.teacher_checkpoint import adopt, read_teacher
 from tsdfm_mdlm.module import MDLMModule
 
 
@@ -70,11 +70,7 @@ class SDTTModule(MDLMModule):
                          teacher.hparams.get("antithetic", True), lr, weight_decay, warmup_steps,
                          teacher.hparams.get("t_max", 0.999), seed)
         self.save_hyperparameters()
-        self.hparams.teacher_hparams = plain_hparams(teacher.hparams)
-        if teacher.state_dict is not None:
-            self.load_state_dict(teacher.state_dict, strict=True)
-        if teacher.data_card is not None:
-            self.data_card = teacher.data_card  # setup() then refuses data with another tokenizer or language
+        adopt(self, teacher)
         self._round_teacher: FrozenReference | None = None
         self._teacher_round = -1
 
