@@ -7,6 +7,13 @@ trajectory shaping replaces).
            m2 = jump(x_t, k2, t, h/2);  k3 = p(m2, t + h/2, h/2);  m3 = jump(x_t, k3, t, h);  k4 = p(m3, t + h, h/2)
            target = (k1 + 2 k2 + 2 k3 + k4) / 6
 (probability space; p is the kernel p(x1 | x, t, step)).
+
+    Endpoint (one Heun midpoint, the law of the state it leads to instead of the average of two kernels):
+           with c = P(jump over h), b = P(jump over the second half), s(m) = 1 where m may still move and
+           e(x) the one-hot of x over the V data tokens (zero for a mask), one student step gives
+           E[e(x_{t+h})] = (1 - c) e(x_t) + c p, and two half steps give E_m[(1 - b s(m)) e(m) + b s(m) k2]; so
+           target = ((1 - b s(m)) e(m) + b s(m) k2 - (1 - c) e(x_t)) / c, unbiased for the exact composition
+           for one midpoint m. A shaped midpoint thus shapes the target's first half too, which Heun's k1 cannot.
 """
 
 from __future__ import annotations
@@ -41,4 +48,21 @@ def rk4_target(kernel: Kernel, jump: JumpPolicy, path: MixturePath, x_t: Tensor,
     return (k1 + 2 * k2 + 2 * k3 + k4) / 6
 
 
-TRAJECTORIES = {"heun": heun_target, "rk4": rk4_target}
+def endpoint_target(kernel: Kernel, jump: JumpPolicy, path: MixturePath, x_t: Tensor, t: Tensor, h: Tensor,
+                    generator: Optional[torch.Generator] = None) -> Tensor:
+    half = h / 2
+    k1 = kernel(x_t, t, half)
+    midpoint = jump(x_t, k1, t, half, path, generator)
+    k2 = kernel(midpoint, t + half, half)
+    vocab = k2.shape[-1]
+    c = path.jump_probability(t, h)[:, None, None]
+    b = path.jump_probability(t + half, half)[:, None, None] * path.source.unsettled(midpoint)[..., None]
+    return ((1 - b) * _data_one_hot(midpoint, vocab) + b * k2 - (1 - c) * _data_one_hot(x_t, vocab)) / c
+
+
+def _data_one_hot(x: Tensor, vocab: int) -> Tensor:
+    """e(x) [B, L, V]: the one-hot of each data token, zero for ids >= V (the mask)."""
+    return torch.nn.functional.one_hot(x.clamp_max(vocab), vocab + 1)[..., :vocab].float()
+
+
+TRAJECTORIES = {"heun": heun_target, "rk4": rk4_target, "endpoint": endpoint_target}
