@@ -51,10 +51,12 @@ from lightning_tsdfm.sampling import denoiser_step, sample_chain  # noqa: E402
 from lightning_tsdfm.shaping.compasses import ORACLE  # noqa: E402
 
 COLUMNS = ["dataset", "source", "method", "steps", "sampling_temperature", "judge", "gen_ppl", "nll_stderr", "entropy",
-           "reverse_ppl", "distinct_4", "n_samples", "seed", "compass", "k", "policy", "train_steps"]
+           "reverse_ppl", "distinct_4", "n_samples", "seed", "compass", "k", "policy", "trajectory", "train_steps"]
 FRONTIER_COLUMNS = ["dataset", "source", "method", "steps", "judge", "reference", "reference_entropy", "matched_gen_ppl",
-                    "matched_nll_stderr", "matched_reverse_ppl", "bracket", "compass", "k", "policy", "train_steps"]
-RATIO_COLUMNS = ["dataset", "source", "steps", "reference", "method", "compass", "k", "policy", "train_steps",
+                    "matched_nll_stderr", "matched_reverse_ppl", "bracket", "compass", "k", "policy", "trajectory",
+                    "train_steps"]
+RATIO_COLUMNS = ["dataset", "source", "steps", "judge", "reference", "method", "compass", "k", "policy", "trajectory",
+                 "train_steps",
                  "matched_gen_ppl", "ratio_to_blind", "log_ratio_stderr", "ratio_to_teacher_1024", "matched_reverse_ppl",
                  "blind_reverse_ppl"]
 #: the checkpoint name that samples with the synthetic language's exact posterior (a perfect factorised teacher)
@@ -91,8 +93,8 @@ def data_rows(datamodule, judges, card, n: int, seed: int, common: dict, heldout
 
 
 def training_provenance(checkpoint: str) -> dict:
-    """Optimizer steps of the checkpoint and, for a shaped student, the shaping settings (k, policy, ...) and
-    which compass shaped it (``learned`` or ``oracle``)."""
+    """Optimizer steps of the checkpoint, a student's trajectory target (heun, rk4, endpoint) and, for a shaped
+    student, the shaping settings (k, policy, ...) and which compass shaped it (``learned`` or ``oracle``)."""
     if checkpoint == ORACLE_DENOISER:
         return {}
     state = read_checkpoint(checkpoint)
@@ -100,7 +102,8 @@ def training_provenance(checkpoint: str) -> dict:
     if shaping:
         shaping = {**shaping, "compass_path": shaping.get("compass"),
                    "compass": "oracle" if shaping.get("compass") == ORACLE else "learned"}
-    return {"train_steps": state.get("global_step"), **(shaping or {})}
+    trajectory = state.get("hyper_parameters", {}).get("trajectory")
+    return {"train_steps": state.get("global_step"), "trajectory": trajectory, **(shaping or {})}
 
 
 def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict | None]:
@@ -154,7 +157,7 @@ def frontier_rows(rows: list[dict], common: dict) -> list[dict]:
             if entropy is None:
                 continue
             matched = matched_perplexity(points, entropy)
-            identity = {k: sweep[0].get(k) for k in ("compass", "k", "policy", "train_steps", "checkpoint")}
+            identity = {k: sweep[0].get(k) for k in ("compass", "k", "policy", "trajectory", "train_steps", "checkpoint")}
             row = {**common, "benchmark": "frontier", "source": source, "method": method, "steps": steps, "judge": judge,
                    "reference": reference, "reference_entropy": entropy, **identity,
                    "sampling_temperatures": sorted(p.temperature for p in points),
@@ -290,8 +293,9 @@ def ratio_rows(matched: list[dict]) -> list[dict]:
         if b is None or not r.get("matched_gen_ppl") or r is b:
             continue
         t = teacher.get((r["dataset"], r["source"], r["judge"], r["reference"]))
-        out.append({**{k: r.get(k) for k in ("dataset", "source", "steps", "reference", "method", "compass", "k", "policy",
-                                             "train_steps", "matched_gen_ppl", "matched_reverse_ppl")},
+        out.append({**{k: r.get(k) for k in ("dataset", "source", "steps", "judge", "reference", "method", "compass", "k",
+                                             "policy", "trajectory", "train_steps", "matched_gen_ppl",
+                                             "matched_reverse_ppl")},
                     "ratio_to_blind": r["matched_gen_ppl"] / b["matched_gen_ppl"],
                     "log_ratio_stderr": math.hypot(r["matched_nll_stderr"], b["matched_nll_stderr"]),
                     "ratio_to_teacher_1024": r["matched_gen_ppl"] / t["matched_gen_ppl"] if t else None,
