@@ -17,7 +17,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from typing_extensions import override
 
 from lightning_tsdfm.atomic_file import atomic_write
-from lightning_tsdfm.modules.loading import check_checkpoint_file, unreadable_checkpoint
+from lightning_tsdfm.modules.checkpoint import check_checkpoint_file, unreadable_checkpoint
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

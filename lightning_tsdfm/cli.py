@@ -28,7 +28,7 @@ from lightning_tsdfm.checkpoint_io import install_atomic_checkpoint_io
 from lightning_tsdfm.errors import UserError, user_message
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
 from lightning_tsdfm.metrics.judges import build_judge, check_judge_fits
-from lightning_tsdfm.modules.loading import read_checkpoint
+from lightning_tsdfm.modules.checkpoint import check_resumed_kind, read_checkpoint
 from lightning_tsdfm.plugins import load_plugins
 from lightning_tsdfm.run_directory import link_logger_to_run_directory, place_checkpoints_in_run_directory
 from lightning_tsdfm.samples_io import check_samples_path, generate_samples, read_jsonl, write_jsonl
@@ -60,14 +60,9 @@ class TsdfmCLI(LightningCLI):
         model = self.config[subcommand].get("model")
         class_path = model.get("class_path") if hasattr(model, "get") else None
         module_name, _, class_name = class_path.rpartition(".") if isinstance(class_path, str) else ("", "", "")
-        kind = getattr(getattr(importlib.import_module(module_name), class_name, None), "checkpoint_kind", None) \
-            if module_name else None
-        if kind is not None and header.get("kind") != kind:
-            raise UserError(
-                f"{ckpt_path} is a {header.get('kind')!r} checkpoint, but this run trains a {class_path.split('.')[-1]} "
-                f"({kind!r}): resume from a {kind!r} checkpoint of the same config (a teacher is given as "
-                f"--model.init_args.teacher_checkpoint, not --ckpt_path)."
-            )
+        module_class = getattr(importlib.import_module(module_name), class_name, None) if module_name else None
+        if getattr(module_class, "checkpoint_kind", None) is not None:
+            check_resumed_kind(header, module_class, ckpt_path)
 
     def before_instantiate_classes(self) -> None:
         place_checkpoints_in_run_directory((self.config[self.subcommand] if self.subcommand else self.config).trainer)

@@ -13,7 +13,7 @@ from lightning_tsdfm.atomic_file import atomic_write
 from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
-from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.modules.checkpoint import load_module
 from lightning_tsdfm.shaping import GuidedJump, make_selection
 from lightning_tsdfm.shaping.compasses import load_matching_compass
 

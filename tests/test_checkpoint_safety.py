@@ -13,7 +13,7 @@ import torch
 from lightning_tsdfm.cli import main
 from lightning_tsdfm.data import SyntheticDataModule
 from lightning_tsdfm.modules import TeacherModule, load_module, read_checkpoint, read_checkpoint_header
-from lightning_tsdfm.modules import loading
+from lightning_tsdfm.modules import checkpoint as checkpoint_file
 from lightning_tsdfm.modules.teacher_checkpoint import read_teacher
 
 
@@ -103,14 +103,14 @@ def test_a_loaded_plugins_module_classes_are_allowed(monkeypatch):
     plugin = ModuleType("tsdfm_fake")
     plugin.FakeModule = type("FakeModule", (L.LightningModule,), {"__module__": "tsdfm_fake.module"})
     plugin.helper = torch.nn.Linear
-    monkeypatch.setattr(loading, "load_plugins", lambda: {"fake": plugin})
-    assert loading.module_class("tsdfm_fake.module.FakeModule") is plugin.FakeModule
-    assert "torch.nn.modules.linear.Linear" not in loading.module_classes()
+    monkeypatch.setattr(checkpoint_file, "load_plugins", lambda: {"fake": plugin})
+    assert checkpoint_file.module_class("tsdfm_fake.module.FakeModule") is plugin.FakeModule
+    assert "torch.nn.modules.linear.Linear" not in checkpoint_file.module_classes()
 
 
 def test_a_genuine_checkpoint_still_loads(genuine_ckpt):
     """A real checkpoint needs no global beyond the allow-list and loads with its weights and data card."""
-    allowed = {f"{g.__module__}.{g.__qualname__}" for g in loading.CHECKPOINT_GLOBALS}
+    allowed = {f"{g.__module__}.{g.__qualname__}" for g in checkpoint_file.CHECKPOINT_GLOBALS}
     assert set(torch.serialization.get_unsafe_globals_in_checkpoint(genuine_ckpt)) <= allowed
     checkpoint = read_checkpoint(genuine_ckpt, expected_kind="teacher")
     module = load_module(genuine_ckpt, expected_kind="teacher")

@@ -19,7 +19,7 @@ from lightning_tsdfm.data import SyntheticDataModule
 from lightning_tsdfm.metrics.judges import ar_judge
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules import CausalLMModule, TeacherModule, load_module, read_checkpoint_header
-from lightning_tsdfm.modules.data_card import check_card_matches
+from lightning_tsdfm.modules.data_card import check_fits
 from lightning_tsdfm.samples_io import generate_samples, read_jsonl, write_jsonl
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic_tiny.yaml"
@@ -259,15 +259,15 @@ def test_causal_lm_checkpoint(causal_lm_ckpt, tmp_path):
         ar_judge(str(causal_lm_ckpt))
 
 
-def test_check_card_matches():
+def test_check_fits():
     card = {"kind": "synthetic", "vocab_size": 16, "seq_len": 32}
-    check_card_matches(card, 16, 32, "TeacherModule")
-    check_card_matches(card, 16, 64, "TeacherModule")  # shorter data than the model is fine
+    check_fits("TeacherModule", 16, 32, "the data", card["vocab_size"], card["seq_len"])
+    check_fits("TeacherModule", 16, 64, "the data", card["vocab_size"], card["seq_len"])  # shorter data is fine
     with pytest.raises(ValueError, match="Vocabulary mismatch") as info:
-        check_card_matches(card, 20, 32, "TeacherModule")
+        check_fits("TeacherModule", 20, 32, "the data", card["vocab_size"], card["seq_len"])
     assert "vocab_size=20" in str(info.value) and "16" in str(info.value) and "TeacherModule" in str(info.value)
     with pytest.raises(ValueError, match="Sequence length mismatch") as info:
-        check_card_matches(card, 16, 16, "TeacherModule")
+        check_fits("TeacherModule", 16, 16, "the data", card["vocab_size"], card["seq_len"])
     assert "data.seq_len <= 16" in str(info.value)
 
 

@@ -2,7 +2,7 @@ from lightning_tsdfm.modules.causal_lm import CausalLMModule
 from lightning_tsdfm.modules.compass import CompassModule
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.fsdfm_teacher import load_fsdfm_teacher
-from lightning_tsdfm.modules.loading import load_module, read_checkpoint, read_checkpoint_header
+from lightning_tsdfm.modules.checkpoint import load_module, read_checkpoint, read_checkpoint_header
 from lightning_tsdfm.modules.student import StudentModule
 from lightning_tsdfm.modules.teacher import TeacherModule
 

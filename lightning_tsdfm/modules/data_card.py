@@ -2,7 +2,7 @@
 
 A DataModule provides ``data_card() -> dict`` with at least ``kind``, ``vocab_size`` and ``seq_len``
 (synthetic: the language spec; text: the tokenizer). A module copies it at fit start, checks that it matches
-its own vocabulary and length, and stores it in every checkpoint next to its kind. A run resumed from a checkpoint
+its own vocabulary and length (:func:`check_fits`), and stores it in the header of every checkpoint. A run resumed from a checkpoint
 (``--ckpt_path``) must be of the checkpoint's kind and train on the data of the checkpoint's card.
 """
 
@@ -12,10 +12,12 @@ import hashlib
 from typing import Any
 
 from lightning_tsdfm.errors import UserError
+from lightning_tsdfm.modules.checkpoint import check_resumed_kind, checkpoint_name, header_of, write_header
 
 
 class DataCardMixin:
-    """Adds ``self.data_card`` to a LightningModule, checked against hparams vocab_size/seq_len, saved in checkpoints."""
+    """Adds ``self.data_card`` to a LightningModule, checked against hparams vocab_size/seq_len, saved in the header of
+    its checkpoints (:func:`~lightning_tsdfm.modules.checkpoint.write_header`)."""
 
     checkpoint_kind: str = "module"
     data_card: dict | None = None
@@ -26,7 +28,8 @@ class DataCardMixin:
         if card_fn is None:
             return
         card = card_fn()
-        check_card_matches(card, self.hparams.vocab_size, self.hparams.seq_len, type(self).__name__)
+        check_fits(type(self).__name__, self.hparams.vocab_size, self.hparams.seq_len, "the data", card["vocab_size"],
+                   card["seq_len"])
         if self.data_card is not None and _identity(self.data_card) != _identity(card):
             raise ValueError(
                 f"{type(self).__name__} was trained on {_identity(self.data_card)} but the DataModule provides "
@@ -35,26 +38,14 @@ class DataCardMixin:
         self.data_card = card
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["tsdfm"] = {
-            "kind": self.checkpoint_kind,
-            "class_path": f"{type(self).__module__}.{type(self).__qualname__}",
-            "data_card": self.data_card,
-        }
+        write_header(checkpoint, self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Take the checkpoint's data card, after checking the checkpoint is of this module's kind and, when the
         module already holds the card of its DataModule (a resumed fit), that both cards describe the same data."""
-        header = checkpoint.get("tsdfm")
         where = checkpoint_name(self)
-        if not isinstance(header, dict):
-            raise UserError(f"{where} is not a lightning-tsdfm checkpoint (no 'tsdfm' header): resume only from a "
-                            f"checkpoint written by `tsdfm fit`.")
-        if header.get("kind") != self.checkpoint_kind:
-            raise UserError(
-                f"{where} is a {header.get('kind')!r} checkpoint, but this run trains a {type(self).__name__} "
-                f"({self.checkpoint_kind!r}): resume from a {self.checkpoint_kind!r} checkpoint of the same config "
-                f"(a teacher is given as --model.init_args.teacher_checkpoint, not --ckpt_path)."
-            )
+        header = header_of(checkpoint, where)
+        check_resumed_kind(header, type(self), where)
         card = header.get("data_card")
         if self.data_card is not None and card is not None:
             differences = card_differences(card, self.data_card)
@@ -66,17 +57,17 @@ class DataCardMixin:
         self.data_card = card
 
 
-def check_card_matches(card: dict, vocab_size: int, seq_len: int, who: str) -> None:
-    if card["vocab_size"] != vocab_size:
-        raise ValueError(
-            f"Vocabulary mismatch: {who} has vocab_size={vocab_size} but the data's tokenizer has "
-            f"{card['vocab_size']} tokens. Let `tsdfm fit` link them (omit model.vocab_size) or retrain with the same tokenizer."
-        )
-    if card["seq_len"] > seq_len:
-        raise ValueError(
-            f"Sequence length mismatch: the data has blocks of {card['seq_len']} tokens but {who} was built for "
-            f"seq_len={seq_len}. Set data.seq_len <= {seq_len}."
-        )
+def check_fits(who: str, vocab_size: int, seq_len: int, against: str, against_vocab_size: int,
+               against_seq_len: int) -> None:
+    """``who``, a model of ``vocab_size`` tokens built for sequences of ``seq_len``, serves ``against`` (the data, or
+    the model whose states it scores) only with the same vocabulary and sequences no longer than its own."""
+    if vocab_size != against_vocab_size:
+        raise UserError(f"Vocabulary mismatch: {who} has vocab_size={vocab_size} but {against} has "
+                        f"{against_vocab_size} tokens: use one tokenizer for both (`tsdfm fit` links model.vocab_size "
+                        f"to the data's; omit it), or train {who} on this data.")
+    if against_seq_len > seq_len:
+        raise UserError(f"Sequence length mismatch: {against} has sequences of {against_seq_len} tokens but {who} was "
+                        f"built for seq_len={seq_len}: set data.seq_len <= {seq_len}.")
 
 
 def _identity(card: dict) -> tuple:
@@ -108,10 +99,3 @@ def card_differences(trained: dict, given: dict) -> list[str]:
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def checkpoint_name(module) -> str:
-    """The checkpoint a module is being restored from, as far as it knows."""
-    trainer = getattr(module, "_trainer", None)
-    path = getattr(trainer, "ckpt_path", None) if trainer is not None else None
-    return str(path) if path else "The checkpoint"

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from lightning_tsdfm.errors import UserError
-from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.modules.checkpoint import load_module
 
 
 def state_dict_fingerprint(state_dict: dict) -> str:

@@ -14,10 +14,10 @@ A module written without the library's classes offers the same method. What a co
 from __future__ import annotations
 
 from lightning_tsdfm.jumps import JumpPolicy
-from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.modules.checkpoint import load_module
 from lightning_tsdfm.modules.teacher_checkpoint import (
     TeacherCheckpoint,
-    check_teacher_fits_data,
+    check_teacher_fits,
     plain_hparams,
     read_teacher,
 )
@@ -95,5 +95,5 @@ def read_jumping_model(path: str, kind: str, vocab_size: int, seq_len: int, save
     model = load_module(path, expected_kind=kind)
     description = model_description(model)
     check_offers_steps(model, sampler)
-    check_teacher_fits_data(description, vocab_size, seq_len, path)
+    check_teacher_fits(description, vocab_size, seq_len, path)
     return TeacherCheckpoint(str(path), description, model.state_dict(), getattr(model, "data_card", None), model)

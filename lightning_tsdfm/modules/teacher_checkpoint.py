@@ -10,7 +10,8 @@ import torch
 
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.frozen import FrozenTeacherMixin, state_dict_fingerprint
-from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.modules.checkpoint import load_module
+from lightning_tsdfm.modules.data_card import check_fits
 
 
 @dataclass
@@ -45,8 +46,13 @@ def read_teacher(path: str, vocab_size: int, seq_len: int, saved_hparams: dict |
                                     getattr(module, "data_card", None), module)
     else:
         teacher = TeacherCheckpoint(str(path), saved_hparams)
-    check_teacher_fits_data(teacher.hparams, vocab_size, seq_len, path)
+    check_teacher_fits(teacher.hparams, vocab_size, seq_len, path)
     return teacher
+
+
+def check_teacher_fits(hparams: dict, vocab_size: int, seq_len: int, path) -> None:
+    """The data (``vocab_size`` tokens in blocks of ``seq_len``) must fit the teacher of ``hparams``."""
+    check_fits(f"the teacher {path}", hparams["vocab_size"], hparams["seq_len"], "the data", vocab_size, seq_len)
 
 
 def adopt(module: torch.nn.Module, teacher: TeacherCheckpoint, *, weights: bool = True,
@@ -79,13 +85,3 @@ def plain_hparams(hparams) -> dict:
     if isinstance(out.get("backbone"), TransformerConfig):
         out["backbone"] = asdict(out["backbone"])
     return out
-
-
-def check_teacher_fits_data(teacher_hparams: dict, vocab_size: int, seq_len: int, where: str) -> None:
-    """The data must have the teacher's vocabulary and blocks no longer than the teacher's."""
-    if teacher_hparams["vocab_size"] != vocab_size:
-        raise ValueError(f"The teacher {where} has vocab_size={teacher_hparams['vocab_size']} but the data has "
-                         f"{vocab_size} tokens: use the data and tokenizer the teacher was trained on.")
-    if seq_len > teacher_hparams["seq_len"]:
-        raise ValueError(f"The data has blocks of {seq_len} tokens but the teacher {where} was built for "
-                         f"seq_len={teacher_hparams['seq_len']}: set data.seq_len <= {teacher_hparams['seq_len']}.")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
 from lightning_tsdfm.data.path_oracle import OracleCompass, PathOracle
-from lightning_tsdfm.modules.loading import load_module
+from lightning_tsdfm.modules.checkpoint import load_module
+from lightning_tsdfm.modules.data_card import check_fits
 from lightning_tsdfm.shaping.protocol import declared_seq_len, declared_vocab_size
 
 #: the compass name that selects the exact data-path energy instead of a checkpoint
@@ -16,16 +17,11 @@ def check_compass_matches(compass, module, compass_path: str) -> None:
     """The compass must score states of the module's vocabulary, source and length (as the module declares them:
     attributes or properties ``vocab_size`` and ``seq_len``, or its hyper-parameters)."""
     name = type(module).__name__
-    vocab, length = declared_vocab_size(module), declared_seq_len(module)
-    if compass.hparams["vocab_size"] != vocab:
-        raise ValueError(f"The compass {compass_path} has vocab_size={compass.hparams['vocab_size']} but {name} "
-                         f"has {vocab}: train the compass on this model's (or its teacher's) jumps and data.")
+    check_fits(f"the compass {compass_path}", compass.hparams["vocab_size"], compass.hparams["seq_len"], name,
+               declared_vocab_size(module), declared_seq_len(module))
     if compass.source_name != module.path.source.name:
         raise ValueError(f"The compass {compass_path} scores states of the {compass.source_name!r} source but {name} "
                          f"uses the {module.path.source.name!r} source: train a compass for that source.")
-    if compass.hparams["seq_len"] < length:
-        raise ValueError(f"The compass {compass_path} was built for seq_len={compass.hparams['seq_len']} but {name} "
-                         f"makes sequences of {length} tokens.")
 
 
 def load_matching_compass(path: str, module, device="cpu", data_card: dict | None = None):

@@ -1,4 +1,8 @@
-"""Load any lightning-tsdfm checkpoint as its own module class, with a clear error for the wrong kind.
+"""A lightning-tsdfm checkpoint: the file, read safely; its header, written by every module of the library and read
+by every loader; and the module it holds, loaded as its own class with a clear error for the wrong kind.
+
+The header, ``checkpoint["tsdfm"]``: ``kind`` (the module's ``checkpoint_kind``), ``class_path`` (its class) and
+``data_card`` (what it was trained on: :mod:`lightning_tsdfm.modules.data_card`).
 
 Checkpoints are read with ``torch.load(weights_only=True)``: besides tensors and plain Python containers, only the
 types in :data:`CHECKPOINT_GLOBALS` may be rebuilt, and only a registered module class (:func:`module_classes`) is
@@ -76,15 +80,49 @@ def _refused_objects(path: Path, err: Exception) -> str:
     return found.group(1).strip() if found else "objects torch could not name"
 
 
+def write_header(checkpoint: dict, module) -> None:
+    """Write ``module``'s header into the checkpoint dict Lightning is saving."""
+    checkpoint["tsdfm"] = {
+        "kind": module.checkpoint_kind,
+        "class_path": f"{type(module).__module__}.{type(module).__qualname__}",
+        "data_card": getattr(module, "data_card", None),
+    }
+
+
+def header_of(checkpoint, where) -> dict:
+    """The header of a loaded checkpoint dict; one without a header was not written by `tsdfm fit` and is refused."""
+    header = checkpoint.get("tsdfm") if isinstance(checkpoint, dict) else None
+    if not isinstance(header, dict):
+        raise UserError(f"{where} is not a lightning-tsdfm checkpoint (no 'tsdfm' header): use a checkpoint "
+                        f"written by `tsdfm fit`.")
+    return header
+
+
+def check_resumed_kind(header: dict, module_class: type, where) -> None:
+    """A run resumed from a checkpoint (``--ckpt_path``) must train a module of the checkpoint's kind."""
+    kind = module_class.checkpoint_kind
+    if header.get("kind") != kind:
+        raise UserError(
+            f"{where} is a {header.get('kind')!r} checkpoint, but this run trains a {module_class.__name__} "
+            f"({kind!r}): resume from a {kind!r} checkpoint of the same config (a teacher is given as "
+            f"--model.init_args.teacher_checkpoint, not --ckpt_path)."
+        )
+
+
+def checkpoint_name(module) -> str:
+    """The checkpoint a module is being restored from, as far as it knows."""
+    trainer = getattr(module, "_trainer", None)
+    path = getattr(trainer, "ckpt_path", None) if trainer is not None else None
+    return str(path) if path else "The checkpoint"
+
+
 def read_checkpoint(path: str | Path, expected_kind: str | tuple[str, ...] | None = None) -> dict:
     """The whole checkpoint dict, read safely, after checking it is a lightning-tsdfm checkpoint of an expected kind."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} does not exist.")
     checkpoint = _safe_load(path)
-    header = checkpoint.get("tsdfm") if isinstance(checkpoint, dict) else None
-    if not isinstance(header, dict):
-        raise UserError(f"{path} is not a lightning-tsdfm checkpoint (no 'tsdfm' header): train it with `tsdfm fit`.")
+    header = header_of(checkpoint, path)
     kinds = (expected_kind,) if isinstance(expected_kind, str) else expected_kind
     if kinds is not None and header["kind"] not in kinds:
         raise UserError(
