@@ -52,7 +52,8 @@ def generate_samples(
     sampling ``temperature`` (1: the model's own distribution), or, with ``shaping={"compass": path or "oracle",
     "k": K, "policy": ..., "selection_temperature": ...}``, with the compass-guided jump (K candidates per step:
     about K times the draws and a compass forward per step). ``sampler`` names one of the module's samplers
-    (``module.samplers``; default its first)."""
+    (``module.samplers``; default its first); what a module says about it beyond its name
+    (``module.sampler_settings(sampler)``, e.g. FMLM's stochasticity g) is kept as ``sampler_settings``."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
     for name, value in (("steps", steps), ("num_samples", num_samples), ("batch_size", batch_size),
@@ -84,6 +85,7 @@ def generate_samples(
         "source": module.path.source.name,
         "steps": steps,
         "sampler": sampler,
+        "sampler_settings": module.sampler_settings(sampler) if hasattr(module, "sampler_settings") else {},
         "seed": seed,
         "dtype": dtype,
         "sampling_temperature": temperature,

@@ -12,7 +12,8 @@ A module is shapeable when it
   and SEDD's code) or ``data_at_1`` (the library's, the default). :func:`library_time` converts a time of the
   module into the library's, t_library = 1 - t for ``noise_at_1`` (the map is its own inverse).
 
-Plugins and modules written without this library's base classes satisfy it the same way.
+Plugins and modules written without this library's base classes satisfy it the same way. A module that cannot be
+shaped by construction says why in a class attribute ``not_shapeable_because`` (a sentence), which the refusal quotes.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def _require(module, name: str) -> int:
 def check_shapeable(module) -> None:
     """Raise a TypeError that names what ``module`` lacks to be shaped (a ValueError for a wrong declaration)."""
     name = type(module).__name__
+    reason = getattr(module, "not_shapeable_because", None)
+    if reason:
+        raise TypeError(f"TrajectoryShaper does not apply to {name}: {reason}")
     missing = []
     if not isinstance(getattr(module, "jump_policy", None), JumpPolicy):
         missing.append("an attribute `jump_policy` (a JumpPolicy that its trajectory construction calls for every jump)")
