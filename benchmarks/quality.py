@@ -9,7 +9,8 @@ one of the module's samplers, e.g. ``cached`` for MDLM or ``euler`` for SEDD; de
 ``oracle`` samples a synthetic language with its exact posterior, the perfect factorised teacher; the optional
 ``@COMPASS:K:POLICY`` guides every sampling step, e.g. ``@oracle:16:importance``). For every model, step count,
 sampling temperature and judge one row: generative perplexity, mean per-sample unigram entropy, sample count,
-seed, seconds per sequence, and on synthetic data the mode-coverage figures reverse_ppl and distinct_4.
+seed, seconds per sequence, what the sampler records beyond its name (FMLM: its stochasticity ``g``), and on synthetic
+data the mode-coverage figures reverse_ppl and distinct_4.
 Reference rows (method=data) score held-out data from the training config. Writes
 benchmarks/results/<benchmark>.jsonl (this dataset's rows replaced), .md and .png (perplexity and entropy
 versus steps, one panel per dataset and judge). Sample files go to --samples-dir.
@@ -51,9 +52,9 @@ from lightning_tsdfm.sampling import denoiser_step, sample_chain  # noqa: E402
 from lightning_tsdfm.shaping.compasses import ORACLE  # noqa: E402
 
 COLUMNS = ["dataset", "source", "method", "steps", "sampling_temperature", "judge", "gen_ppl", "nll_stderr", "entropy",
-           "reverse_ppl", "distinct_4", "n_samples", "seed", "compass", "k", "policy", "trajectory", "train_steps"]
+           "reverse_ppl", "distinct_4", "n_samples", "seed", "compass", "k", "policy", "trajectory", "g", "train_steps"]
 FRONTIER_COLUMNS = ["dataset", "source", "method", "steps", "judge", "reference", "reference_entropy", "matched_gen_ppl",
-                    "matched_nll_stderr", "matched_reverse_ppl", "bracket", "compass", "k", "policy", "trajectory",
+                    "matched_nll_stderr", "matched_reverse_ppl", "bracket", "compass", "k", "policy", "trajectory", "g",
                     "train_steps"]
 RATIO_COLUMNS = ["dataset", "source", "steps", "judge", "reference", "method", "compass", "k", "policy", "trajectory",
                  "train_steps",
@@ -157,7 +158,8 @@ def frontier_rows(rows: list[dict], common: dict) -> list[dict]:
             if entropy is None:
                 continue
             matched = matched_perplexity(points, entropy)
-            identity = {k: sweep[0].get(k) for k in ("compass", "k", "policy", "trajectory", "train_steps", "checkpoint")}
+            identity = {k: sweep[0].get(k) for k in ("compass", "k", "policy", "trajectory", "g", "train_steps",
+                                                     "checkpoint")}
             row = {**common, "benchmark": "frontier", "source": source, "method": method, "steps": steps, "judge": judge,
                    "reference": reference, "reference_entropy": entropy, **identity,
                    "sampling_temperatures": sorted(p.temperature for p in points),
@@ -205,7 +207,8 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
                            **evaluate_samples(judge, samples.tokens, samples.texts),
                            **coverage(samples.tokens, heldout, card["vocab_size"]),
                            "seconds_per_sequence": samples.meta["seconds_per_sequence"], "dtype": samples.meta["dtype"],
-                           "sampler": samples.meta["sampler"], "checkpoint": checkpoint, **provenance}
+                           "sampler": samples.meta["sampler"], **samples.meta.get("sampler_settings", {}),
+                           "checkpoint": checkpoint, **provenance}
                     rows.append(row)
                     print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
                 if steps == max(step_list) and temperature == 1.0:

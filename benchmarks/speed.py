@@ -25,7 +25,7 @@ from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_c
 from lightning_tsdfm.modules import load_module  # noqa: E402
 
 BENCHMARK = "speed"
-COLUMNS = ["dataset", "source", "method", "sampler", "steps", "seconds_per_sequence", "speedup_vs_first", "repeats", "batch_size", "device", "threads"]
+COLUMNS = ["dataset", "source", "method", "sampler", "g", "steps", "seconds_per_sequence", "speedup_vs_first", "repeats", "batch_size", "device", "threads"]
 
 
 def main() -> None:
@@ -59,6 +59,8 @@ def main() -> None:
                 times.append((time.perf_counter() - start) / args.batch_size)
             rows.append({**common, "source": source, "method": method, "steps": steps, "checkpoint": checkpoint,
                          "sampler": sampler or module.samplers[0],
+                         **(module.sampler_settings(sampler or module.samplers[0])
+                            if hasattr(module, "sampler_settings") else {}),
                          "seconds_per_sequence": statistics.median(times), "all_seconds_per_sequence": times})
     for row in rows:
         first = next(r for r in rows if r["source"] == row["source"])

@@ -35,7 +35,7 @@ def test_semigroup_weight_makes_the_composition_exact_for_random_denoisers(gamma
     if gamma_u.item() >= 1.0:  # the midpoint must lie before the data
         gamma_s, gamma_u = gamma_s * 0.99, gamma_u * 0.99
     g = torch.Generator().manual_seed(seed)
-    weights_su, weights_ut = torch.randn(vocab, vocab, generator=g, dtype=torch.float64), torch.randn(vocab, vocab, generator=g, dtype=torch.float64)
+    weights_su, weights_ut = (torch.randn(vocab, vocab, generator=g, dtype=torch.float64) for _ in range(2))
     delta_su = lambda x: torch.softmax(x @ weights_su, -1)  # noqa: E731 - two arbitrary denoisers on the simplex
     delta_ut = lambda x: torch.softmax(x @ weights_ut, -1)  # noqa: E731
     x = torch.randn(1, 4, vocab, generator=g, dtype=torch.float64)

@@ -22,7 +22,8 @@ BACKBONE = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_rati
 
 
 def _datamodule(batches: int = 2) -> SyntheticDataModule:
-    return SyntheticDataModule(vocab_size=VOCAB, num_states=4, seq_len=LEN, num_train=4 * batches, num_val=4, batch_size=4)
+    return SyntheticDataModule(vocab_size=VOCAB, num_states=4, seq_len=LEN, num_train=4 * batches, num_val=4,
+                               batch_size=4)
 
 
 def _flm(**kwargs) -> FLMModule:

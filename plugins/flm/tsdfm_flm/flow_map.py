@@ -3,7 +3,7 @@
 On the one-hot interpolant the ODE's velocity at (x, gamma) is (D(x) - x) / (1 - gamma), D = E[onehot(x1) | x],
 so one Euler step from gamma_s to gamma_t is
 
-    x + (gamma_t - gamma_s) (D - x) / (1 - gamma_s) = (1 - gamma_t)/(1 - gamma_s) x + (gamma_t - gamma_s)/(1 - gamma_s) D,
+    x + (gamma_t - gamma_s)(D - x)/(1 - gamma_s) = (1 - gamma_t)/(1 - gamma_s) x + (gamma_t - gamma_s)/(1 - gamma_s) D,
 
 a convex combination of x and D. The exact flow map X_{s,t} has the same form with a two-time denoiser
 delta_{s,t}(x) on the simplex in place of D (delta_{s,s} = D_s):

@@ -89,8 +89,9 @@ class FMLMModule(FrozenTeacherMixin, FLMModule):
         if not (0 <= diagonal_fraction and 0 <= boundary and diagonal_fraction + boundary <= 1):
             raise ValueError(f"diagonal_fraction={diagonal_fraction} and boundary_fraction={boundary} must be >= 0 "
                              f"with a sum <= 1 (the rest of each batch is off-diagonal).")
-        super().__init__(vocab_size, teacher.hparams["seq_len"], teacher.backbone, teacher.hparams.get("logit_soft_cap"),
-                         teacher.hparams.get("antithetic", True), lr, weight_decay, warmup_steps, seed)
+        super().__init__(vocab_size, teacher.hparams["seq_len"], teacher.backbone,
+                         teacher.hparams.get("logit_soft_cap"), teacher.hparams.get("antithetic", True), lr,
+                         weight_decay, warmup_steps, seed)
         self.save_hyperparameters()
         self.check_sampler(FLOW_MAP)  # sampling_noise in [0, 1]
         self.boundary_fraction = boundary
@@ -136,7 +137,7 @@ class FMLMModule(FrozenTeacherMixin, FLMModule):
         return target
 
     def distillation_loss(self, x1: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """(per-sequence cross-entropy -sum_v target_v log delta(x_s; s, t)_v averaged over positions [B], diagonal [B])."""
+        """(-sum_v target_v log delta(x_s; s, t)_v averaged over positions [B], which rows are diagonal [B])."""
         s, u, t, diagonal = self.pair_times(x1.shape[0], generator, x1.device)
         x_s = self.path.sample(x1, s, generator)
         target = self.semigroup_targets(x_s, s, u, t, diagonal)
