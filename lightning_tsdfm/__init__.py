@@ -12,6 +12,7 @@ from lightning_tsdfm.modules import (
     TeacherModule,
     load_module,
 )
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import (
     MaskSource,
     MixturePath,
@@ -34,6 +35,7 @@ __all__ = [
     "JumpPolicy",
     "MaskSource",
     "MixturePath",
+    "OptimizerConfig",
     "PolynomialScheduler",
     "Scheduler",
     "Shapeable",

@@ -25,6 +25,7 @@ from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.models import DiffusionTransformer
 from lightning_tsdfm.modules import load_module, read_checkpoint_header
 from lightning_tsdfm.modules.compass import DEFAULT_BACKBONE, LOSSES
+from lightning_tsdfm.modules.optim import OptimizerConfig
 
 VOCAB, LEN = 8, 8
 BACKBONE = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16)
@@ -45,7 +46,7 @@ def _fit_checkpoint(module, root, steps: int = 2, datamodule=None) -> Path:
 @pytest.fixture(scope="module", params=["mask", "uniform"])
 def teacher_ckpt(request, tmp_path_factory):
     torch.manual_seed(0)
-    teacher = TeacherModule(VOCAB, LEN, source=request.param, backbone=BACKBONE, lr=3e-2, warmup_steps=1)
+    teacher = TeacherModule(VOCAB, LEN, source=request.param, backbone=BACKBONE, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     return _fit_checkpoint(teacher, tmp_path_factory.mktemp(f"teacher_{request.param}"), steps=3)
 
 
@@ -214,10 +215,10 @@ def test_a_short_fit_separates_teacher_jumps_from_data(tmp_path):
     Against a well-trained teacher the same budget stays near chance: its errors are rarer and subtler."""
     backbone = TransformerConfig(hidden_size=32, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16)
     torch.manual_seed(0)
-    teacher = TeacherModule(16, 16, backbone=backbone, lr=3e-3, warmup_steps=10)
+    teacher = TeacherModule(16, 16, backbone=backbone, optimizer=OptimizerConfig(lr=3e-3, warmup_steps=10))
     ckpt = _fit_checkpoint(teacher, tmp_path / "teacher", steps=5, datamodule=_learnable_data())
     torch.manual_seed(0)
-    compass = CompassModule(str(ckpt), 16, 16, backbone=backbone, lr=3e-3, warmup_steps=10)
+    compass = CompassModule(str(ckpt), 16, 16, backbone=backbone, optimizer=OptimizerConfig(lr=3e-3, warmup_steps=10))
     trainer = quick_trainer(tmp_path / "compass", 200, val_batches=8)
     before = trainer.validate(compass, datamodule=_learnable_data(), verbose=False)[0]["val/nce_acc"]
     trainer.fit(compass, datamodule=_learnable_data())

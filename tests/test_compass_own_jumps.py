@@ -17,6 +17,7 @@ from lightning_tsdfm import CausalLMModule, CompassModule, SyntheticDataModule, 
 from lightning_tsdfm.cli import main
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules import load_module
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.shaping import TrajectoryShaper
 
 tsdfm_mdlm = pytest.importorskip("tsdfm_mdlm", reason="the MDLM plugin is installed by `make install`")
@@ -41,25 +42,25 @@ def _fit(module, root, steps: int):
 @pytest.fixture(scope="module")
 def teacher_ckpt(tmp_path_factory):
     torch.manual_seed(0)
-    return _fit(TeacherModule(VOCAB, LEN, backbone=BACKBONE, lr=3e-2, warmup_steps=1), tmp_path_factory.mktemp("teacher"), 2)
+    return _fit(TeacherModule(VOCAB, LEN, backbone=BACKBONE, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1)), tmp_path_factory.mktemp("teacher"), 2)
 
 
 @pytest.fixture(scope="module")
 def mdlm_ckpt(tmp_path_factory):
     torch.manual_seed(0)
-    return _fit(MDLMModule(VOCAB, LEN, backbone=BACKBONE, lr=3e-2, warmup_steps=1), tmp_path_factory.mktemp("mdlm"), 2)
+    return _fit(MDLMModule(VOCAB, LEN, backbone=BACKBONE, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1)), tmp_path_factory.mktemp("mdlm"), 2)
 
 
 @pytest.fixture(scope="module", params=["absorb", "uniform"])
 def sedd_ckpt(request, tmp_path_factory):
     torch.manual_seed(0)
-    sedd = SEDDModule(VOCAB, LEN, graph=request.param, backbone=BACKBONE, lr=3e-2, warmup_steps=1)
+    sedd = SEDDModule(VOCAB, LEN, graph=request.param, backbone=BACKBONE, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     return _fit(sedd, tmp_path_factory.mktemp(f"sedd_{request.param}"), 2)
 
 
 def _compass(checkpoint, **kwargs) -> CompassModule:
     torch.manual_seed(0)
-    return CompassModule(str(checkpoint), VOCAB, LEN, backbone=SMALL, lr=3e-2, warmup_steps=1, **kwargs)
+    return CompassModule(str(checkpoint), VOCAB, LEN, backbone=SMALL, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1), **kwargs)
 
 
 def _state(compass: CompassModule, seed: int = 0):
@@ -137,7 +138,7 @@ def test_a_compass_trains_on_sedd_own_jumps(sedd_ckpt, tmp_path):
 
 def _sdtt(mdlm_ckpt) -> SDTTModule:
     torch.manual_seed(0)
-    return SDTTModule(str(mdlm_ckpt), VOCAB, LEN, initial_steps=16, num_rounds=2, steps_per_round=2, lr=1e-2, warmup_steps=1)
+    return SDTTModule(str(mdlm_ckpt), VOCAB, LEN, initial_steps=16, num_rounds=2, steps_per_round=2, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
 
 
 def test_the_mdlm_compass_shapes_its_sdtt_student(mdlm_ckpt, tmp_path):

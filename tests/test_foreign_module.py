@@ -18,6 +18,7 @@ from lightning_tsdfm import CompassModule, SyntheticDataModule, TransformerConfi
 from lightning_tsdfm import plugins as plugin_registry
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules import load_module
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import MaskSource, MixturePath
 from lightning_tsdfm.shaping import TrajectoryShaper, check_shapeable
 from lightning_tsdfm.shaping.protocol import library_time
@@ -244,7 +245,7 @@ def test_a_compass_trained_on_its_own_jumps_matches_and_shapes_it(registered, tm
     assert type(load_module(model_ckpt, expected_kind=KIND)) is ForeignMDLM
 
     torch.manual_seed(0)
-    compass = CompassModule(str(model_ckpt), VOCAB, LEN, backbone=SMALL, teacher_kind=KIND, lr=3e-2, warmup_steps=1)
+    compass = CompassModule(str(model_ckpt), VOCAB, LEN, backbone=SMALL, teacher_kind=KIND, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     assert compass.hparams.source == "mask" and compass.hparams.seq_len == LEN
     assert compass.hparams.scheduler_exponent is None  # not t^n: its training states are drawn on the model's path
     assert compass.model_path().scheduler == LogLinearSchedule()

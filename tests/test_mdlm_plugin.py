@@ -16,6 +16,7 @@ from lightning_tsdfm import CompassModule, SyntheticDataModule, TeacherModule, T
 from lightning_tsdfm.jumps import BlindJump, mixture_kernel
 from lightning_tsdfm.losses import reverse_kl
 from lightning_tsdfm.modules import load_module
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.shaping import TrajectoryShaper
 
 tsdfm_mdlm = pytest.importorskip("tsdfm_mdlm", reason="the MDLM plugin is installed by `make install`")
@@ -229,12 +230,12 @@ def test_layout_round_trip_and_unknown_keys():
 
 @pytest.fixture(scope="module")
 def mdlm_ckpt(tmp_path_factory):
-    return fit_checkpoint(_mdlm(lr=3e-2, warmup_steps=1), tmp_path_factory.mktemp("mdlm"), 3, _datamodule())
+    return fit_checkpoint(_mdlm(optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1)), tmp_path_factory.mktemp("mdlm"), 3, _datamodule())
 
 
 def _sdtt(mdlm_ckpt, **kwargs) -> SDTTModule:
     torch.manual_seed(0)
-    defaults = dict(initial_steps=16, num_rounds=2, steps_per_round=2, lr=1e-2, warmup_steps=1)
+    defaults = dict(initial_steps=16, num_rounds=2, steps_per_round=2, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
     return SDTTModule(str(mdlm_ckpt), VOCAB, LEN, **{**defaults, **kwargs})
 
 
@@ -313,7 +314,7 @@ def test_sdtt_is_shapeable_by_the_trajectory_shaper(mdlm_ckpt, tmp_path):
                                                                                   mlp_ratio=2, cond_size=16)),
                              tmp_path / "teacher", 2, _datamodule())
     compass = CompassModule(str(teacher), VOCAB, LEN, backbone=TransformerConfig(hidden_size=8, num_layers=1, num_heads=2,
-                                                                                mlp_ratio=2, cond_size=8), lr=3e-2, warmup_steps=1)
+                                                                                mlp_ratio=2, cond_size=8), optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     trainer = quick_trainer(tmp_path / "compass", 2)
     trainer.fit(compass, datamodule=_datamodule())
     trainer.save_checkpoint(tmp_path / "compass.ckpt")

@@ -18,6 +18,7 @@ from lightning_tsdfm.data import HiddenMarkovLanguage, HMMSpec
 from lightning_tsdfm.data.path_oracle import OracleCompass, OracleDenoiser, PathOracle
 from lightning_tsdfm.data.textlike import TextlikeHMMSpec
 from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
 from lightning_tsdfm.samples_io import SampleSet, generate_samples, read_jsonl, write_jsonl
 from lightning_tsdfm.sampling import sample_first_hitting, sample_sequences
@@ -90,7 +91,7 @@ def _datamodule() -> SyntheticDataModule:
 @pytest.fixture(scope="module")
 def teacher_ckpt(tmp_path_factory):
     torch.manual_seed(0)
-    teacher = TeacherModule(VOCAB, SEQ, source="mask", backbone=BACKBONE, lr=3e-2, warmup_steps=1)
+    teacher = TeacherModule(VOCAB, SEQ, source="mask", backbone=BACKBONE, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     return fit_checkpoint(teacher, tmp_path_factory.mktemp("teacher"), 3, _datamodule())
 
 
@@ -107,7 +108,7 @@ def test_oracle_compass_shapes_sampling(teacher_ckpt, tmp_path):
 
 def test_oracle_compass_shapes_distillation(teacher_ckpt, tmp_path):
     torch.manual_seed(0)
-    student = StudentModule(str(teacher_ckpt), VOCAB, SEQ, teacher_steps=8, ema_decay=0.5, lr=1e-2, warmup_steps=1)
+    student = StudentModule(str(teacher_ckpt), VOCAB, SEQ, teacher_steps=8, ema_decay=0.5, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
     trainer = quick_trainer(tmp_path, 2, [TrajectoryShaper("oracle", num_candidates=4)])
     trainer.fit(student, datamodule=_datamodule())
     assert trainer.callback_metrics["shaping/energy_chosen"] <= trainer.callback_metrics["shaping/energy_candidates"]

@@ -14,6 +14,7 @@ from test_mdlm_plugin import _mdlm_layout_state, _mdlm_reference_logits  # noqa:
 from tsdfm_mdlm import MDLMModule, from_mdlm_state_dict, load_hf_release, mdlm_ema_state_dict  # noqa: E402
 
 from lightning_tsdfm.models import TransformerConfig  # noqa: E402
+from lightning_tsdfm.modules.optim import OptimizerConfig  # noqa: E402
 
 VOCAB, LEN, HIDDEN, BLOCKS, HEADS, COND = 9, 8, 32, 2, 4, 16
 CFG = TransformerConfig(hidden_size=HIDDEN, num_layers=BLOCKS, num_heads=HEADS, mlp_ratio=4, cond_size=COND, norm_weights=True)
@@ -53,8 +54,9 @@ def test_hf_release_loads_with_its_config_and_computes_its_logits(tmp_path, time
     assert (module.net.config.hidden_size, module.net.config.num_layers, module.net.config.num_heads) == (HIDDEN, BLOCKS, HEADS)
     read_back = safetensors_torch.load_file(str(tmp_path / "mdlm-owt" / "model.safetensors"))
     assert _compare(module, read_back) < 1e-5
-    from_file = load_hf_release(tmp_path / "mdlm-owt" / "model.safetensors", lr=1e-4)  # the file itself, and kwargs
-    assert from_file.hparams.lr == 1e-4
+    from_file = load_hf_release(tmp_path / "mdlm-owt" / "model.safetensors",  # the file itself, and kwargs
+                                optimizer=OptimizerConfig(lr=1e-4))
+    assert from_file.hparams.optimizer.lr == 1e-4
     assert all(torch.equal(a, b) for a, b in zip(module.state_dict().values(), from_file.state_dict().values()))
 
 

@@ -13,6 +13,7 @@ import yaml
 from lightning_helpers import fit_checkpoint
 
 from lightning_tsdfm import SyntheticDataModule, TeacherModule, TransformerConfig
+from lightning_tsdfm.modules.optim import OptimizerConfig
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 DATA = {"vocab_size": 8, "num_states": 4, "seq_len": 8, "num_train": 8, "num_val": 4, "batch_size": 4}
@@ -30,7 +31,7 @@ def quality(tmp_path, monkeypatch):
 def test_frontier_mode_writes_sweeps_and_matched_rows(quality, tmp_path):
     torch.manual_seed(0)
     teacher = TeacherModule(8, 8, backbone=TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, cond_size=16),
-                            lr=3e-2, warmup_steps=1)
+                            optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     ckpt = fit_checkpoint(teacher, tmp_path / "teacher", 3, SyntheticDataModule(**DATA))
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"data": {"class_path": "lightning_tsdfm.SyntheticDataModule", "init_args": DATA}}))

@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_tsdfm import SyntheticDataModule, TeacherModule, TransformerConfig
 from lightning_tsdfm.modules import load_module
+from lightning_tsdfm.modules.optim import OptimizerConfig
 
 BATCHES_PER_EPOCH = 2
 
@@ -21,7 +22,7 @@ def _datamodule(batches_per_epoch: int = BATCHES_PER_EPOCH) -> SyntheticDataModu
 def _teacher(source: str) -> TeacherModule:
     torch.manual_seed(0)
     backbone = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16)
-    return TeacherModule(vocab_size=8, seq_len=8, source=source, backbone=backbone, warmup_steps=2, lr=1e-2)
+    return TeacherModule(vocab_size=8, seq_len=8, source=source, backbone=backbone, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=2))
 
 
 def _trainer(root, max_steps: int, callbacks=()) -> L.Trainer:

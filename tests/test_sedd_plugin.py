@@ -16,6 +16,7 @@ from lightning_tsdfm import SyntheticDataModule, TransformerConfig
 from lightning_tsdfm.jumps import BlindJump, mixture_kernel
 from lightning_tsdfm.losses import generalized_kl
 from lightning_tsdfm.modules import load_module, read_checkpoint_header
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import MaskSource, MixturePath, Scheduler, UniformSource
 from lightning_tsdfm.plugins import available_plugins, load_plugins
 
@@ -357,7 +358,7 @@ def test_tiny_fit_lowers_the_loss_and_loads_back(graph, tmp_path):
             return sum(module.loss(b, torch.Generator().manual_seed(k)).item()
                        for k in range(8) for b in batches) / (8 * len(batches))
 
-    module = _module(graph, lr=1e-2, warmup_steps=1)
+    module = _module(graph, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
     before = held_out_loss(module)
     ckpt = fit_checkpoint(module, tmp_path, 30, datamodule)
     assert read_checkpoint_header(ckpt)["kind"] == "sedd"

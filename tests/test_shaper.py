@@ -24,6 +24,7 @@ from lightning_tsdfm import (
 )
 from lightning_tsdfm.cli import main
 from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.plugins import ENTRY_POINT_GROUP
 from lightning_tsdfm.samples_io import generate_samples, read_jsonl
 from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper
@@ -51,13 +52,13 @@ def source(request):
 @pytest.fixture(scope="module")
 def teacher_ckpt(source, tmp_path_factory):
     torch.manual_seed(0)
-    teacher = TeacherModule(VOCAB, LEN, source=source, backbone=BACKBONE, lr=3e-2, warmup_steps=1)
+    teacher = TeacherModule(VOCAB, LEN, source=source, backbone=BACKBONE, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     return _fit_checkpoint(teacher, tmp_path_factory.mktemp(f"teacher_{source}"), steps=3)
 
 
 def _compass_ckpt(teacher_ckpt, root, flat: bool = False):
     torch.manual_seed(0)
-    compass = CompassModule(str(teacher_ckpt), VOCAB, LEN, backbone=SMALL, lr=3e-2, warmup_steps=1)
+    compass = CompassModule(str(teacher_ckpt), VOCAB, LEN, backbone=SMALL, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     trainer = quick_trainer(root, 2)
     trainer.fit(compass, datamodule=_datamodule())
     if flat:  # a compass with no opinion: every state has energy 0
@@ -81,7 +82,7 @@ def flat_compass_ckpt(teacher_ckpt, tmp_path_factory):
 def _student(teacher_ckpt) -> StudentModule:
     torch.manual_seed(0)
     return StudentModule(str(teacher_ckpt), VOCAB, LEN, teacher_steps=8, base_fraction=0.25, ema_decay=0.5,
-                         lr=1e-2, warmup_steps=1)
+                         optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
 
 
 def _distil(teacher_ckpt, root, steps: int = 3, shaper=None) -> StudentModule:

@@ -21,6 +21,7 @@ from lightning_tsdfm import (
 from lightning_tsdfm.distillation import DyadicStepSizes, heun_target, rk4_target
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules import load_module
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import MixturePath, make_source
 
 VOCAB, LEN = 8, 8
@@ -40,7 +41,7 @@ def _fit_checkpoint(module, root, steps: int = 2, datamodule=None) -> Path:
 @pytest.fixture(scope="module", params=["mask", "uniform"])
 def teacher_ckpt(request, tmp_path_factory):
     torch.manual_seed(0)
-    teacher = TeacherModule(VOCAB, LEN, source=request.param, backbone=BACKBONE, lr=3e-2, warmup_steps=1)
+    teacher = TeacherModule(VOCAB, LEN, source=request.param, backbone=BACKBONE, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     return _fit_checkpoint(teacher, tmp_path_factory.mktemp(f"teacher_{request.param}"), steps=3)
 
 

@@ -11,19 +11,18 @@ import torch.nn.functional as F
 
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
-from lightning_tsdfm.modules.optim import adamw_with_warmup
+from lightning_tsdfm.modules.optim import OptimizerConfig
+from lightning_tsdfm.modules.training import TrainingMixin
 
 
-class CausalLMModule(DataCardMixin, L.LightningModule):
+class CausalLMModule(TrainingMixin, DataCardMixin, L.LightningModule):
     """Next-token cross-entropy with the backbone in causal mode and no time conditioning.
 
     Args:
         vocab_size: data vocabulary (linked from the DataModule by ``tsdfm fit``).
         seq_len: sequence length of the data (linked from the DataModule).
         backbone: architecture of the transformer.
-        lr: AdamW peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear learning-rate warm-up.
+        optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
     """
 
     checkpoint_kind = "causal_lm"
@@ -33,11 +32,10 @@ class CausalLMModule(DataCardMixin, L.LightningModule):
         vocab_size: int,
         seq_len: int,
         backbone: Optional[TransformerConfig] = None,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 200,
+        optimizer: OptimizerConfig = OptimizerConfig(lr=1e-3),
     ) -> None:
         super().__init__()
+        self.optimizer_config = OptimizerConfig.of(optimizer)
         backbone = backbone or TransformerConfig()
         self.save_hyperparameters()
         # one extra position so a BOS token can precede a full block
@@ -60,6 +58,3 @@ class CausalLMModule(DataCardMixin, L.LightningModule):
         loss = self._loss(tokens)
         self.log("val/ce", loss, prog_bar=True)
         self.log("val/ppl", loss.exp())
-
-    def configure_optimizers(self):
-        return adamw_with_warmup(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup_steps)

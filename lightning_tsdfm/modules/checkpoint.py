@@ -12,6 +12,7 @@ instantiated, so a checkpoint never runs code of its own.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import pickle
 import re
 import zipfile
@@ -23,12 +24,14 @@ import torch
 
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.models.backbone import TransformerConfig
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.plugins import load_plugins
 
-#: the non-tensor, non-container types a lightning-tsdfm checkpoint holds (its backbone config in the hyper-parameters).
+#: the non-tensor, non-container types a lightning-tsdfm checkpoint holds (its backbone and optimizer configs in the
+#: hyper-parameters).
 #: Registered for the whole process (not in a context manager, whose exit would also drop them), so Lightning's own
 #: weights-only loads (resuming with ``--ckpt_path``) accept them too.
-CHECKPOINT_GLOBALS = [TransformerConfig]
+CHECKPOINT_GLOBALS = [TransformerConfig, OptimizerConfig]
 torch.serialization.add_safe_globals(CHECKPOINT_GLOBALS)
 
 
@@ -162,9 +165,27 @@ def module_class(class_path, path: str | Path = "the checkpoint") -> type[L.Ligh
 
 def load_module(path: str | Path, expected_kind: str | tuple[str, ...] | None = None, map_location="cpu") -> L.LightningModule:
     """Instantiate the checkpoint's (registered) module class and load its weights (and data card), safely."""
-    header = read_checkpoint(path, expected_kind)["tsdfm"]
-    cls = module_class(header["class_path"], path)
+    checkpoint = read_checkpoint(path, expected_kind)
+    cls = module_class(checkpoint["tsdfm"]["class_path"], path)
+    upgrades = upgraded_hparams(cls, checkpoint.get("hyper_parameters") or {})
     # in an empty context: a module loaded while the CLI builds another (a teacher read in a student's __init__)
     # would otherwise record the outer module's hyper-parameters, which Lightning keeps in a context variable
     load = contextvars.Context().run
-    return load(cls.load_from_checkpoint, str(path), map_location=map_location, weights_only=True).eval()
+    return load(cls.load_from_checkpoint, str(path), map_location=map_location, weights_only=True, **upgrades).eval()
+
+
+#: hyper-parameters that earlier versions saved under another name: old name -> current name
+RENAMED_HPARAMS: dict[str, str] = {}
+
+
+def upgraded_hparams(cls: type, hparams: dict) -> dict:
+    """What a checkpoint of an earlier version holds under other names, as ``cls`` takes it now: its flat ``lr``,
+    ``weight_decay`` and ``warmup_steps`` as the ``optimizer`` group, a renamed hyper-parameter under its new name."""
+    takes = inspect.signature(cls.__init__).parameters
+    upgrades = {new: hparams[old] for old, new in RENAMED_HPARAMS.items()
+                if old in hparams and new in takes and new not in hparams}
+    if "optimizer" in takes and "optimizer" not in hparams:
+        group = OptimizerConfig.from_flat_hparams(hparams)
+        if group is not None:
+            upgrades["optimizer"] = group
+    return upgrades

@@ -45,10 +45,10 @@ from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
 from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
 from lightning_tsdfm.modules.model_jumps import TEACHER_KIND, check_sampler_of, own_jump, read_jumping_model
-from lightning_tsdfm.modules.optim import adamw_with_warmup
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.modules.teacher_checkpoint import adopt
+from lightning_tsdfm.modules.training import TrainingMixin
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
-from lightning_tsdfm.random import derived_generator
 
 #: about 11% of the synthetic tiny teacher (1.28M) and 8% of the text tiny teacher (3.26M) parameters
 DEFAULT_BACKBONE = TransformerConfig(hidden_size=64, num_layers=2, num_heads=2, mlp_ratio=4, cond_size=32)
@@ -68,7 +68,7 @@ def info_nce(e_pos: torch.Tensor, e_neg: torch.Tensor) -> torch.Tensor:
 LOSSES = {"logistic": logistic_nce, "infonce": info_nce}
 
 
-class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
+class CompassModule(FrozenTeacherMixin, TrainingMixin, DataCardMixin, L.LightningModule):
     """Energy compass E_psi(x, t) trained against a frozen teacher checkpoint.
 
     Args:
@@ -85,9 +85,7 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
         loss: ``logistic`` (binary NCE) or ``infonce`` (one positive against ``num_negatives``).
         num_negatives: M, negatives per positive.
         num_time_bins: equal bins of [0, t_max] for the validation accuracy.
-        lr: AdamW peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear learning-rate warm-up.
+        optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         seed: seed of the training draws, combined with (global_step, rank).
         teacher_kind: the checkpoint kind of ``teacher_checkpoint``: ``teacher`` (a TeacherModule), or any
             shapeable model's (``mdlm``, ``mdlm-sdtt``, ``sedd``, ``student``, a plugin's), whose own jumps are then
@@ -111,9 +109,7 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
         loss: Literal["logistic", "infonce"] = "logistic",
         num_negatives: int = 1,
         num_time_bins: int = 4,
-        lr: float = 3e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 100,
+        optimizer: OptimizerConfig = OptimizerConfig(warmup_steps=100),
         seed: int = 0,
         teacher_kind: str = TEACHER_KIND,
         teacher_sampler: str | None = None,
@@ -124,6 +120,7 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
                         num_negatives=num_negatives, num_time_bins=num_time_bins)
         teacher = read_jumping_model(teacher_checkpoint, teacher_kind, vocab_size, seq_len, teacher_hparams, teacher_sampler)
         backbone = backbone or replace(DEFAULT_BACKBONE)
+        self.optimizer_config, self.seed = OptimizerConfig.of(optimizer), seed
         self.save_hyperparameters()
         adopt(self, teacher, weights=False)
         described = self.hparams.teacher_hparams
@@ -204,9 +201,6 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
 
     # ---- training and validation
 
-    def step_generator(self, device, offset: int = 0) -> torch.Generator:
-        return derived_generator(self.hparams.seed + offset, self.global_step, self.global_rank, device)
-
     def on_fit_start(self) -> None:
         rank_zero_info(f"CompassModule: {_num_parameters(self):,} parameters, "
                        f"{self.parameter_ratio():.1%} of the teacher's.")
@@ -222,7 +216,7 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
         return loss
 
     def validation_step(self, x1: torch.Tensor, batch_idx: int) -> None:
-        g = derived_generator(self.hparams.seed + 1, batch_idx, self.global_rank, x1.device)
+        g = self.validation_generator(batch_idx, x1.device)
         batch, t_max, bins = x1.shape[0], self.hparams.t_max, self.hparams.num_time_bins
         # stratified times: one per slice of [0, t_max], so every bin is measured
         t = (torch.arange(batch, device=x1.device) + torch.rand(batch, device=x1.device, generator=g)) * t_max / batch
@@ -236,9 +230,6 @@ class CompassModule(FrozenTeacherMixin, DataCardMixin, L.LightningModule):
             if in_bin.any():
                 name = f"val/nce_acc/t{b * t_max / bins:.2f}-{(b + 1) * t_max / bins:.2f}"
                 self.log(name, correct[in_bin].mean(), batch_size=int(in_bin.sum()))
-
-    def configure_optimizers(self):
-        return adamw_with_warmup(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup_steps)
 
 
 def _check_settings(negatives: str, loss: str, **positive: int) -> None:

@@ -12,19 +12,20 @@ from lightning_tsdfm.jumps import BlindJump, JumpPolicy
 from lightning_tsdfm.losses import generalized_kl, masked_cross_entropy
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
-from lightning_tsdfm.modules.optim import adamw_with_warmup
+from lightning_tsdfm.modules.optim import OptimizerConfig
+from lightning_tsdfm.modules.training import TrainingMixin
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, Scheduler, make_source
-from lightning_tsdfm.random import derived_generator
 from lightning_tsdfm.sampling import Step, denoiser_step, sample_chain, sample_first_hitting
 
 
-class DenoiserModule(DataCardMixin, L.LightningModule):
+class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
     """Base of the teacher and the student. Subclasses define ``training_step``.
 
     ``self.jump_policy`` is the seam: every jump this module makes to build trajectories (and, unless a
     subclass says otherwise, to sample) is a call of it. Validation logs ``val/ce`` and ``val/nelbo``.
     ``scheduler`` is the kappa of ``self.path`` (default kappa(t) = t); a subclass exposes what configures it
-    as its own hyper-parameters (the teacher's ``scheduler_exponent``, SEDD's ``eps``).
+    as its own hyper-parameters (the teacher's ``scheduler_exponent``, SEDD's ``eps``). ``optimizer`` and ``seed``
+    configure the optimizer and the draws (:class:`~lightning_tsdfm.modules.training.TrainingMixin`).
     """
 
     checkpoint_kind = "denoiser"
@@ -34,16 +35,17 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
         self,
         vocab_size: int,
         seq_len: int,
+        *,
         source: Literal["mask", "uniform"] = "mask",
         scheduler: Optional[Scheduler] = None,
         backbone: Optional[TransformerConfig] = None,
-        lr: float = 3e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 200,
+        optimizer: OptimizerConfig = OptimizerConfig(),
         t_max: float = 0.999,
         seed: int = 0,
     ) -> None:
         super().__init__()
+        self.optimizer_config = OptimizerConfig.of(optimizer)
+        self.seed = seed
         self.path = MixturePath(make_source(source, vocab_size), scheduler or PolynomialScheduler())
         self.net = DiffusionTransformer(
             backbone or TransformerConfig(), self.path.source.input_vocab_size, vocab_size, seq_len,
@@ -61,11 +63,8 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
         t = torch.rand(x1.shape[0], device=x1.device, generator=generator) * self.t_max
         return t, self.path.sample(x1, t, generator)
 
-    def step_generator(self, device, offset: int = 0) -> torch.Generator:
-        return derived_generator(self.hparams.seed + offset, self.global_step, self.global_rank, device)
-
     def validation_step(self, x1: torch.Tensor, batch_idx: int) -> None:
-        g = derived_generator(self.hparams.seed + 1, batch_idx, self.global_rank, x1.device)
+        g = self.validation_generator(batch_idx, x1.device)
         t, x_t = self.path_sample(x1, g)
         logits = self(x_t, t, torch.full_like(t, 1.0 / 1024))
         self.log("val/ce", masked_cross_entropy(logits, x1, self.path.source.unsettled(x_t)), prog_bar=True)
@@ -110,6 +109,3 @@ class DenoiserModule(DataCardMixin, L.LightningModule):
                                 self.hparams.seq_len, steps, generator, self.device, batch_size, progress, description)
         finally:
             self.train(was_training)
-
-    def configure_optimizers(self):
-        return adamw_with_warmup(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup_steps)

@@ -26,6 +26,7 @@ from lightning_tsdfm.losses import forward_kl
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
 from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.modules.teacher_checkpoint import adopt, read_teacher
 from lightning_tsdfm.paths import PolynomialScheduler
 
@@ -43,9 +44,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         base_fraction: share of each batch trained on the base case.
         level_weights: weights of the recursive levels h = 1, 1/2, ..., 2/N (default: J - j, larger h more).
         ema_decay: decay of the EMA student that builds the targets.
-        lr: AdamW peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear learning-rate warm-up.
+        optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         seed: seed of the training draws, combined with (global_step, rank).
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
@@ -63,9 +62,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         base_fraction: float = 0.25,
         level_weights: Optional[Sequence[float]] = None,
         ema_decay: float = 0.999,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 100,
+        optimizer: OptimizerConfig = OptimizerConfig(lr=1e-4, warmup_steps=100),
         seed: int = 0,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
@@ -73,9 +70,9 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         if trajectory not in TRAJECTORIES:
             raise ValueError(f"Unknown trajectory {trajectory!r}: choose one of {sorted(TRAJECTORIES)}.")
         super().__init__(
-            vocab_size, teacher.hparams["seq_len"], teacher.hparams["source"],
-            PolynomialScheduler(teacher.hparams["scheduler_exponent"]),
-            teacher.backbone, lr, weight_decay, warmup_steps, teacher.hparams.get("t_max", 0.999), seed,
+            vocab_size, teacher.hparams["seq_len"], source=teacher.hparams["source"],
+            scheduler=PolynomialScheduler(teacher.hparams["scheduler_exponent"]), backbone=teacher.backbone,
+            optimizer=optimizer, t_max=teacher.hparams.get("t_max", 0.999), seed=seed,
         )
         self.save_hyperparameters()
         adopt(self, teacher, new_parameters=("net.step_embed.",))  # a fresh student equals its teacher

@@ -9,6 +9,7 @@ import torch
 from lightning_tsdfm.losses import generalized_kl, masked_cross_entropy
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.denoiser import DenoiserModule
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import PolynomialScheduler
 
 
@@ -25,9 +26,7 @@ class TeacherModule(DenoiserModule):
         scheduler_exponent: n of kappa(t) = t^n.
         backbone: architecture of the transformer.
         loss: ``ce`` (cross-entropy on positions that can change) or ``gkl`` (generalized KL / NELBO).
-        lr: AdamW peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear learning-rate warm-up.
+        optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         t_max: upper bound of training times (the NELBO weight kappa'/(1-kappa) diverges at t=1).
         seed: seed of the training draws, combined with (global_step, rank).
     """
@@ -42,14 +41,13 @@ class TeacherModule(DenoiserModule):
         scheduler_exponent: float = 1.0,
         backbone: Optional[TransformerConfig] = None,
         loss: Literal["ce", "gkl"] = "ce",
-        lr: float = 3e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 200,
+        optimizer: OptimizerConfig = OptimizerConfig(),
         t_max: float = 0.999,
         seed: int = 0,
     ) -> None:
         backbone = backbone or TransformerConfig()
-        super().__init__(vocab_size, seq_len, source, PolynomialScheduler(scheduler_exponent), backbone, lr, weight_decay, warmup_steps, t_max, seed)
+        super().__init__(vocab_size, seq_len, source=source, scheduler=PolynomialScheduler(scheduler_exponent),
+                         backbone=backbone, optimizer=optimizer, t_max=t_max, seed=seed)
         self.save_hyperparameters()
 
     def training_step(self, x1: torch.Tensor, batch_idx: int) -> torch.Tensor:

@@ -4,7 +4,7 @@ hyper-parameters, weights, data card and, for a module that keeps its teacher fr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 
 import torch
 
@@ -80,8 +80,6 @@ def adopt(module: torch.nn.Module, teacher: TeacherCheckpoint, *, weights: bool 
 
 
 def plain_hparams(hparams) -> dict:
-    """The teacher's hyper-parameters as plain Python (its backbone config as a dict), safe to save."""
-    out = dict(hparams)
-    if isinstance(out.get("backbone"), TransformerConfig):
-        out["backbone"] = asdict(out["backbone"])
-    return out
+    """The teacher's hyper-parameters as plain Python (its backbone and optimizer configs as dicts), safe to save."""
+    return {name: asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
+            for name, value in dict(hparams).items()}

@@ -72,7 +72,7 @@ def read_hf_release(path: str | Path) -> tuple[dict[str, Tensor], dict]:
 def load_hf_release(path: str | Path, **module_kwargs) -> MDLMModule:
     """An :class:`MDLMModule` computing the release's function: data vocabulary ``vocab_size - 1`` (the mask
     id is the last row), ``seq_len = model_length``, the DIT's sizes, ``time_conditioning`` as configured.
-    ``module_kwargs`` are further MDLMModule arguments (lr, warmup_steps, ...)."""
+    ``module_kwargs`` are further MDLMModule arguments (optimizer, t_max, ...)."""
     state, config = read_hf_release(path)
     backbone = TransformerConfig(
         hidden_size=config["hidden_dim"], num_layers=config["n_blocks"], num_heads=config["n_heads"], mlp_ratio=4,

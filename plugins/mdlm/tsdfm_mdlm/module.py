@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from lightning_tsdfm.losses import generalized_kl
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.denoiser import DenoiserModule
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import PolynomialScheduler
 from tsdfm_mdlm.cache import CachedDenoiser
 from tsdfm_mdlm.checkpoint_layout import from_mdlm_state_dict
@@ -43,9 +44,7 @@ class MDLMModule(DenoiserModule):
         backbone: the transformer (MDLM's layout: ``norm_weights: true``).
         time_conditioning: condition the denoiser on sigma(t) (MDLM's OWT models do not).
         antithetic: low-discrepancy times t_b = (u + b / B) mod 1 within a batch, as MDLM.
-        lr: AdamW peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear learning-rate warm-up.
+        optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         t_max: upper bound of training times (the NELBO weight 1/(1 - t) diverges at t = 1).
         seed: seed of the training draws, combined with (global_step, rank).
     """
@@ -60,15 +59,13 @@ class MDLMModule(DenoiserModule):
         backbone: Optional[TransformerConfig] = None,
         time_conditioning: bool = False,
         antithetic: bool = True,
-        lr: float = 3e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 200,
+        optimizer: OptimizerConfig = OptimizerConfig(),
         t_max: float = 0.999,
         seed: int = 0,
     ) -> None:
         backbone = backbone or TransformerConfig(norm_weights=True)
-        super().__init__(vocab_size, seq_len, "mask", PolynomialScheduler(), backbone, lr, weight_decay, warmup_steps,
-                         t_max, seed)
+        super().__init__(vocab_size, seq_len, source="mask", scheduler=PolynomialScheduler(), backbone=backbone,
+                         optimizer=optimizer, t_max=t_max, seed=seed)
         self.save_hyperparameters()
         self.time_conditioning = time_conditioning  # attributes, not hparams: a subclass saves its own hparams
         self.antithetic = antithetic

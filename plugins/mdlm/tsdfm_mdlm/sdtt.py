@@ -25,6 +25,7 @@ from torch import Tensor
 
 from lightning_tsdfm.losses import reverse_kl
 from lightning_tsdfm.modules.frozen import FrozenReference
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.modules.teacher_checkpoint import adopt, read_teacher
 from tsdfm_mdlm.module import MDLMModule
 
@@ -39,9 +40,7 @@ class SDTTModule(MDLMModule):
         initial_steps: N0, the teacher's step count; must be divisible by 2^num_rounds.
         num_rounds: R; the student ends at N0 / 2^R sampling steps.
         steps_per_round: optimizer steps per round.
-        lr: AdamW peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear learning-rate warm-up.
+        optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         seed: seed of the training draws, combined with (global_step, rank).
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
@@ -56,9 +55,7 @@ class SDTTModule(MDLMModule):
         initial_steps: int = 1024,
         num_rounds: int = 7,
         steps_per_round: int = 10_000,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 100,
+        optimizer: OptimizerConfig = OptimizerConfig(lr=1e-4, warmup_steps=100),
         seed: int = 0,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
@@ -66,9 +63,10 @@ class SDTTModule(MDLMModule):
         if initial_steps % 2**num_rounds:
             raise ValueError(f"initial_steps={initial_steps} is not divisible by 2^num_rounds={2**num_rounds}: "
                              "every round halves the step count.")
-        super().__init__(vocab_size, teacher.hparams["seq_len"], teacher.backbone, teacher.hparams["time_conditioning"],
-                         teacher.hparams.get("antithetic", True), lr, weight_decay, warmup_steps,
-                         teacher.hparams.get("t_max", 0.999), seed)
+        super().__init__(vocab_size, teacher.hparams["seq_len"], backbone=teacher.backbone,
+                         time_conditioning=teacher.hparams["time_conditioning"],
+                         antithetic=teacher.hparams.get("antithetic", True), optimizer=optimizer,
+                         t_max=teacher.hparams.get("t_max", 0.999), seed=seed)
         self.save_hyperparameters()
         adopt(self, teacher)
         self._round_teacher: FrozenReference | None = None

@@ -19,7 +19,7 @@ from torch import Tensor
 from lightning_tsdfm.jumps import JumpPolicy
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules.denoiser import DenoiserModule
-from lightning_tsdfm.random import derived_generator
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.sampling import Step
 from tsdfm_sedd.graphs import make_graph
 from tsdfm_sedd.noise import LogLinearNoise
@@ -43,9 +43,7 @@ class SEDDModule(DenoiserModule):
         graph: ``absorb`` (tokens move to an extra mask id) or ``uniform`` (tokens move to random tokens).
         sampler: ``tweedie`` (tau-leaping with the Tweedie denoiser) or ``euler``: the default of :meth:`sample`.
         backbone: architecture of the transformer.
-        lr: AdamW peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear learning-rate warm-up.
+        optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         eps: kappa(0) = eps of the log-linear noise, sigma(0) = log(1 / eps).
         seed: seed of the training draws, combined with (global_step, rank).
     """
@@ -59,17 +57,15 @@ class SEDDModule(DenoiserModule):
         graph: Literal["absorb", "uniform"] = "absorb",
         sampler: Literal["tweedie", "euler"] = "tweedie",
         backbone: Optional[TransformerConfig] = None,
-        lr: float = 3e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 200,
+        optimizer: OptimizerConfig = OptimizerConfig(),
         eps: float = 1e-3,
         seed: int = 0,
     ) -> None:
         score_graph = make_graph(graph, vocab_size)
         check_sampler(sampler)
         backbone = backbone or TransformerConfig()
-        super().__init__(vocab_size, seq_len, score_graph.source, LogLinearNoise(eps), backbone, lr, weight_decay,
-                         warmup_steps, TAU_MAX, seed)
+        super().__init__(vocab_size, seq_len, source=score_graph.source, scheduler=LogLinearNoise(eps),
+                         backbone=backbone, optimizer=optimizer, t_max=TAU_MAX, seed=seed)
         self.graph = score_graph
         self.save_hyperparameters()
 
@@ -98,8 +94,7 @@ class SEDDModule(DenoiserModule):
         return loss
 
     def validation_step(self, x1: Tensor, batch_idx: int) -> None:
-        g = derived_generator(self.hparams.seed + 1, batch_idx, self.global_rank, x1.device)
-        self.log("val/nelbo", self.loss(x1, g), prog_bar=True)
+        self.log("val/nelbo", self.loss(x1, self.validation_generator(batch_idx, x1.device)), prog_bar=True)
 
     @property
     def samplers(self) -> tuple[str, ...]:

@@ -1,0 +1,26 @@
+"""What the training of every module shares: its optimizer, and random draws that depend only on (seed, step, rank)."""
+
+from __future__ import annotations
+
+import torch
+
+from lightning_tsdfm.modules.optim import OptimizerConfig
+from lightning_tsdfm.random import derived_generator
+
+
+class TrainingMixin:
+    """For a LightningModule that holds ``optimizer_config`` (an :class:`OptimizerConfig`) and ``seed``:
+    ``configure_optimizers``, and the generators of its draws. Training step s on rank r draws from the generator of
+    (seed + offset, s, r); validation batch b from (seed + 1 + offset, b, r), the same in every validation run."""
+
+    optimizer_config: OptimizerConfig = OptimizerConfig()
+    seed: int = 0
+
+    def step_generator(self, device, offset: int = 0) -> torch.Generator:
+        return derived_generator(self.seed + offset, self.global_step, self.global_rank, device)
+
+    def validation_generator(self, batch_idx: int, device, offset: int = 0) -> torch.Generator:
+        return derived_generator(self.seed + 1 + offset, batch_idx, self.global_rank, device)
+
+    def configure_optimizers(self):
+        return self.optimizer_config.build(self)

@@ -1,0 +1,41 @@
+"""Checkpoints written by earlier versions still load: hyper-parameters saved under earlier names (the flat
+optimizer arguments) are read under the current ones."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from lightning_tsdfm.data import SyntheticDataModule
+from lightning_tsdfm.modules import TeacherModule, load_module
+from lightning_tsdfm.modules.optim import OptimizerConfig
+
+
+def _saved_teacher(tmp_path, tiny_config):
+    dm = SyntheticDataModule(vocab_size=16, num_states=8, seq_len=8, num_train=16, num_val=8, batch_size=8)
+    trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path)
+    teacher = TeacherModule(16, 8, backbone=tiny_config, optimizer=OptimizerConfig(lr=2e-3, warmup_steps=7))
+    trainer.fit(teacher, datamodule=dm)
+    path = tmp_path / "teacher.ckpt"
+    trainer.save_checkpoint(path)
+    return path, teacher
+
+
+def _rewrite_hparams(path, edit) -> None:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    edit(checkpoint["hyper_parameters"])
+    torch.save(checkpoint, path)
+
+
+def test_flat_optimizer_hparams_of_an_earlier_version_load_as_the_optimizer_group(tmp_path, tiny_config):
+    path, teacher = _saved_teacher(tmp_path, tiny_config)
+
+    def flatten(hparams: dict) -> None:
+        group = hparams.pop("optimizer")
+        hparams.update(lr=group.lr, weight_decay=group.weight_decay, warmup_steps=group.warmup_steps)
+
+    _rewrite_hparams(path, flatten)
+    loaded = load_module(path)
+    assert loaded.optimizer_config == OptimizerConfig(lr=2e-3, weight_decay=0.0, warmup_steps=7)
+    assert all(torch.equal(a, b) for a, b in zip(teacher.state_dict().values(), loaded.state_dict().values()))
