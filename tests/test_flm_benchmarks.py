@@ -14,6 +14,7 @@ import yaml
 from lightning_helpers import fit_checkpoint
 
 from lightning_tsdfm import SyntheticDataModule, TransformerConfig
+from lightning_tsdfm.modules.optim import OptimizerConfig
 
 tsdfm_flm = pytest.importorskip("tsdfm_flm", reason="the FLM plugin is installed by `make install`")
 from tsdfm_flm import FLMModule, FMLMModule  # noqa: E402
@@ -27,10 +28,11 @@ BACKBONE = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, cond_siz
 def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("flm_bench")
     torch.manual_seed(0)
-    flm = fit_checkpoint(FLMModule(8, 8, backbone=BACKBONE, lr=3e-2, warmup_steps=1), root / "flm", 3,
-                         SyntheticDataModule(**DATA))
-    fmlm = fit_checkpoint(FMLMModule(str(flm), 8, 8, lr=1e-2, warmup_steps=1), root / "fmlm", 2,
-                          SyntheticDataModule(**DATA))
+    data = SyntheticDataModule(**DATA)
+    flm = FLMModule(8, 8, backbone=BACKBONE, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
+    flm = fit_checkpoint(flm, root / "flm", 3, data)
+    fmlm = FMLMModule(str(flm), 8, 8, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
+    fmlm = fit_checkpoint(fmlm, root / "fmlm", 2, SyntheticDataModule(**DATA))
     config = root / "config.yaml"
     config.write_text(yaml.safe_dump({"data": {"class_path": "lightning_tsdfm.SyntheticDataModule", "init_args": DATA}}))
     return flm, fmlm, config
@@ -58,8 +60,8 @@ def test_quality_rows_with_matched_entropy_record_the_source_and_g(benchmarks, c
     assert all(r["entropy"] > 0 and r["gen_ppl"] > 1 for r in sweeps)
     assert {(r["method"], r.get("g")) for r in sweeps} == {("flm", None), ("fmlm", 0.8), ("fmlm-g0", 0.0)}
     matched = [r for r in rows if r.get("reference") == "data"]
-    assert {(r["method"], r["steps"]) for r in matched} == {("flm", 2), ("flm", 4), ("fmlm", 1), ("fmlm", 2),
-                                                           ("fmlm-g0", 2)}
+    assert {(r["method"], r["steps"]) for r in matched} == {
+        ("flm", 2), ("flm", 4), ("fmlm", 1), ("fmlm", 2), ("fmlm-g0", 2)}
     assert {r["g"] for r in matched if r["method"] == "fmlm"} == {0.8}
     assert "| g |" in (tmp_path / "results" / "frontier.md").read_text()
 

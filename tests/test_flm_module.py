@@ -12,6 +12,7 @@ from lightning_tsdfm import SyntheticDataModule, TransformerConfig
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules import load_module
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper, make_selection
 
 tsdfm_flm = pytest.importorskip("tsdfm_flm", reason="the FLM plugin is installed by `make install`")
@@ -28,7 +29,7 @@ def _datamodule(batches: int = 2) -> SyntheticDataModule:
 
 def _flm(**kwargs) -> FLMModule:
     torch.manual_seed(0)
-    return FLMModule(VOCAB, LEN, backbone=BACKBONE, **{"lr": 1e-2, "warmup_steps": 1, **kwargs})
+    return FLMModule(VOCAB, LEN, backbone=BACKBONE, **{"optimizer": OptimizerConfig(lr=1e-2, warmup_steps=1), **kwargs})
 
 
 def _randomized(module):

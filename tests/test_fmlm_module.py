@@ -13,6 +13,7 @@ from lightning_helpers import fit_checkpoint, quick_trainer
 from lightning_tsdfm import SyntheticDataModule, TeacherModule, TransformerConfig
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.modules import load_module
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.shaping import TrajectoryShaper
 
 tsdfm_flm = pytest.importorskip("tsdfm_flm", reason="the FLM plugin is installed by `make install`")
@@ -29,13 +30,13 @@ def _datamodule() -> SyntheticDataModule:
 @pytest.fixture(scope="module")
 def flm_ckpt(tmp_path_factory):
     torch.manual_seed(0)
-    flm = FLMModule(VOCAB, LEN, backbone=BACKBONE, lr=3e-2, warmup_steps=1)
+    flm = FLMModule(VOCAB, LEN, backbone=BACKBONE, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     return fit_checkpoint(flm, tmp_path_factory.mktemp("flm"), 3, _datamodule())
 
 
 def _fmlm(flm_ckpt, **kwargs) -> FMLMModule:
     torch.manual_seed(0)
-    return FMLMModule(str(flm_ckpt), VOCAB, LEN, **{"lr": 1e-2, "warmup_steps": 1, **kwargs})
+    return FMLMModule(str(flm_ckpt), VOCAB, LEN, **{"optimizer": OptimizerConfig(lr=1e-2, warmup_steps=1), **kwargs})
 
 
 def test_fresh_student_equals_its_teacher_on_the_diagonal(flm_ckpt):

@@ -24,8 +24,8 @@ from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.modules import read_checkpoint_header
 from lightning_tsdfm.modules.ema import TargetEMA
 from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
+from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.modules.teacher_checkpoint import TeacherCheckpoint, adopt, read_teacher
-from lightning_tsdfm.random import derived_generator
 from tsdfm_flm.flow_map import flow_map, semigroup_target, semigroup_weight
 from tsdfm_flm.module import FLMModule
 from tsdfm_flm.samplers import Step, flow_map_sampling_step
@@ -58,9 +58,7 @@ class FMLMModule(FrozenTeacherMixin, FLMModule):
         sampling_noise: g of the ``flow_map`` sampler, in [0, 1] (0: deterministic flow map); ``flow_map_g<g>``
             names the sampler with another g.
         ema_decay: decay of the EMA of the student.
-        lr: AdamW peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear learning-rate warm-up.
+        optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         seed: seed of the training draws, combined with (global_step, rank).
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
@@ -78,9 +76,7 @@ class FMLMModule(FrozenTeacherMixin, FLMModule):
         boundary_fraction: Optional[float] = None,
         sampling_noise: float = 0.8,
         ema_decay: float = 0.999,
-        lr: float = 3e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 100,
+        optimizer: OptimizerConfig = OptimizerConfig(lr=3e-4, warmup_steps=100),
         seed: int = 0,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
@@ -89,9 +85,9 @@ class FMLMModule(FrozenTeacherMixin, FLMModule):
         if not (0 <= diagonal_fraction and 0 <= boundary and diagonal_fraction + boundary <= 1):
             raise ValueError(f"diagonal_fraction={diagonal_fraction} and boundary_fraction={boundary} must be >= 0 "
                              f"with a sum <= 1 (the rest of each batch is off-diagonal).")
-        super().__init__(vocab_size, teacher.hparams["seq_len"], teacher.backbone,
-                         teacher.hparams.get("logit_soft_cap"), teacher.hparams.get("antithetic", True), lr,
-                         weight_decay, warmup_steps, seed)
+        super().__init__(vocab_size, teacher.hparams["seq_len"], backbone=teacher.backbone,
+                         logit_soft_cap=teacher.hparams.get("logit_soft_cap"),
+                         antithetic=teacher.hparams.get("antithetic", True), optimizer=optimizer, seed=seed)
         self.save_hyperparameters()
         self.check_sampler(FLOW_MAP)  # sampling_noise in [0, 1]
         self.boundary_fraction = boundary
@@ -157,8 +153,8 @@ class FMLMModule(FrozenTeacherMixin, FLMModule):
         """``val/ce``: the diagonal denoiser's cross-entropy against the data (FLM's ``val/ce``); ``val/loss``: the
         distillation objective."""
         super().validation_step(x1, batch_idx)
-        g = derived_generator(self.hparams.seed + 2, batch_idx, self.global_rank, x1.device)
-        self.log("val/loss", self.distillation_loss(x1, g)[0].mean())
+        generator = self.validation_generator(batch_idx, x1.device, offset=1)
+        self.log("val/loss", self.distillation_loss(x1, generator)[0].mean())
 
     def loss(self, x1: Tensor, generator: torch.Generator) -> Tensor:
         """Cross-entropy of the diagonal delta(x; tau, tau) against the data, as FLM's loss."""

@@ -22,8 +22,8 @@ from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
-from lightning_tsdfm.modules.optim import adamw_with_warmup
-from lightning_tsdfm.random import derived_generator
+from lightning_tsdfm.modules.optim import OptimizerConfig
+from lightning_tsdfm.modules.training import TrainingMixin
 from lightning_tsdfm.sampling import sample_chain
 from tsdfm_flm.interpolant import OneHotGaussianPath, one_hot_interpolant
 from tsdfm_flm.samplers import Step, euler_sampling_step
@@ -48,7 +48,7 @@ def sampling_temperature(jump, module: L.LightningModule) -> float:
     return jump.temperature
 
 
-class FLMModule(DataCardMixin, L.LightningModule):
+class FLMModule(TrainingMixin, DataCardMixin, L.LightningModule):
     """Flow language model: continuous one-hot flow matching with a cross-entropy denoiser.
 
     Args:
@@ -57,9 +57,7 @@ class FLMModule(DataCardMixin, L.LightningModule):
         backbone: the transformer; its embedding matrix takes the continuous input (x @ E).
         logit_soft_cap: c of c * tanh(logits / c) before the softmax (None: no cap; the v2 models use 30).
         antithetic: low-discrepancy times within a batch, tau_b = (u + b / B) mod 1.
-        lr: AdamW peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear learning-rate warm-up.
+        optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         seed: seed of the training draws, combined with (global_step, rank).
     """
 
@@ -75,13 +73,13 @@ class FLMModule(DataCardMixin, L.LightningModule):
         backbone: Optional[TransformerConfig] = None,
         logit_soft_cap: Optional[float] = None,
         antithetic: bool = True,
-        lr: float = 3e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 200,
+        optimizer: OptimizerConfig = OptimizerConfig(),
         seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.optimizer_config = OptimizerConfig.of(optimizer)
+        self.seed = seed
         self.path = OneHotGaussianPath(vocab_size)
         self.net = DiffusionTransformer(backbone or TransformerConfig(), vocab_size, vocab_size, seq_len,
                                         step_size_conditioning=self.step_size_conditioning)
@@ -111,9 +109,6 @@ class FLMModule(DataCardMixin, L.LightningModule):
 
     # ---- training
 
-    def step_generator(self, device, offset: int = 0) -> torch.Generator:
-        return derived_generator(self.hparams.seed + offset, self.global_step, self.global_rank, device)
-
     def draw_times(self, batch: int, generator: torch.Generator, device) -> Tensor:
         """tau [B] ~ U[0, 1]; antithetic: one u, tau_b = (u + b / B) mod 1."""
         if not self.antithetic:
@@ -134,11 +129,7 @@ class FLMModule(DataCardMixin, L.LightningModule):
         return loss
 
     def validation_step(self, x1: Tensor, batch_idx: int) -> None:
-        g = derived_generator(self.hparams.seed + 1, batch_idx, self.global_rank, x1.device)
-        self.log("val/ce", self.loss(x1, g), prog_bar=True)
-
-    def configure_optimizers(self):
-        return adamw_with_warmup(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup_steps)
+        self.log("val/ce", self.loss(x1, self.validation_generator(batch_idx, x1.device)), prog_bar=True)
 
     # ---- sampling
 
