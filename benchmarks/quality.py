@@ -100,8 +100,9 @@ def training_provenance(checkpoint: str) -> dict:
         return {}
     state = read_checkpoint(checkpoint)
     shaping = next((v for k, v in state.get("callbacks", {}).items() if k.startswith("TrajectoryShaper")), None)
-    if shaping:
-        shaping = {**shaping, "compass_path": shaping.get("compass"),
+    if shaping:  # K is the table's column k (earlier checkpoints saved it under that name)
+        shaping = {**{key: value for key, value in shaping.items() if key != "num_candidates"},
+                   "k": shaping.get("num_candidates", shaping.get("k")), "compass_path": shaping.get("compass"),
                    "compass": "oracle" if shaping.get("compass") == ORACLE else "learned"}
     trajectory = state.get("hyper_parameters", {}).get("trajectory")
     return {"train_steps": state.get("global_step"), "trajectory": trajectory, **(shaping or {})}
@@ -119,7 +120,7 @@ def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict |
         if "@" in checkpoint:
             checkpoint, guide = checkpoint.rsplit("@", 1)
             compass, k, policy = guide.rsplit(":", 2)
-            shaping = {"compass": compass, "k": int(k), "policy": policy}
+            shaping = {"compass": compass, "num_candidates": int(k), "policy": policy}
         return method, source, [int(s) for s in steps.split(",")], checkpoint, (sampler[0] if sampler else None), shaping
     except ValueError as err:
         raise SystemExit(f"--model {spec!r}: expected METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY], e.g. "
@@ -189,7 +190,7 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
     for method, source, step_list, checkpoint, sampler, shaping in map(parse_model, models):
         provenance = training_provenance(checkpoint)
         if shaping:  # a model guided while it samples: the row names the sampling compass
-            provenance = {**provenance, "sampling_shaping": shaping, "k": shaping["k"], "policy": shaping["policy"],
+            provenance = {**provenance, "sampling_shaping": shaping, "k": shaping["num_candidates"], "policy": shaping["policy"],
                           "compass": "oracle" if shaping["compass"] == ORACLE else "learned"}
         for steps in step_list:
             for temperature in temperatures:

@@ -34,7 +34,7 @@ $PY benchmarks/speed.py --dataset synthetic --batch-size 32 --repeats 3 \
   --model "teacher:uniform:1024=$(printf $T uniform)" --model "student-blind:uniform:8=$(printf $S uniform)" \
   --model "student-shaped:uniform:8=$(printf $H uniform)"
 $PY benchmarks/shaping_cost.py --dataset synthetic --config configs/synthetic_student.yaml \
-  --teacher "$(printf $T mask)" --compass "$(printf $C mask)" --k 1 2 4 8
+  --teacher "$(printf $T mask)" --compass "$(printf $C mask)" --num_candidates 1 2 4 8
 fi
 
 if [ "$STAGE" = text ]; then

@@ -3,7 +3,7 @@ K = 1, 2, 4, 8 candidates per midpoint, same teacher, data and batch.
 
     python benchmarks/shaping_cost.py --dataset synthetic --config configs/synthetic_student.yaml \
         --teacher runs/synthetic_tiny_mask/checkpoints/last.ckpt \
-        --compass runs/synthetic_compass_mask/checkpoints/last.ckpt --k 1 2 4 8
+        --compass runs/synthetic_compass_mask/checkpoints/last.ckpt --num_candidates 1 2 4 8
 
 Each setting trains a fresh student for ``--warmup`` + ``--steps`` optimizer steps; the row is the median
 wall-clock seconds of the timed steps. Writes benchmarks/results/shaping_cost.{jsonl,md} (rows of this
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="a student config (its model and data sections are used)")
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--compass", required=True)
-    parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--num_candidates", "--k", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--policy", default="argmin")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
@@ -91,7 +91,7 @@ def main() -> None:
               "teacher": args.teacher, "compass": args.compass}
     blind = time_distillation(args.config, args.teacher, None, args.steps, args.warmup, args.accelerator)
     rows = [{**common, "method": "student-blind", "k": None, "policy": None, "seconds_per_step": blind}]
-    for k in args.k:
+    for k in args.num_candidates:
         shaper = TrajectoryShaper(args.compass, num_candidates=k, policy=args.policy)
         seconds = time_distillation(args.config, args.teacher, shaper, args.steps, args.warmup, args.accelerator)
         rows.append({**common, "method": "student-shaped", "k": k, "policy": args.policy, "seconds_per_step": seconds})

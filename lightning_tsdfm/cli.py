@@ -96,9 +96,10 @@ def sample(
     dtype: str = "float64",
     device: str = "cpu",
     shaped: Optional[str] = None,
-    k: int = 4,
+    num_candidates: int = 4,
     policy: str = "argmin",
     selection_temperature: float = 1.0,
+    switch_time: float = 0.5,
     sampler: Optional[str] = None,
     temperature: float = 1.0,
 ) -> None:
@@ -115,16 +116,17 @@ def sample(
         device: cpu, cuda, cuda:1, ...
         shaped: a compass checkpoint, or ``oracle`` (the exact energy of a synthetic language's data path): guide
             every jump with it (K candidates, about K times the cost).
-        k: candidates per jump with --shaped.
+        num_candidates: K, candidates per jump with --shaped (``--k`` is the same option).
         policy: argmin | boltzmann | importance | sequence_to_token, with --shaped.
         selection_temperature: tau of the boltzmann policy.
+        switch_time: t at which the sequence_to_token policy switches from sequences to tokens.
         sampler: one of the checkpoint's samplers (teacher, student: ancestral | first_hitting; MDLM: ancestral | cached;
             SEDD: tweedie | euler); default its first.
         temperature: sampling temperature T: tokens are drawn from p^(1/T); 1 is the model itself.
     """
     check_samples_path(output)
-    shaping = ({"compass": shaped, "k": k, "policy": policy, "selection_temperature": selection_temperature}
-               if shaped else None)
+    shaping = ({"compass": shaped, "num_candidates": num_candidates, "policy": policy,
+                "selection_temperature": selection_temperature, "switch_time": switch_time} if shaped else None)
     with _one_line_warnings():
         samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
                                    sampler=sampler, temperature=temperature)
@@ -185,11 +187,14 @@ def sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--shaped", metavar="COMPASS", default=None,
                    help="guide every jump with this compass checkpoint, or 'oracle' (a synthetic language's exact "
                         "data-path energy); optional, beyond the paper: K times the cost")
-    p.add_argument("--k", type=int, default=4, help="candidates per jump with --shaped (default 4)")
+    p.add_argument("--num_candidates", "--k", type=int, default=4,
+                   help="K, candidates per jump with --shaped (default 4)")
     p.add_argument("--policy", choices=["argmin", "boltzmann", "importance", "sequence_to_token"], default="argmin",
                    help="selection policy with --shaped (default argmin)")
     p.add_argument("--selection_temperature", type=float, default=1.0,
                    help="tau of the boltzmann policy with --shaped (default 1.0)")
+    p.add_argument("--switch_time", type=float, default=0.5,
+                   help="t at which the sequence_to_token policy switches from sequences to tokens (default 0.5)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="sampling temperature T: tokens drawn from p^(1/T); 1 (default) is the model itself, "
                         "< 1 trades entropy for perplexity")

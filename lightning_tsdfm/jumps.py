@@ -1,8 +1,9 @@
-"""Jumps: the random draw that moves x_t to x_{t+h} given a denoiser's kernel p(x1 | x_t, t).
+"""Jumps: the random draw that moves x_t to x_{t+h} given a denoiser's posterior p(x1 | x_t, t) or a model's
+next-state kernel q(x_{t+h} | x_t).
 
-Models own the kernel; the library owns the draw. Every sampler and every trajectory teacher calls a
+Models own the distribution; the library owns the draw. Every sampler and every trajectory teacher calls a
 :class:`JumpPolicy`, so a callback can swap the blind jump for a guided one without touching the model.
-Two calls, one per kind of kernel a model family computes:
+Two calls, one per kind of distribution a model family computes:
 
 - ``policy(x_t, probs, t, h, path, generator)``: a denoiser's p(x1 | x_t, t) on a :class:`MixturePath`
   (our teacher and students, MDLM); the next-state kernel is :func:`mixture_kernel`;

@@ -50,14 +50,15 @@ def generate_samples(
 ) -> SampleSet:
     """Load a sampler checkpoint and draw ``num_samples`` sequences in ``steps`` steps with the blind jump at
     sampling ``temperature`` (1: the model's own distribution), or, with ``shaping={"compass": path or "oracle",
-    "k": K, "policy": ..., "selection_temperature": ...}``, with the compass-guided jump (K candidates per step:
-    about K times the draws and a compass forward per step). ``sampler`` names one of the module's samplers
+    "num_candidates": K, "policy": ..., "selection_temperature": ..., "switch_time": ...}`` (:data:`SHAPING_KEYS`),
+    with the compass-guided jump (K candidates per step: about K times the draws and a compass forward per step). ``sampler`` names one of the module's samplers
     (``module.samplers``; default its first); what a module says about it beyond its name
     (``module.sampler_settings(sampler)``, e.g. FMLM's stochasticity g) is kept as ``sampler_settings``."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
+    check_shaping_keys(shaping or {})
     for name, value in (("steps", steps), ("num_samples", num_samples), ("batch_size", batch_size),
-                        ("k", (shaping or {}).get("k", 1))):
+                        ("num_candidates", (shaping or {}).get("num_candidates", 1))):
         if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1, got {value}: pass --{name} 1 or more.")
     if not temperature > 0:
@@ -71,8 +72,9 @@ def generate_samples(
     jump = BlindJump(DTYPES[dtype], temperature)
     if shaping:
         compass = load_matching_compass(shaping["compass"], module, device)
-        selection = make_selection(shaping.get("policy", "argmin"), shaping.get("selection_temperature", 1.0))
-        jump = GuidedJump(compass.energies, shaping.get("k", 4), selection, jump)
+        selection = make_selection(shaping.get("policy", "argmin"), shaping.get("selection_temperature", 1.0),
+                                   shaping.get("switch_time", 0.5))
+        jump = GuidedJump(compass.energies, shaping.get("num_candidates", 4), selection, jump)
         jump.generator = torch.Generator(device=device).manual_seed(seed + 1)
     start = time.perf_counter()
     sampler = sampler or module.samplers[0]
@@ -94,6 +96,17 @@ def generate_samples(
         "sampling_shaping": shaping,
     }
     return SampleSet(tokens, decoder_from_card(module.data_card)(tokens), meta)
+
+
+#: what a sampling ``shaping`` dict may set (the settings of :class:`~lightning_tsdfm.shaping.TrajectoryShaper`)
+SHAPING_KEYS = ("compass", "num_candidates", "policy", "selection_temperature", "switch_time")
+
+
+def check_shaping_keys(shaping: dict) -> None:
+    """Refuse a shaping setting that does not exist (``k`` is ``num_candidates``), rather than ignore it."""
+    unknown = sorted(set(shaping) - set(SHAPING_KEYS))
+    if unknown:
+        raise UserError(f"Unknown shaping settings {unknown}: use {list(SHAPING_KEYS)} (K is 'num_candidates').")
 
 
 def check_samples_path(path: str | Path) -> None:

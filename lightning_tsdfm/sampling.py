@@ -2,7 +2,7 @@
 
     x_{t+h} = jump(x_t, softmax(f(x_t, t, h)), t, h)   for t = 0, h, ..., 1 - h.
 
-The model gives the kernel, the :class:`JumpPolicy` makes the draw, so the same loop serves a teacher
+The model gives the posterior p(x1 | x_t), the :class:`JumpPolicy` makes the draw, so the same loop serves a teacher
 (which ignores h), a few-step student, and any policy a callback installs. :func:`sample_chain` is the loop
 itself, for any model family: x_0 ~ start, then x_{t+h} = step(x_t, t, h) (SEDD's steps draw a next-state
 kernel with ``jump.transition``). :func:`sample_first_hitting` draws the same distribution as the N-step loop for

@@ -1,13 +1,16 @@
 """Checkpoints written by earlier versions still load: hyper-parameters saved under earlier names (the flat
-optimizer arguments) are read under the current ones."""
+optimizer arguments, SDTT's initial_steps) are read under the current ones, a kind spelled with a hyphen as its
+one spelling."""
 
 from __future__ import annotations
 
 import lightning as L
+import pytest
 import torch
 
 from lightning_tsdfm.data import SyntheticDataModule
-from lightning_tsdfm.modules import TeacherModule, load_module
+from lightning_tsdfm.modules import TeacherModule, load_module, read_checkpoint
+from lightning_tsdfm.modules.checkpoint import canonical_kind, upgraded_hparams
 from lightning_tsdfm.modules.optim import OptimizerConfig
 
 
@@ -39,3 +42,19 @@ def test_flat_optimizer_hparams_of_an_earlier_version_load_as_the_optimizer_grou
     loaded = load_module(path)
     assert loaded.optimizer_config == OptimizerConfig(lr=2e-3, weight_decay=0.0, warmup_steps=7)
     assert all(torch.equal(a, b) for a, b in zip(teacher.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_a_kind_spelled_with_a_hyphen_reads_as_its_one_spelling(tmp_path):
+    path = tmp_path / "sdtt.ckpt"
+    header = {"kind": "mdlm-sdtt", "class_path": "tsdfm_mdlm.sdtt.SDTTModule", "data_card": None}
+    torch.save({"tsdfm": header, "state_dict": {}}, path)
+    assert canonical_kind("mdlm-sdtt") == "mdlm_sdtt"
+    for expected in ("mdlm_sdtt", "mdlm-sdtt"):
+        assert read_checkpoint(path, expected_kind=expected)["tsdfm"]["kind"] == "mdlm_sdtt"
+
+
+def test_renamed_hparams_of_an_earlier_version_are_read_under_their_new_names():
+    sdtt = pytest.importorskip("tsdfm_mdlm").SDTTModule
+    assert upgraded_hparams(sdtt, {"initial_steps": 16, "lr": 1e-3}) == {
+        "teacher_steps": 16, "optimizer": {"lr": 1e-3, "weight_decay": 0.0, "warmup_steps": 200}}
+    assert upgraded_hparams(sdtt, {"teacher_steps": 16, "optimizer": OptimizerConfig()}) == {}

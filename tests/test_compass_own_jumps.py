@@ -138,7 +138,7 @@ def test_a_compass_trains_on_sedd_own_jumps(sedd_ckpt, tmp_path):
 
 def _sdtt(mdlm_ckpt) -> SDTTModule:
     torch.manual_seed(0)
-    return SDTTModule(str(mdlm_ckpt), VOCAB, LEN, initial_steps=16, num_rounds=2, steps_per_round=2, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
+    return SDTTModule(str(mdlm_ckpt), VOCAB, LEN, teacher_steps=16, num_rounds=2, steps_per_round=2, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
 
 
 def test_the_mdlm_compass_shapes_its_sdtt_student(mdlm_ckpt, tmp_path):

@@ -204,7 +204,7 @@ def test_mdlm_layout_loads_and_computes_mdlms_function(time_conditioning, mask_i
     ids = torch.tensor([v for v in range(VOCAB + 1) if v != theirs_mask] + [theirs_mask])  # our id -> MDLM id
     x_theirs = ids[x_ours]
     t = torch.tensor([0.2, 0.5, 0.9])
-    sigma = module.conditioning(t) * 1000
+    sigma = module.time_input(t) * 1000
     ours = module(x_ours, t)
     theirs = _mdlm_reference_logits(state, x_theirs, sigma, cfg.num_heads, theirs_mask)
     assert torch.allclose(ours[masked], theirs[masked], atol=1e-4), (ours[masked] - theirs[masked]).abs().max()
@@ -235,7 +235,7 @@ def mdlm_ckpt(tmp_path_factory):
 
 def _sdtt(mdlm_ckpt, **kwargs) -> SDTTModule:
     torch.manual_seed(0)
-    defaults = dict(initial_steps=16, num_rounds=2, steps_per_round=2, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
+    defaults = dict(teacher_steps=16, num_rounds=2, steps_per_round=2, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
     return SDTTModule(str(mdlm_ckpt), VOCAB, LEN, **{**defaults, **kwargs})
 
 
@@ -246,8 +246,8 @@ def test_sdtt_starts_as_its_teacher_and_counts_rounds(mdlm_ckpt):
     assert student.data_card == teacher.data_card
     assert [student.student_step_size(r) for r in range(2)] == [2 / 16, 4 / 16]
     with pytest.raises(ValueError, match="not divisible"):
-        _sdtt(mdlm_ckpt, initial_steps=12, num_rounds=3)
-    with pytest.raises(ValueError, match="'mdlm' or 'mdlm-sdtt' checkpoint"):
+        _sdtt(mdlm_ckpt, teacher_steps=12, num_rounds=3)
+    with pytest.raises(ValueError, match="'mdlm' or 'mdlm_sdtt' checkpoint"):
         SDTTModule(str(fit_checkpoint(TeacherModule(VOCAB, LEN, backbone=BACKBONE), mdlm_ckpt.parent / "t", 1, _datamodule())),
                    VOCAB, LEN)
 

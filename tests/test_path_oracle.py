@@ -97,7 +97,7 @@ def teacher_ckpt(tmp_path_factory):
 
 def test_oracle_compass_shapes_sampling(teacher_ckpt, tmp_path):
     blind = generate_samples(teacher_ckpt, 4, 64, seed=3, progress=False)
-    shaped = generate_samples(teacher_ckpt, 4, 64, seed=3, progress=False, shaping={"compass": "oracle", "k": 8})
+    shaped = generate_samples(teacher_ckpt, 4, 64, seed=3, progress=False, shaping={"compass": "oracle", "num_candidates": 8})
     judge = HiddenMarkovLanguage(_datamodule().spec)
     assert judge.log_likelihood(shaped.tokens).mean() > judge.log_likelihood(blind.tokens).mean()
     out = tmp_path / "s.jsonl"

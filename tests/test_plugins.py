@@ -119,10 +119,10 @@ def test_cli_fits_mdlm_then_distils_it_shaped_with_no_change_to_the_plugin(tmp_p
     trainer.fit(compass, datamodule=data)
     trainer.save_checkpoint(tmp_path / "compass.ckpt")
 
-    sdtt = _tiny_config("synthetic_sdtt.yaml", tmp_path / "sdtt", teacher_checkpoint=str(mdlm), initial_steps=8,
+    sdtt = _tiny_config("synthetic_sdtt.yaml", tmp_path / "sdtt", teacher_checkpoint=str(mdlm), teacher_steps=8,
                         num_rounds=2, steps_per_round=1)
     main(["fit", "--config", str(sdtt), *short, "--trainer.callbacks+=TrajectoryShaper",
           f"--trainer.callbacks.compass={tmp_path / 'compass.ckpt'}", "--trainer.callbacks.num_candidates=2"])
     saved = torch.load(tmp_path / "sdtt" / "checkpoints" / "last.ckpt", weights_only=False)
     shaping = next(v for k, v in saved["callbacks"].items() if k.startswith("TrajectoryShaper"))
-    assert shaping["k"] == 2 and saved["tsdfm"]["kind"] == "mdlm-sdtt" and saved["sdtt"]["round"] == 1
+    assert shaping["num_candidates"] == 2 and saved["tsdfm"]["kind"] == "mdlm_sdtt" and saved["sdtt"]["round"] == 1

@@ -40,7 +40,7 @@ def _compare(module: MDLMModule, state: dict[str, torch.Tensor]) -> float:
     t = torch.tensor([0.2, 0.5, 0.9])
     with torch.no_grad():
         ours = module.eval()(x, t)
-        theirs = _mdlm_reference_logits(state, x, module.conditioning(t) * 1000, HEADS, VOCAB)
+        theirs = _mdlm_reference_logits(state, x, module.time_input(t) * 1000, HEADS, VOCAB)
     return (ours[masked] - theirs[masked]).abs().max().item()
 
 

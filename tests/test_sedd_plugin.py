@@ -1,6 +1,6 @@
 """The SEDD plugin (plugins/sedd, ``tsdfm_sedd``): graphs, score entropy, Euler and Tweedie kernels, the module.
 
-The exact-score properties pin the math: with the score of a known denoiser p(x0 | x_t), the Tweedie kernel
+The exact-score properties pin the math: with the score of a known denoiser p(x1 | x_t), the Tweedie kernel
 is the exact posterior of the mixture path, and the weighted absorbing score entropy is the MDLM NELBO.
 """
 
@@ -46,20 +46,20 @@ def _states(graph, shape, g) -> torch.Tensor:
 
 
 def _posterior(vocab: int, shape, g) -> torch.Tensor:
-    """A random denoiser p(x0 | x_t) [B, L, V] in float64, some rows sharply peaked."""
+    """A random denoiser p(x1 | x_t) [B, L, V] in float64, some rows sharply peaked."""
     logits = torch.randn((*shape, vocab), generator=g, dtype=torch.float64) * 3.0
     return torch.softmax(logits, dim=-1)
 
 
 def _exact_uniform_log_score(probs, x, kappa):
-    """log s_y = log sum_x0 p(x0) p_t(y | x0) / p_t(x | x0), p_t(y | x0) = kappa delta(y, x0) + (1 - kappa) / V."""
+    """log s_y = log sum_x1 p(x1) p_t(y | x1) / p_t(x | x1), p_t(y | x1) = kappa delta(y, x1) + (1 - kappa) / V."""
     vocab = probs.shape[-1]
     k = kappa[:, None, None, None]
     eye = torch.eye(vocab, dtype=probs.dtype)
-    p_t = k * eye + (1 - k) / vocab  # [B, 1, x0, y]
+    p_t = k * eye + (1 - k) / vocab  # [B, 1, x1, y]
     index = x[..., None, None].expand(*x.shape, vocab, 1)
-    p_t_x = p_t.expand(*x.shape, vocab, vocab).gather(-1, index)  # p_t(x | x0) [B, L, x0, 1]
-    ratio = p_t / p_t_x  # [B, L, x0, y]
+    p_t_x = p_t.expand(*x.shape, vocab, vocab).gather(-1, index)  # p_t(x | x1) [B, L, x1, 1]
+    ratio = p_t / p_t_x  # [B, L, x1, y]
     return torch.log((probs[..., None] * ratio).sum(-2))
 
 
@@ -70,16 +70,16 @@ def _exact_log_score(graph, probs, x, kappa):
 
 
 def _uniform_posterior_kernel(probs, x, kappa, kappa_next):
-    """sum_x0 p(x0) p(x_{t+h} = y | x_t = x, x0) by Bayes; the forward step y -> x keeps y w.p. kappa / kappa_next."""
+    """sum_x1 p(x1) p(x_{t+h} = y | x_t = x, x1) by Bayes; the forward step y -> x keeps y w.p. kappa / kappa_next."""
     vocab = probs.shape[-1]
     eye = torch.eye(vocab, dtype=probs.dtype)
     k, kn = kappa[:, None, None, None], kappa_next[:, None, None, None]
-    p_next = kn * eye + (1 - kn) / vocab  # p_{t+h}(y | x0)  [B, 1, x0, y]
+    p_next = kn * eye + (1 - kn) / vocab  # p_{t+h}(y | x1)  [B, 1, x1, y]
     keep = kappa / kappa_next
     keep = keep[:, None, None]
     back = keep * torch.nn.functional.one_hot(x, vocab).to(probs) + (1 - keep) / vocab  # P(x | y) [B, L, y]
     p_now = (k * eye + (1 - k) / vocab).expand(*x.shape, vocab, vocab)
-    p_now_x = p_now.gather(-1, x[..., None, None].expand(*x.shape, vocab, 1))  # p_t(x | x0) [B, L, x0, 1]
+    p_now_x = p_now.gather(-1, x[..., None, None].expand(*x.shape, vocab, 1))  # p_t(x | x1) [B, L, x1, 1]
     return (probs[..., None] * p_next * back[..., None, :] / p_now_x).sum(-2)
 
 
@@ -243,40 +243,40 @@ def test_uniform_euler_agrees_with_tweedie_to_first_order():
 def test_score_entropy_is_nonnegative(graph_name, vocab, tau, scale, seed):
     g = torch.Generator().manual_seed(seed)
     graph = make_graph(graph_name, vocab)
-    x0 = torch.randint(0, vocab, (3, 5), generator=g)
+    x1 = torch.randint(0, vocab, (3, 5), generator=g)
     kappa = NOISE.kappa(torch.full((3,), tau))
     path = MixturePath(MaskSource(vocab) if graph_name == "absorb" else UniformSource(vocab), NOISE)
-    x_t = path.sample(x0, torch.full((3,), tau), g)
+    x_t = path.sample(x1, torch.full((3,), tau), g)
     log_s = torch.randn((3, 5, vocab), generator=g, dtype=torch.float64) * scale
-    entropy = graph.score_entropy(log_s, x_t, x0, kappa)
+    entropy = graph.score_entropy(log_s, x_t, x1, kappa)
     assert entropy.shape == (3, 5)
     assert torch.isfinite(entropy).all() and (entropy >= -1e-9).all()
 
 
 @given(vocab_sizes, taus, seeds)
 def test_absorbing_score_entropy_of_the_exact_score_is_the_mdlm_nelbo(vocab, tau, seed):
-    """(1 - eps) / kappa * SE(s_exact) = (1 - eps) / (1 - kappa) * -log p(x0 | x_t) on masked positions."""
+    """(1 - eps) / kappa * SE(s_exact) = (1 - eps) / (1 - kappa) * -log p(x1 | x_t) on masked positions."""
     g = torch.Generator().manual_seed(seed)
     graph = make_graph("absorb", vocab)
     path = MixturePath(MaskSource(vocab), NOISE)
     t = torch.full((3,), tau, dtype=torch.float64)
-    x0 = torch.randint(0, vocab, (3, 5), generator=g)
-    x_t = path.sample(x0, t, g)
+    x1 = torch.randint(0, vocab, (3, 5), generator=g)
+    x_t = path.sample(x1, t, g)
     probs = _posterior(vocab, (3, 5), g)
     kappa = NOISE.kappa(t)
-    weighted = NOISE.rate(t)[:, None] * graph.score_entropy(_exact_log_score(graph, probs, x_t, kappa), x_t, x0, kappa)
-    nelbo = generalized_kl(path.source.carry_over(probs.log(), x_t), x0, x_t, t, path).double()  # float32 inside
+    weighted = NOISE.rate(t)[:, None] * graph.score_entropy(_exact_log_score(graph, probs, x_t, kappa), x_t, x1, kappa)
+    nelbo = generalized_kl(path.source.carry_over(probs.log(), x_t), x1, x_t, t, path).double()  # float32 inside
     masked = x_t == path.source.mask_id
     assert (weighted[~masked] == 0).all() and (nelbo[~masked] == 0).all()
-    one_minus_kappa = 1 - NOISE.kappa(t)[:, None]  # both sides are (1 - eps) / (1 - kappa) * -log p(x0 | x_t)
+    one_minus_kappa = 1 - NOISE.kappa(t)[:, None]  # both sides are (1 - eps) / (1 - kappa) * -log p(x1 | x_t)
     assert torch.allclose(weighted * one_minus_kappa, nelbo * one_minus_kappa, rtol=1e-5, atol=1e-6)
-    expected = (1 - EPS) / one_minus_kappa * -probs.gather(-1, x0[..., None]).squeeze(-1).log()
+    expected = (1 - EPS) / one_minus_kappa * -probs.gather(-1, x1[..., None]).squeeze(-1).log()
     assert torch.allclose(weighted[masked], expected.expand_as(weighted)[masked], rtol=1e-9)
 
 
 @given(taus, seeds)
 def test_uniform_score_entropy_is_minimised_by_the_exact_score(tau, seed):
-    """E_{x0 ~ p(x0 | x_t)} SE(s, x_t, x0) has zero gradient in log s at the exact score (the ratios r_y are right)."""
+    """E_{x1 ~ p(x1 | x_t)} SE(s, x_t, x1) has zero gradient in log s at the exact score (the ratios r_y are right)."""
     g = torch.Generator().manual_seed(seed)
     graph = make_graph("uniform", VOCAB)
     x_t = torch.randint(0, VOCAB, (2, 3), generator=g)

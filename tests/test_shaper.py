@@ -238,7 +238,7 @@ def test_cli_shapes_a_student_config_with_callbacks_plus(teacher_ckpt, compass_c
           "--trainer.callbacks.num_candidates=2", "--trainer.callbacks.policy=boltzmann"])
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     shaping = next(v for k, v in saved["callbacks"].items() if k.startswith("TrajectoryShaper"))
-    assert shaping["k"] == 2 and shaping["policy"] == "boltzmann" and shaping["compass"] == str(compass_ckpt)
+    assert shaping["num_candidates"] == 2 and shaping["policy"] == "boltzmann" and shaping["compass"] == str(compass_ckpt)
     assert not any("compass" in key for key in saved["state_dict"])
 
 
@@ -254,15 +254,16 @@ def test_every_shipped_config_parses(config, monkeypatch, capsys):
 
 def test_shaped_sampling_with_a_flat_compass_is_blind_sampling(teacher_ckpt, compass_ckpt, flat_compass_ckpt, tmp_path):
     blind = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False)
-    flat = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False, shaping={"compass": str(flat_compass_ckpt), "k": 4})
-    shaped = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False, shaping={"compass": str(compass_ckpt), "k": 4})
+    flat = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False, shaping={"compass": str(flat_compass_ckpt), "num_candidates": 4})
+    shaped = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False, shaping={"compass": str(compass_ckpt), "num_candidates": 4})
     assert torch.equal(blind.tokens, flat.tokens)
     assert not torch.equal(blind.tokens, shaped.tokens)
-    assert shaped.meta["sampling_shaping"]["k"] == 4 and blind.meta["sampling_shaping"] is None
+    assert shaped.meta["sampling_shaping"]["num_candidates"] == 4 and blind.meta["sampling_shaping"] is None
     out = tmp_path / "s.jsonl"
     main(["sample", "--checkpoint", str(teacher_ckpt), "--output", str(out), "--steps", "4", "--num_samples", "4",
           "--shaped", str(compass_ckpt), "--k", "2", "--policy", "boltzmann", "--selection_temperature", "0.5"])
-    assert read_jsonl(out).meta["sampling_shaping"] == {"compass": str(compass_ckpt), "k": 2, "policy": "boltzmann", "selection_temperature": 0.5}
+    assert read_jsonl(out).meta["sampling_shaping"] == {"compass": str(compass_ckpt), "num_candidates": 2, "policy": "boltzmann",
+                                                        "selection_temperature": 0.5, "switch_time": 0.5}
 
 
 def test_the_shaper_and_the_seam_are_exported_where_users_look():

@@ -17,13 +17,13 @@ from torch import Tensor
 
 
 class DyadicStepSizes:
-    def __init__(self, finest_steps: int = 1024, base_fraction: float = 0.25, level_weights: Optional[Sequence[float]] = None) -> None:
-        levels = math.log2(finest_steps)
-        if finest_steps < 2 or levels != int(levels):
-            raise ValueError(f"finest_steps must be a power of two >= 2 (the teacher's step count), got {finest_steps}.")
+    def __init__(self, teacher_steps: int = 1024, base_fraction: float = 0.25, level_weights: Optional[Sequence[float]] = None) -> None:
+        levels = math.log2(teacher_steps)
+        if teacher_steps < 2 or levels != int(levels):
+            raise ValueError(f"teacher_steps must be a power of two >= 2 (the teacher's step count), got {teacher_steps}.")
         if not 0.0 < base_fraction < 1.0:
             raise ValueError(f"base_fraction must lie in (0, 1), got {base_fraction}.")
-        self.finest_steps = finest_steps
+        self.teacher_steps = teacher_steps
         self.num_levels = int(levels)  # J: recursive levels 0..J-1, base level J
         weights = torch.tensor(
             list(level_weights) if level_weights is not None else [float(self.num_levels - j) for j in range(self.num_levels)],

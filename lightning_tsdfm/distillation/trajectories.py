@@ -6,9 +6,9 @@ trajectory shaping replaces).
     RK4:   k1 = p(x_t, t, h/2);  m1 = jump(x_t, k1, t, h/2);  k2 = p(m1, t + h/2, h/2)
            m2 = jump(x_t, k2, t, h/2);  k3 = p(m2, t + h/2, h/2);  m3 = jump(x_t, k3, t, h);  k4 = p(m3, t + h, h/2)
            target = (k1 + 2 k2 + 2 k3 + k4) / 6
-(probability space; p is the kernel p(x1 | x, t, step)).
+(probability space; p is the posterior p(x1 | x, t, step), k1..k4 its values).
 
-    Endpoint (one Heun midpoint, the law of the state it leads to instead of the average of two kernels):
+    Endpoint (one Heun midpoint, the law of the state it leads to instead of the average of two posteriors):
            with c = P(jump over h), b = P(jump over the second half), s(m) = 1 where m may still move and
            e(x) the one-hot of x over the V data tokens (zero for a mask), one student step gives
            E[e(x_{t+h})] = (1 - c) e(x_t) + c p, and two half steps give E_m[(1 - b s(m)) e(m) + b s(m) k2]; so
@@ -26,34 +26,34 @@ from torch import Tensor
 from lightning_tsdfm.jumps import JumpPolicy
 from lightning_tsdfm.paths import MixturePath
 
-Kernel = Callable[[Tensor, Tensor, Tensor], Tensor]  # (x [B, L], t [B], h [B]) -> probs [B, L, V]
+Posterior = Callable[[Tensor, Tensor, Tensor], Tensor]  # (x [B, L], t [B], h [B]) -> p(x1 | x, t, h) [B, L, V]
 
 
-def heun_target(kernel: Kernel, jump: JumpPolicy, path: MixturePath, x_t: Tensor, t: Tensor, h: Tensor,
+def heun_target(posterior: Posterior, jump: JumpPolicy, path: MixturePath, x_t: Tensor, t: Tensor, h: Tensor,
                 generator: Optional[torch.Generator] = None) -> Tensor:
     half = h / 2
-    k1 = kernel(x_t, t, half)
+    k1 = posterior(x_t, t, half)
     midpoint = jump(x_t, k1, t, half, path, generator)
-    k2 = kernel(midpoint, t + half, half)
+    k2 = posterior(midpoint, t + half, half)
     return (k1 + k2) / 2
 
 
-def rk4_target(kernel: Kernel, jump: JumpPolicy, path: MixturePath, x_t: Tensor, t: Tensor, h: Tensor,
+def rk4_target(posterior: Posterior, jump: JumpPolicy, path: MixturePath, x_t: Tensor, t: Tensor, h: Tensor,
                generator: Optional[torch.Generator] = None) -> Tensor:
     half = h / 2
-    k1 = kernel(x_t, t, half)
-    k2 = kernel(jump(x_t, k1, t, half, path, generator), t + half, half)
-    k3 = kernel(jump(x_t, k2, t, half, path, generator), t + half, half)
-    k4 = kernel(jump(x_t, k3, t, h, path, generator), t + h, half)
+    k1 = posterior(x_t, t, half)
+    k2 = posterior(jump(x_t, k1, t, half, path, generator), t + half, half)
+    k3 = posterior(jump(x_t, k2, t, half, path, generator), t + half, half)
+    k4 = posterior(jump(x_t, k3, t, h, path, generator), t + h, half)
     return (k1 + 2 * k2 + 2 * k3 + k4) / 6
 
 
-def endpoint_target(kernel: Kernel, jump: JumpPolicy, path: MixturePath, x_t: Tensor, t: Tensor, h: Tensor,
+def endpoint_target(posterior: Posterior, jump: JumpPolicy, path: MixturePath, x_t: Tensor, t: Tensor, h: Tensor,
                     generator: Optional[torch.Generator] = None) -> Tensor:
     half = h / 2
-    k1 = kernel(x_t, t, half)
+    k1 = posterior(x_t, t, half)
     midpoint = jump(x_t, k1, t, half, path, generator)
-    k2 = kernel(midpoint, t + half, half)
+    k2 = posterior(midpoint, t + half, half)
     vocab = k2.shape[-1]
     c = path.jump_probability(t, h)[:, None, None]
     b = path.jump_probability(t + half, half)[:, None, None] * path.source.unsettled(midpoint)[..., None]

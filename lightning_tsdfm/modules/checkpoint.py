@@ -1,8 +1,8 @@
 """A lightning-tsdfm checkpoint: the file, read safely; its header, written by every module of the library and read
 by every loader; and the module it holds, loaded as its own class with a clear error for the wrong kind.
 
-The header, ``checkpoint["tsdfm"]``: ``kind`` (the module's ``checkpoint_kind``), ``class_path`` (its class) and
-``data_card`` (what it was trained on: :mod:`lightning_tsdfm.modules.data_card`).
+The header, ``checkpoint["tsdfm"]``: ``kind`` (the module's ``checkpoint_kind``, words joined by ``_``),
+``class_path`` (its class) and ``data_card`` (what it was trained on: :mod:`lightning_tsdfm.modules.data_card`).
 
 Checkpoints are read with ``torch.load(weights_only=True)``: besides tensors and plain Python containers, only the
 types in :data:`CHECKPOINT_GLOBALS` may be rebuilt, and only a registered module class (:func:`module_classes`) is
@@ -92,19 +92,26 @@ def write_header(checkpoint: dict, module) -> None:
     }
 
 
+def canonical_kind(kind):
+    """A checkpoint kind in its one spelling, words joined by ``_`` (earlier versions wrote ``mdlm-sdtt``)."""
+    return kind.replace("-", "_") if isinstance(kind, str) else kind
+
+
 def header_of(checkpoint, where) -> dict:
-    """The header of a loaded checkpoint dict; one without a header was not written by `tsdfm fit` and is refused."""
+    """The header of a loaded checkpoint dict, its kind in the one spelling; one without a header was not written by
+    `tsdfm fit` and is refused."""
     header = checkpoint.get("tsdfm") if isinstance(checkpoint, dict) else None
     if not isinstance(header, dict):
         raise UserError(f"{where} is not a lightning-tsdfm checkpoint (no 'tsdfm' header): use a checkpoint "
                         f"written by `tsdfm fit`.")
+    header["kind"] = canonical_kind(header.get("kind"))
     return header
 
 
 def check_resumed_kind(header: dict, module_class: type, where) -> None:
     """A run resumed from a checkpoint (``--ckpt_path``) must train a module of the checkpoint's kind."""
-    kind = module_class.checkpoint_kind
-    if header.get("kind") != kind:
+    kind = canonical_kind(module_class.checkpoint_kind)
+    if canonical_kind(header.get("kind")) != kind:
         raise UserError(
             f"{where} is a {header.get('kind')!r} checkpoint, but this run trains a {module_class.__name__} "
             f"({kind!r}): resume from a {kind!r} checkpoint of the same config (a teacher is given as "
@@ -127,6 +134,7 @@ def read_checkpoint(path: str | Path, expected_kind: str | tuple[str, ...] | Non
     checkpoint = _safe_load(path)
     header = header_of(checkpoint, path)
     kinds = (expected_kind,) if isinstance(expected_kind, str) else expected_kind
+    kinds = None if kinds is None else tuple(map(canonical_kind, kinds))
     if kinds is not None and header["kind"] not in kinds:
         raise UserError(
             f"{path} is a {header['kind']!r} checkpoint, but a {' or '.join(map(repr, kinds))} checkpoint is needed here."
@@ -175,7 +183,7 @@ def load_module(path: str | Path, expected_kind: str | tuple[str, ...] | None = 
 
 
 #: hyper-parameters that earlier versions saved under another name: old name -> current name
-RENAMED_HPARAMS: dict[str, str] = {}
+RENAMED_HPARAMS: dict[str, str] = {"initial_steps": "teacher_steps"}  # SDTT's teacher step count
 
 
 def upgraded_hparams(cls: type, hparams: dict) -> dict:

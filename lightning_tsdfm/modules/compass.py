@@ -10,7 +10,7 @@ the sequence energy is their mean, E_psi(x, t) = (1/L) sum_i e_psi(x, t)_i. Per 
   x_s ~ p_s(. | x1), and one blind teacher jump x- = BlindJump(x_s, p_theta(. | x_s, s), s, t - s);
 - negative, ``rollout``: x_0 ~ source, then n blind teacher jumps of size t/n from time 0 to t.
 
-A teacher jump is the model's own: its kernel drawn by the compass's blind jump through the model's
+A teacher jump is the model's own: its posterior or next-state kernel drawn by the compass's blind jump through the model's
 ``sampling_step(sampler, jump)`` (a denoiser's p_theta(. | x_s, s) on its mixture path; SEDD's next-state kernel
 with ``jump.transition``; see :mod:`lightning_tsdfm.modules.model_jumps`). For a TeacherModule this is the
 formula above, bit for bit.
@@ -88,7 +88,7 @@ class CompassModule(FrozenTeacherMixin, TrainingMixin, DataCardMixin, L.Lightnin
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         seed: seed of the training draws, combined with (global_step, rank).
         teacher_kind: the checkpoint kind of ``teacher_checkpoint``: ``teacher`` (a TeacherModule), or any
-            shapeable model's (``mdlm``, ``mdlm-sdtt``, ``sedd``, ``student``, a plugin's), whose own jumps are then
+            shapeable model's (``mdlm``, ``mdlm_sdtt``, ``sedd``, ``student``, a plugin's), whose own jumps are then
             the negatives.
         teacher_sampler: which of the model's samplers makes its jumps (default: its first, e.g. MDLM's
             ``ancestral``, SEDD's ``hparams.sampler``).
@@ -169,7 +169,7 @@ class CompassModule(FrozenTeacherMixin, TrainingMixin, DataCardMixin, L.Lightnin
         return self.teacher().path
 
     def _teacher_jump(self, x: torch.Tensor, s: torch.Tensor, h: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """x_{s+h}: one of the teacher's own jumps from x at times s, its kernel drawn by ``self.blind_jump``."""
+        """x_{s+h}: one of the teacher's own jumps from x at times s, drawn by ``self.blind_jump``."""
         step = own_jump(self.teacher(), self.blind_jump, self.hparams.get("teacher_sampler"))
         return step(x, s, h, generator)
 

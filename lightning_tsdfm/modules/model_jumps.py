@@ -1,6 +1,6 @@
 """A frozen model's own jumps, for the negatives of a compass: one step x_s -> x_{s+h} of any shapeable module.
 
-The model computes its kernel, the caller's :class:`JumpPolicy` makes the draw, through the step every module of
+The model computes its posterior p(x1 | x_s) or next-state kernel, the caller's :class:`JumpPolicy` makes the draw, through the step every module of
 the library and its plugins offers, ``sampling_step(sampler, jump) -> step(x, t, h, generator)`` in the library's
 time (t = 0 source, t = 1 data):
 
@@ -57,7 +57,7 @@ def check_offers_steps(model, sampler: str | None = None) -> None:
 
 def own_jump(model, jump: JumpPolicy, sampler: str | None = None) -> Step:
     """step(x_s, s, h, generator) -> x_{s+h}: one of ``model``'s own jumps by ``sampler`` (default: the model's
-    first), its kernel drawn by ``jump``; times in the library's convention."""
+    first), drawn by ``jump``; times in the library's convention."""
     check_offers_steps(model, sampler)
     offered = model_samplers(model)
     return model.sampling_step(sampler or (offered[0] if offered else None), jump)

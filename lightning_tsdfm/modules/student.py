@@ -86,7 +86,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
     def configure_callbacks(self):
         return [self._ema]
 
-    def ema_kernel(self, x: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def ema_posterior(self, x: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """p_ema(x1 | x, t, h) as probabilities."""
         return torch.softmax(self._ema.averaged_module(self)(x, t, h).float(), dim=-1)
 
@@ -98,7 +98,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
             target[is_base] = torch.softmax(self.teacher()(x_t[is_base], t[is_base]).float(), dim=-1)
         rec = ~is_base
         if rec.any():
-            target[rec] = self.trajectory(self.ema_kernel, self.jump_policy, self.path, x_t[rec], t[rec], h[rec], generator)
+            target[rec] = self.trajectory(self.ema_posterior, self.jump_policy, self.path, x_t[rec], t[rec], h[rec], generator)
         return target
 
     def training_step(self, x1: torch.Tensor, batch_idx: int) -> torch.Tensor:

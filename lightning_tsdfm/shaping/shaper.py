@@ -118,7 +118,7 @@ class TrajectoryShaper(Callback):
     def settings(self) -> dict[str, Any]:
         """What shaped this run (saved in the checkpoint, read by the benchmarks)."""
         selection = self.jump.selection
-        return {"compass": self.compass_path, "k": self.jump.num_candidates, "policy": selection.name,
+        return {"compass": self.compass_path, "num_candidates": self.jump.num_candidates, "policy": selection.name,
                 "selection_temperature": getattr(selection, "temperature", None), "switch_time": getattr(selection, "switch_time", None)}
 
     def state_dict(self) -> dict[str, Any]:

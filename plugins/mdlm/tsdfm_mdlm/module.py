@@ -70,7 +70,7 @@ class MDLMModule(DenoiserModule):
         self.time_conditioning = time_conditioning  # attributes, not hparams: a subclass saves its own hparams
         self.antithetic = antithetic
 
-    def conditioning(self, t: Tensor) -> Tensor:
+    def time_input(self, t: Tensor) -> Tensor:
         """What the time embedding receives: MDLM's sigma(t) / 1000 (our embedding scales by 1000), or 0."""
         if not self.time_conditioning:
             return torch.zeros_like(t)
@@ -78,7 +78,7 @@ class MDLMModule(DenoiserModule):
 
     def denoise(self, net: nn.Module, x_t: Tensor, t: Tensor) -> Tensor:
         """SUBS logits of p(x1 | x_t, t) [B, L, V] computed by ``net`` (this module's or a frozen copy)."""
-        return self.path.source.carry_over(net(x_t, self.conditioning(t)), x_t)
+        return self.path.source.carry_over(net(x_t, self.time_input(t)), x_t)
 
     def forward(self, x_t: Tensor, t: Tensor, h: Tensor | None = None) -> Tensor:
         return self.denoise(self.net, x_t, t)

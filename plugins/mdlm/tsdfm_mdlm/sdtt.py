@@ -37,7 +37,7 @@ class SDTTModule(MDLMModule):
         teacher_checkpoint: an MDLM checkpoint written by `tsdfm fit` (architecture and weights).
         vocab_size: data vocabulary (linked from the DataModule); must equal the teacher's.
         seq_len: sequence length (linked from the DataModule); at most the teacher's.
-        initial_steps: N0, the teacher's step count; must be divisible by 2^num_rounds.
+        teacher_steps: N0, the teacher's step count; must be divisible by 2^num_rounds.
         num_rounds: R; the student ends at N0 / 2^R sampling steps.
         steps_per_round: optimizer steps per round.
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
@@ -45,23 +45,23 @@ class SDTTModule(MDLMModule):
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
 
-    checkpoint_kind = "mdlm-sdtt"
+    checkpoint_kind = "mdlm_sdtt"
 
     def __init__(
         self,
         teacher_checkpoint: str,
         vocab_size: int,
         seq_len: int,
-        initial_steps: int = 1024,
+        teacher_steps: int = 1024,
         num_rounds: int = 7,
         steps_per_round: int = 10_000,
         optimizer: OptimizerConfig = OptimizerConfig(lr=1e-4, warmup_steps=100),
         seed: int = 0,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
-        teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams, kinds=("mdlm", "mdlm-sdtt"))
-        if initial_steps % 2**num_rounds:
-            raise ValueError(f"initial_steps={initial_steps} is not divisible by 2^num_rounds={2**num_rounds}: "
+        teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams, kinds=("mdlm", "mdlm_sdtt"))
+        if teacher_steps % 2**num_rounds:
+            raise ValueError(f"teacher_steps={teacher_steps} is not divisible by 2^num_rounds={2**num_rounds}: "
                              "every round halves the step count.")
         super().__init__(vocab_size, teacher.hparams["seq_len"], backbone=teacher.backbone,
                          time_conditioning=teacher.hparams["time_conditioning"],
@@ -79,7 +79,7 @@ class SDTTModule(MDLMModule):
 
     def student_step_size(self, round_: int) -> float:
         """h_r = 2^(r+1) / N0."""
-        return 2 ** (round_ + 1) / self.hparams.initial_steps
+        return 2 ** (round_ + 1) / self.hparams.teacher_steps
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         round_ = self.current_round()

@@ -74,7 +74,7 @@ class Graph(ABC):
         """log s(x_t)_y [B, L, V] from the backbone output [B, L, V] at noise level kappa [B]."""
 
     @abstractmethod
-    def score_entropy(self, log_s: Tensor, x_t: Tensor, x0: Tensor, kappa: Tensor) -> Tensor:
+    def score_entropy(self, log_s: Tensor, x_t: Tensor, x1: Tensor, kappa: Tensor) -> Tensor:
         """Per-position score entropy [B, L] >= 0 (not yet weighted by d sigma / d tau)."""
 
     @abstractmethod
@@ -100,7 +100,7 @@ class AbsorbingGraph(Graph):
 
     log s = out - log(e^sigma - 1) - log V, with e^sigma - 1 = (1 - kappa) / kappa: an output of 0 gives
     sum_y s_y = 1 / (e^sigma - 1), the exact total of the scores at a masked position
-    (s_y = p(x0 = y | x_t) / (e^sigma - 1)).
+    (s_y = p(x1 = y | x_t) / (e^sigma - 1)).
     """
 
     name = "absorb"
@@ -118,17 +118,17 @@ class AbsorbingGraph(Graph):
         log_expm1_sigma = torch.log1p(-kappa) - torch.log(kappa)
         return output - _per_sequence(log_expm1_sigma, output) - math.log(self.vocab_size)
 
-    def score_entropy(self, log_s: Tensor, x_t: Tensor, x0: Tensor, kappa: Tensor) -> Tensor:
-        """At masked positions, with r = p_t(x0 | x0) / p_t(mask | x0) = 1 / (e^sigma - 1) and K(r) = r (log r - 1):
+    def score_entropy(self, log_s: Tensor, x_t: Tensor, x1: Tensor, kappa: Tensor) -> Tensor:
+        """At masked positions, with r = p_t(x1 | x1) / p_t(mask | x1) = 1 / (e^sigma - 1) and K(r) = r (log r - 1):
 
-            sum_y s_y - r log s_{x0} + K(r);     0 at revealed positions.
+            sum_y s_y - r log s_{x1} + K(r);     0 at revealed positions.
 
-        Computed as r [expm1(logsumexp(d)) - d_{x0}] with d = log(s / r), free of the cancellation of terms ~ r.
+        Computed as r [expm1(logsumexp(d)) - d_{x1}] with d = log(s / r), free of the cancellation of terms ~ r.
         """
         log_r = (torch.log(kappa) - torch.log1p(-kappa)).to(log_s)[:, None]  # [B, 1]
         d = log_s - log_r[..., None]
-        d_x0 = d.gather(-1, x0[..., None]).squeeze(-1)
-        entropy = log_r.exp() * (torch.expm1(torch.logsumexp(d, dim=-1)) - d_x0)
+        d_x1 = d.gather(-1, x1[..., None]).squeeze(-1)
+        entropy = log_r.exp() * (torch.expm1(torch.logsumexp(d, dim=-1)) - d_x1)
         return torch.where(x_t == self.mask_id, entropy, torch.zeros_like(entropy))
 
     def _from_mask(self, x: Tensor, log_jump_tokens: Tensor) -> Tensor:
@@ -166,14 +166,14 @@ class UniformGraph(Graph):
     def log_score(self, output: Tensor, kappa: Tensor) -> Tensor:
         return output
 
-    def score_entropy(self, log_s: Tensor, x_t: Tensor, x0: Tensor, kappa: Tensor) -> Tensor:
-        """sum_{y != x_t} (1/V) [s_y - r_y log s_y + K(r_y)], r_y = p_t(y | x0) / p_t(x_t | x0),
-        p_t(y | x0) = kappa delta(y, x0) + (1 - kappa) / V."""
+    def score_entropy(self, log_s: Tensor, x_t: Tensor, x1: Tensor, kappa: Tensor) -> Tensor:
+        """sum_{y != x_t} (1/V) [s_y - r_y log s_y + K(r_y)], r_y = p_t(y | x1) / p_t(x_t | x1),
+        p_t(y | x1) = kappa delta(y, x1) + (1 - kappa) / V."""
         vocab = self.vocab_size
         kappa_ = _per_sequence(kappa, log_s)
         base = _per_sequence((1.0 - kappa) / vocab, log_s)  # (1 - kappa) / V, [B, 1, 1]
-        numerator = base + kappa_ * torch.nn.functional.one_hot(x0, vocab).to(log_s)
-        denominator = base[..., 0] + kappa_[..., 0] * (x_t == x0).to(log_s)
+        numerator = base + kappa_ * torch.nn.functional.one_hot(x1, vocab).to(log_s)
+        denominator = base[..., 0] + kappa_[..., 0] * (x_t == x1).to(log_s)
         log_r = numerator.log() - denominator.log()[..., None]
         d = log_s - log_r  # s - r log s + K(r) = r (e^d - 1 - d), d = log(s / r)
         terms = log_r.exp() * (torch.expm1(d) - d)
