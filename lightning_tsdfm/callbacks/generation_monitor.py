@@ -9,7 +9,7 @@ from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.metrics.entropy import unigram_entropy
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
 from lightning_tsdfm.metrics.judges import build_judge
-from lightning_tsdfm.random import derived_generator
+from lightning_tsdfm.seeding import derived_generator
 
 
 class GenerationMonitor(L.Callback):

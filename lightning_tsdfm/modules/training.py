@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from lightning_tsdfm.modules.optim import OptimizerConfig
-from lightning_tsdfm.random import derived_generator
+from lightning_tsdfm.seeding import derived_generator
 
 
 class TrainingMixin:

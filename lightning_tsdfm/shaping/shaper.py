@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import Callback
 
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.frozen import FrozenReference
-from lightning_tsdfm.random import derived_generator
+from lightning_tsdfm.seeding import derived_generator
 from lightning_tsdfm.shaping.guided_jump import GuidedJump, ShapingStatistics
 from lightning_tsdfm.shaping.compasses import load_matching_compass
 from lightning_tsdfm.shaping.protocol import check_shapeable
