@@ -30,7 +30,7 @@ def read_causal_teacher(spec: str, vocab_size: int, seq_len: int, saved_hparams:
         if kind != CAUSAL_KIND:
             raise UserError(
                 f"OPDLM distils a causal LM, but {spec} is a {kind!r} checkpoint. Give a {CAUSAL_KIND!r} checkpoint "
-                f"(`tsdfm fit --model CausalLMModule`, e.g. configs/opdlm_causal_lm_text.yaml) or a Hugging Face causal "
+                f"(`tsdfm fit --model CausalLMModule`, e.g. configs/ar_judge_text_tiny.yaml) or a Hugging Face causal "
                 f"LM (smollm2, hf:<dir>) as teacher_checkpoint.")
     return read_teacher(spec, vocab_size, seq_len, saved_hparams, kinds=CAUSAL_KIND)
 
