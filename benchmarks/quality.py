@@ -31,12 +31,12 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 import results_io
 from results_io import git_commit, markdown_table, replace_rows, this_command  # noqa: E402
 
+from lightning_tsdfm.config_file import read_config  # noqa: E402
 from lightning_tsdfm.data.decoding import decoder_from_card  # noqa: E402
 from lightning_tsdfm.data.path_oracle import OracleDenoiser, PathOracle  # noqa: E402
 from lightning_tsdfm.jumps import BlindJump  # noqa: E402
@@ -65,8 +65,9 @@ ORACLE_DENOISER = "oracle"
 
 
 def datamodule_from_config(config: str):
-    """The DataModule a training config describes (class_path + init_args), for held-out reference rows."""
-    spec = yaml.safe_load(Path(config).read_text())["data"]
+    """The DataModule a training config describes (class_path + init_args, or a path to them), for held-out
+    reference rows."""
+    spec = read_config(config)["data"]
     module_name, _, class_name = spec["class_path"].rpartition(".")
     return getattr(importlib.import_module(module_name), class_name)(**spec.get("init_args", {}))
 

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import lightning as L
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quality import datamodule_from_config  # noqa: E402
 from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_command  # noqa: E402
 
 from lightning_tsdfm import StudentModule, TrajectoryShaper  # noqa: E402
+from lightning_tsdfm.config_file import read_config  # noqa: E402
 from lightning_tsdfm.modules import read_checkpoint  # noqa: E402
 
 BENCHMARK = "shaping_cost"
@@ -65,7 +65,7 @@ def time_distillation(config: str, teacher: str, shaper: TrajectoryShaper | None
 
 
 def _student_args(config: str) -> dict:
-    args = dict(yaml.safe_load(Path(config).read_text())["model"]["init_args"])
+    args = dict(read_config(config)["model"]["init_args"])
     args.pop("teacher_checkpoint", None)
     return args
 

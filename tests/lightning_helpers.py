@@ -7,6 +7,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from lightning_tsdfm.config_file import read_config
+
 
 def quick_trainer(root, max_steps: int, callbacks=(), val_batches: int = 0) -> L.Trainer:
     return L.Trainer(max_steps=max_steps, default_root_dir=root, logger=False, enable_progress_bar=False,
@@ -34,7 +36,7 @@ def tiny_fit_args(config: str, root, *extra: str, steps: int = 2) -> list[str]:
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    cfg = yaml.safe_load((CONFIGS / config).read_text())
+    cfg = read_config(CONFIGS / config)  # the data group read in: the config is written elsewhere
     for callback in cfg["trainer"]["callbacks"]:
         if callback["class_path"].endswith("GenerationMonitor"):
             callback["init_args"].update(num_samples=2, steps=2)

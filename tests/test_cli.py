@@ -15,6 +15,7 @@ import yaml
 
 from lightning_tsdfm import cli
 from lightning_tsdfm.cli import main
+from lightning_tsdfm.config_file import read_config
 from lightning_tsdfm.data import SyntheticDataModule
 from lightning_tsdfm.metrics.judges import ar_judge
 from lightning_tsdfm.models import TransformerConfig
@@ -41,7 +42,7 @@ TINY_DATA = [
 
 def _write_config(root: Path) -> Path:
     """configs/synthetic_tiny.yaml with every output path under ``root`` and a cheap generation monitor."""
-    config = yaml.safe_load(CONFIG.read_text())
+    config = read_config(CONFIG)
     callbacks = config["trainer"]["callbacks"]
     (checkpoint,) = [c for c in callbacks if c["class_path"].endswith("FinalCheckpoint")]
     checkpoint["init_args"]["dirpath"] = str(root / "checkpoints")

@@ -21,6 +21,7 @@ from lightning_tsdfm import (
     TransformerConfig,
 )
 from lightning_tsdfm.cli import main
+from lightning_tsdfm.config_file import read_config
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.models import DiffusionTransformer
 from lightning_tsdfm.modules import load_module, read_checkpoint_header
@@ -283,7 +284,7 @@ TINY = {"vocab_size": 16, "num_states": 8, "seq_len": 16, "num_train": 64, "num_
 
 def test_cli_fits_the_synthetic_compass_config(tmp_path, monkeypatch):
     """`tsdfm fit --config configs/synthetic_compass.yaml --trainer.max_steps=2`, with a tiny teacher and data."""
-    config = yaml.safe_load((CONFIGS / "synthetic_compass.yaml").read_text())
+    config = read_config(CONFIGS / "synthetic_compass.yaml")
     data_args = {**config["data"]["init_args"], **TINY}
     torch.manual_seed(0)
     teacher = TeacherModule(16, 16, backbone=BACKBONE)

@@ -10,11 +10,11 @@ import sys
 
 import pytest
 import torch
-import yaml
 from lightning_helpers import CONFIGS, TINY_BACKBONE, TINY_SYNTHETIC, fit_checkpoint, quick_trainer, tiny_fit_args
 
 from lightning_tsdfm import CausalLMModule, CompassModule, SyntheticDataModule, TeacherModule, TransformerConfig
 from lightning_tsdfm.cli import main
+from lightning_tsdfm.config_file import read_config
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules import load_module
 from lightning_tsdfm.modules.optim import OptimizerConfig
@@ -183,7 +183,7 @@ def test_a_wrong_kind_sampler_or_model_is_a_clear_error(teacher_ckpt, mdlm_ckpt,
 
 def test_cli_fits_the_mdlm_compass_config(tmp_path, monkeypatch):
     """`tsdfm fit --config configs/synthetic_mdlm_compass.yaml`, with a tiny MDLM and data."""
-    config = yaml.safe_load((CONFIGS / "synthetic_mdlm_compass.yaml").read_text())
+    config = read_config(CONFIGS / "synthetic_mdlm_compass.yaml")
     assert config["model"]["init_args"]["teacher_kind"] == "mdlm"
     tiny = dict(arg.removeprefix("--data.init_args.").split("=") for arg in TINY_SYNTHETIC)
     data = {**config["data"]["init_args"], **{key: int(value) for key, value in tiny.items()}}

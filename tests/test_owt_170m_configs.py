@@ -17,6 +17,7 @@ import yaml
 from lightning_helpers import CONFIGS
 
 from lightning_tsdfm.cli import TsdfmCLI
+from lightning_tsdfm.config_file import read_config
 from lightning_tsdfm.plugins import load_plugins
 
 pytestmark = pytest.mark.slow
@@ -30,7 +31,7 @@ def scaled_down(config: str, root: Path, corpus: Path, *overrides: str, checkpoi
     """CLI arguments for ``configs/<config>``, unchanged in its model, on the CPU in full precision for one step
     of batch 1 and ``SEQ_LEN`` tokens of ``corpus``, without validation or sampling; with ``checkpoint`` its
     last.ckpt holds the weights only, else no checkpoint is written (saving 170M parameters takes seconds)."""
-    cfg = yaml.safe_load((CONFIGS / config).read_text())
+    cfg = read_config(CONFIGS / config)
     trainer = cfg["trainer"]
     trainer.update(accelerator="cpu", devices=1, strategy="auto", precision="32-true", max_steps=1,
                    limit_val_batches=0, num_sanity_val_steps=0, enable_progress_bar=False,

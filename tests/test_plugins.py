@@ -16,6 +16,7 @@ from lightning_helpers import fit_checkpoint, quick_trainer
 
 from lightning_tsdfm import CompassModule, MixturePath, SyntheticDataModule, TeacherModule, TransformerConfig, make_source
 from lightning_tsdfm.cli import main
+from lightning_tsdfm.config_file import read_config
 from lightning_tsdfm.modules import load_module
 from lightning_tsdfm.plugins import ENTRY_POINT_GROUP, available_plugins, load_plugins
 from lightning_tsdfm.shaping import TrajectoryShaper
@@ -88,7 +89,7 @@ def test_the_shaper_refuses_a_plugin_without_the_seam():
 
 
 def _tiny_config(name: str, root: Path, **model_args) -> Path:
-    config = yaml.safe_load((CONFIGS / name).read_text())
+    config = read_config(CONFIGS / name)
     checkpoint, monitor = config["trainer"]["callbacks"]
     checkpoint["init_args"]["dirpath"] = str(root / "checkpoints")
     monitor["init_args"].update(num_samples=2, steps=2)

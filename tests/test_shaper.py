@@ -23,6 +23,7 @@ from lightning_tsdfm import (
     TransformerConfig,
 )
 from lightning_tsdfm.cli import main
+from lightning_tsdfm.config_file import read_config
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.plugins import ENTRY_POINT_GROUP
@@ -222,7 +223,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 def test_cli_shapes_a_student_config_with_callbacks_plus(teacher_ckpt, compass_ckpt, tmp_path, monkeypatch):
     """`tsdfm fit --config configs/synthetic_student.yaml --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=...`"""
-    config = yaml.safe_load((CONFIGS / "synthetic_student.yaml").read_text())
+    config = read_config(CONFIGS / "synthetic_student.yaml")
     checkpoint, monitor = config["trainer"]["callbacks"]
     checkpoint["init_args"]["dirpath"] = str(tmp_path / "checkpoints")
     monitor["init_args"].update(num_samples=2, steps=2)
