@@ -35,25 +35,6 @@ def denoiser_step(denoiser: Denoiser, path: MixturePath, jump: JumpPolicy) -> St
 
 
 @torch.no_grad()
-def sample_sequences(
-    denoiser: Denoiser,
-    path: MixturePath,
-    jump: JumpPolicy,
-    num_samples: int,
-    seq_len: int,
-    steps: int,
-    generator: Optional[torch.Generator] = None,
-    device: torch.device | str = "cpu",
-    batch_size: Optional[int] = None,
-    progress: bool = False,
-    description: str = "sampling",
-) -> Tensor:
-    """Draw ``num_samples`` sequences of ``seq_len`` tokens in ``steps`` uniform steps; returns LongTensor[N, L]."""
-    return sample_chain(denoiser_step(denoiser, path, jump), path.source.sample, num_samples, seq_len, steps, generator, device, batch_size,
-                        progress, description)
-
-
-@torch.no_grad()
 def sample_chain(
     step: Step,
     start: Start,
@@ -105,7 +86,8 @@ def sample_first_hitting(
     kappa(t_{k+1}) - kappa(t_k), independently of the other positions, and then takes x1 ~ p(. | x_{t_k}, t_k);
     a step at which nothing is revealed changes nothing. So drawing every position's reveal step first
     (inverse CDF of kappa on the grid) and visiting only the steps where a sequence reveals something gives the
-    same distribution as :func:`sample_sequences` with at most min(L, N) forwards instead of N
+    same distribution as the N-step loop (:func:`sample_chain` of :func:`denoiser_step`) with at most min(L, N)
+    forwards instead of N
     (the first-hitting sampler). Each sequence visits its own steps; the batch moves in lockstep over
     "the sequence's next reveal step".
     """

@@ -21,7 +21,7 @@ from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
 from lightning_tsdfm.samples_io import SampleSet, generate_samples, read_jsonl, write_jsonl
-from lightning_tsdfm.sampling import sample_first_hitting, sample_sequences
+from lightning_tsdfm.sampling import denoiser_step, sample_chain, sample_first_hitting
 from lightning_tsdfm.shaping import TrajectoryShaper
 from lightning_tsdfm.shaping.compasses import load_matching_compass
 
@@ -138,7 +138,8 @@ def test_first_hitting_sampler_draws_the_ancestral_distribution(exponent, steps)
         return denoiser(x, t, h)
 
     n = 20_000
-    ancestral = sample_sequences(denoiser, path, BlindJump(temperature=0.7), n, LEN, steps, torch.Generator().manual_seed(0))
+    ancestral = sample_chain(denoiser_step(denoiser, path, BlindJump(temperature=0.7)), path.source.sample, n, LEN, steps,
+                             torch.Generator().manual_seed(0))
     first = sample_first_hitting(counted, path, BlindJump(temperature=0.7), n, LEN, steps, torch.Generator().manual_seed(1))
     assert len(calls) <= min(LEN, steps)
 

@@ -10,10 +10,16 @@ from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules import TeacherModule
 from lightning_tsdfm.paths import MixturePath, make_source
-from lightning_tsdfm.sampling import sample_sequences
+from lightning_tsdfm.sampling import denoiser_step, sample_chain
 
 VOCAB = 10
 LENGTH = 12
+
+
+def sample_sequences(denoiser, path, jump, num_samples, seq_len, steps, generator=None, batch_size=None):
+    """The N-step loop of a mixture-path denoiser: x_0 ~ source, then ``steps`` jumps of ``jump``."""
+    return sample_chain(denoiser_step(denoiser, path, jump), path.source.sample, num_samples, seq_len, steps, generator,
+                        batch_size=batch_size)
 
 
 class FixedLogits(nn.Module):

@@ -248,15 +248,15 @@ def test_decode_rejects_non_token_ids(corpus_file: Path, tmp_path: Path) -> None
         dm.decode(ids)
 
 
-def test_heldout_texts(corpus_file: Path, tmp_path: Path) -> None:
+def test_heldout_tokens_decode_to_validation_texts(corpus_file: Path, tmp_path: Path) -> None:
     dm = _dm(corpus_file, tmp_path)
-    texts = dm.heldout_texts(3, seed=1)
+    texts = dm.decode(dm.heldout_tokens(3, seed=1))
     assert len(texts) == 3 and len(set(texts)) == 3 and all(isinstance(t, str) and t for t in texts)
-    assert dm.heldout_texts(3, seed=1) == texts
+    assert dm.decode(dm.heldout_tokens(3, seed=1)) == texts
     val_texts = set(dm.decode(torch.from_numpy(_rows(dm, "val").astype(np.int64))))
     assert set(texts) <= val_texts
     with pytest.raises(ValueError, match="validation split has"):
-        dm.heldout_texts(10_000, seed=0)
+        dm.heldout_tokens(10_000, seed=0)
 
 
 def test_gpt2_style_loader_from_file_pair(tmp_path: Path) -> None:

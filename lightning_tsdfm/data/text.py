@@ -263,10 +263,6 @@ class TextDataModule(L.LightningDataModule):
         idx = np.sort(np.random.default_rng(seed).choice(len(val), size=n, replace=False))
         return torch.from_numpy(val.array[idx].astype(np.int64))
 
-    def heldout_texts(self, n: int, seed: int = 0) -> list[str]:
-        """:meth:`heldout_tokens`, decoded (reference rows and judge calibration)."""
-        return self.decode(self.heldout_tokens(n, seed))
-
 
 def _decode_rows(tok: TextTokenizer, ids: torch.Tensor) -> list[str]:
     ids = torch.as_tensor(ids)

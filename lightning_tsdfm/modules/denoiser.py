@@ -21,8 +21,8 @@ from lightning_tsdfm.sampling import Step, denoiser_step, sample_chain, sample_f
 class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
     """Base of the teacher and the student. Subclasses define ``training_step``.
 
-    ``self.jump_policy`` is the seam: every jump this module makes to build trajectories (and, unless a
-    subclass says otherwise, to sample) is a call of it. Validation logs ``val/ce`` and ``val/nelbo``.
+    ``self.jump_policy`` is the seam: every jump this module makes to build trajectories and to sample is a call of
+    it (a shaper installs its guided jump for training batches only, so sampling stays blind). Validation logs ``val/ce`` and ``val/nelbo``.
     ``scheduler`` is the kappa of ``self.path`` (default kappa(t) = t); a subclass exposes what configures it
     as its own hyper-parameters (the teacher's ``scheduler_exponent``, SEDD's ``eps``). ``optimizer`` and ``seed``
     configure the optimizer and the draws (:class:`~lightning_tsdfm.modules.training.TrainingMixin`).
@@ -66,17 +66,17 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
     def validation_step(self, x1: torch.Tensor, batch_idx: int) -> None:
         g = self.validation_generator(batch_idx, x1.device)
         t, x_t = self.path_sample(x1, g)
-        logits = self(x_t, t, torch.full_like(t, 1.0 / 1024))
+        logits = self(x_t, t, self.validation_step_size(t))
         self.log("val/ce", masked_cross_entropy(logits, x1, self.path.source.unsettled(x_t)), prog_bar=True)
         self.log("val/nelbo", generalized_kl(logits, x1, x_t, t, self.path).mean(), prog_bar=True)
+
+    def validation_step_size(self, t: torch.Tensor) -> torch.Tensor | None:
+        """h [B] of the validation loss: None, for a denoiser that does not condition on h (a teacher, MDLM)."""
+        return None
 
     #: the samplers :meth:`sample` offers; the first is the default. Subclasses (plugins) may add their own.
     #: ``first_hitting`` (mask source, blind jumps) draws the ancestral sampler's distribution with <= L forwards.
     samplers: tuple[str, ...] = ("ancestral", "first_hitting")
-
-    def sampling_policy(self) -> JumpPolicy:
-        """The jump used by :meth:`sample` (the trajectory policy unless a subclass keeps them apart)."""
-        return self.jump_policy
 
     def sampling_denoiser(self, sampler: str):
         """The denoiser ``(x, t, h) -> logits`` that ``sampler`` calls: the module itself (a plugin may wrap it)."""
@@ -91,14 +91,14 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
     def sample(self, num_samples: int, steps: int, generator: torch.Generator | None = None,
                batch_size: int | None = None, progress: bool = False, jump: JumpPolicy | None = None,
                sampler: str | None = None) -> torch.Tensor:
-        """``steps``-step samples, LongTensor[num_samples, seq_len], drawn with ``jump`` or :meth:`sampling_policy`
+        """``steps``-step samples, LongTensor[num_samples, seq_len], drawn with ``jump`` or ``self.jump_policy``
         by ``sampler`` (one of :attr:`samplers`, default the first)."""
         sampler = sampler or self.samplers[0]
         if sampler not in self.samplers:
             raise ValueError(f"{type(self).__name__} has no sampler {sampler!r}: choose one of {list(self.samplers)}.")
         was_training = self.training
         self.eval()
-        jump = jump or self.sampling_policy()
+        jump = jump or self.jump_policy
         description = f"{self.checkpoint_kind} {sampler} {steps} steps"
         try:
             if sampler == "first_hitting":

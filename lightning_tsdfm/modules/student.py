@@ -21,7 +21,6 @@ from typing import Literal, Optional, Sequence
 import torch
 
 from lightning_tsdfm.distillation import TRAJECTORIES, DyadicStepSizes
-from lightning_tsdfm.jumps import BlindJump, JumpPolicy
 from lightning_tsdfm.losses import forward_kl
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
@@ -78,7 +77,6 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         adopt(self, teacher, new_parameters=("net.step_embed.",))  # a fresh student equals its teacher
         self.steps = DyadicStepSizes(teacher_steps, base_fraction, level_weights)
         self.trajectory = TRAJECTORIES[trajectory]
-        self.blind_sampling = BlindJump()
         self._ema = TargetEMA(decay=ema_decay)
 
     # ---- the pieces of the target
@@ -111,9 +109,9 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         self.log("train/base_fraction", is_base.float().mean())
         return loss
 
-    def sampling_policy(self) -> JumpPolicy:
-        """Students sample with the blind jump: shaping changes training, never inference cost."""
-        return self.blind_sampling
+    def validation_step_size(self, t: torch.Tensor) -> torch.Tensor:
+        """The base case h = 1/N [B]: where the student is trained to be the teacher's p(x1 | x_t, t)."""
+        return torch.full_like(t, 1.0 / self.steps.teacher_steps)
 
     def trained_step_counts(self) -> list[int]:
         """The step counts whose step size h = 1/steps the student was trained on: 1, 2, 4, ..., teacher_steps."""
