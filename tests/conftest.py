@@ -8,7 +8,11 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+from lightning_helpers import TINY_LEN, TINY_TEACHER, TINY_VOCAB, fit_checkpoint, tiny_synthetic
+
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
+from lightning_tsdfm.modules import TeacherModule
+from lightning_tsdfm.modules.optim import OptimizerConfig
 
 torch.set_num_threads(1)
 
@@ -58,3 +62,17 @@ def make_backbone(tiny_config):
         return DiffusionTransformer(config, **args).eval()
 
     return build
+
+
+@pytest.fixture(scope="module", params=["mask", "uniform"])
+def source(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def teacher_ckpt(source, tmp_path_factory):
+    """A tiny teacher of each source (:data:`TINY_TEACHER`), fitted three steps on :func:`tiny_synthetic`."""
+    torch.manual_seed(0)
+    teacher = TeacherModule(TINY_VOCAB, TINY_LEN, source=source, backbone=TINY_TEACHER,
+                            optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
+    return fit_checkpoint(teacher, tmp_path_factory.mktemp(f"teacher_{source}"), 3, tiny_synthetic())

@@ -8,6 +8,12 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_tsdfm.config_file import read_config
+from lightning_tsdfm.data import SyntheticDataModule
+from lightning_tsdfm.models import TransformerConfig
+
+#: the tiny language and teacher of the module-level fixtures (``teacher_ckpt`` in conftest.py)
+TINY_VOCAB, TINY_LEN = 8, 8
+TINY_TEACHER = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16)
 
 
 def quick_trainer(root, max_steps: int, callbacks=(), val_batches: int = 0) -> L.Trainer:
@@ -20,6 +26,12 @@ def fit_checkpoint(module, root, steps: int, datamodule) -> Path:
     """Fit ``module`` for ``steps`` steps; returns root/last.ckpt."""
     quick_trainer(root, steps, [ModelCheckpoint(dirpath=root, save_last=True)]).fit(module, datamodule=datamodule)
     return Path(root) / "last.ckpt"
+
+
+def tiny_synthetic(**overrides) -> SyntheticDataModule:
+    """A tiny synthetic language, V = 8 tokens in sequences of L = 8, 16 training sequences in batches of 4."""
+    return SyntheticDataModule(**{"vocab_size": TINY_VOCAB, "num_states": 4, "seq_len": TINY_LEN, "num_train": 16,
+                                  "num_val": 4, "batch_size": 4, **overrides})
 
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,9 +22,11 @@ from lightning_tsdfm.metrics.judges import ar_judge
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules import CausalLMModule, TeacherModule, load_module, read_checkpoint_header
 from lightning_tsdfm.modules.data_card import check_fits
+from lightning_tsdfm.plugins import ENTRY_POINT_GROUP
 from lightning_tsdfm.samples_io import generate_samples, read_jsonl, write_jsonl
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic_tiny.yaml"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIG = CONFIGS / "synthetic_tiny.yaml"
 TINY_BACKBONE = [
     "--model.init_args.backbone.hidden_size=32",
     "--model.init_args.backbone.num_layers=1",
@@ -324,3 +327,29 @@ def test_usage(argv, capsys):
     out = capsys.readouterr().out
     assert out.startswith("usage: tsdfm")
     assert "sample" in out and "evaluate" in out and "fit" in out
+
+
+# ---------------------------------------------------------------- the shipped configs
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_every_shipped_config_parses(config, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["tsdfm", "fit", "--config", str(CONFIGS / config), "--print_config"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code in (0, None)
+    packages = {"lightning_tsdfm"} | {ep.value.split(".")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["class_path"].split(".")[0] in packages
+
+
+def test_a_data_file_on_the_command_line_replaces_the_configs_data(monkeypatch, capsys):
+    """configs/data/*.yaml are named by the configs and replace their data with --data, keys with --data.init_args."""
+    monkeypatch.setattr(sys, "argv", ["tsdfm", "fit", "--config", str(CONFIGS / "synthetic_tiny.yaml"), "--data",
+                                      str(CONFIGS / "data" / "textlike.yaml"), "--data.init_args.seq_len=16",
+                                      "--print_config"])
+    with pytest.raises(SystemExit):
+        main()
+    data = yaml.safe_load(capsys.readouterr().out)["data"]["init_args"]
+    textlike = read_config(CONFIGS / "textlike_teacher.yaml")["data"]["init_args"]
+    assert data["family"] == "textlike" and data["seq_len"] == 16 and data["num_topics"] == textlike["num_topics"]
+

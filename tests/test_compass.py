@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from lightning_helpers import fit_checkpoint, quick_trainer
+from lightning_helpers import TINY_LEN, TINY_TEACHER, TINY_VOCAB, fit_checkpoint, quick_trainer, tiny_synthetic
 
 from lightning_tsdfm import (
     CausalLMModule,
@@ -28,27 +28,17 @@ from lightning_tsdfm.modules import load_module, read_checkpoint_header
 from lightning_tsdfm.modules.compass import DEFAULT_BACKBONE, LOSSES
 from lightning_tsdfm.modules.optim import OptimizerConfig
 
-VOCAB, LEN = 8, 8
-BACKBONE = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16)
+VOCAB, LEN, BACKBONE = TINY_VOCAB, TINY_LEN, TINY_TEACHER
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 BINS = ["val/nce_acc/t0.00-0.25", "val/nce_acc/t0.25-0.50", "val/nce_acc/t0.50-0.75", "val/nce_acc/t0.75-1.00"]
 
 
 def _datamodule(**overrides) -> SyntheticDataModule:
-    kwargs = {"vocab_size": VOCAB, "num_states": 4, "seq_len": LEN, "num_train": 16, "num_val": 8, "batch_size": 4}
-    kwargs.update(overrides)
-    return SyntheticDataModule(**kwargs)
+    return tiny_synthetic(**{"num_val": 8, **overrides})
 
 
 def _fit_checkpoint(module, root, steps: int = 2, datamodule=None) -> Path:
     return fit_checkpoint(module, root, steps, datamodule or _datamodule())
-
-
-@pytest.fixture(scope="module", params=["mask", "uniform"])
-def teacher_ckpt(request, tmp_path_factory):
-    torch.manual_seed(0)
-    teacher = TeacherModule(VOCAB, LEN, source=request.param, backbone=BACKBONE, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
-    return _fit_checkpoint(teacher, tmp_path_factory.mktemp(f"teacher_{request.param}"), steps=3)
 
 
 def _compass(teacher_ckpt, **kwargs) -> CompassModule:

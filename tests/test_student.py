@@ -9,40 +9,20 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning_helpers import fit_checkpoint, quick_trainer
+from lightning_helpers import TINY_LEN, TINY_TEACHER, TINY_VOCAB, fit_checkpoint, quick_trainer, tiny_synthetic
 
-from lightning_tsdfm import (
-    CausalLMModule,
-    StudentModule,
-    SyntheticDataModule,
-    TeacherModule,
-    TransformerConfig,
-)
+from lightning_tsdfm import CausalLMModule, StudentModule
 from lightning_tsdfm.distillation import DyadicStepSizes, heun_target, rk4_target
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules import load_module
-from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import MixturePath, make_source
 
-VOCAB, LEN = 8, 8
-BACKBONE = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16)
-
-
-def _datamodule(**overrides) -> SyntheticDataModule:
-    kwargs = dict(vocab_size=VOCAB, num_states=4, seq_len=LEN, num_train=16, num_val=4, batch_size=4)
-    kwargs.update(overrides)
-    return SyntheticDataModule(**kwargs)
+VOCAB, LEN, BACKBONE = TINY_VOCAB, TINY_LEN, TINY_TEACHER
+_datamodule = tiny_synthetic
 
 
 def _fit_checkpoint(module, root, steps: int = 2, datamodule=None) -> Path:
     return fit_checkpoint(module, root, steps, datamodule or _datamodule())
-
-
-@pytest.fixture(scope="module", params=["mask", "uniform"])
-def teacher_ckpt(request, tmp_path_factory):
-    torch.manual_seed(0)
-    teacher = TeacherModule(VOCAB, LEN, source=request.param, backbone=BACKBONE, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
-    return _fit_checkpoint(teacher, tmp_path_factory.mktemp(f"teacher_{request.param}"), steps=3)
 
 
 def _student(teacher_ckpt, **kwargs) -> StudentModule:
