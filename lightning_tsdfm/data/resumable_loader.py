@@ -4,6 +4,11 @@ back on resume, and the next epoch iterator skips the batches the interrupted ru
 With an order that depends only on (seed, epoch) (``EpochSeededSampler``), a run resumed from any step sees
 exactly the batches the uninterrupted run would have seen. A plain DataLoader restarts the epoch instead
 (Lightning warns "your dataloader is not resumable") and trains on its first batches twice.
+
+torchdata's ``StatefulDataLoader`` (0.11) in its place breaks that guarantee (tests/test_resume.py, measured):
+a state saved after an epoch's last batch fast-forwards the next epoch to its end, so the resumed run skips an
+epoch; and mid-epoch it rebuilds the sampler's order when the state is loaded, before Lightning's ``set_epoch``,
+so a run resumed in epoch 1 continues with epoch 0's permutation.
 """
 
 from __future__ import annotations
