@@ -5,8 +5,8 @@ dequantised to float32) or ``hf:<directory or hub name>`` (any ``AutoModelForCau
 with the model's own tokenizer: :func:`write_tokenizer_json` writes it for ``TextDataModule(tokenizer="json:<path>")``.
 
 The student is a copy of the model with one more input row, the mask id V (the mean of the V token embeddings), and
-the block visibility given to its attention as a 4D additive mask (0 where a token may look, the dtype's minimum
-elsewhere), with explicit position ids; its logits are the first V.
+the block visibility given to its attention as a 4D mask (boolean for SDPA attention; additive, 0 where a token may
+look and the dtype's minimum elsewhere, for eager attention), with explicit position ids; its logits are the first V.
 """
 
 from __future__ import annotations
@@ -89,14 +89,15 @@ class HFBlockDiffusion(nn.Module):
     def forward(self, tokens: Tensor, t: Tensor | None = None, h: Tensor | None = None, attn_mask: Tensor | None = None,
                 position_ids: Tensor | None = None) -> Tensor:
         batch, length = tokens.shape
-        dtype = next(self.model.parameters()).dtype
         if attn_mask is None:
             attn_mask = torch.ones(length, length, dtype=torch.bool, device=tokens.device)
-        mask = attn_mask if attn_mask.dim() == 3 else attn_mask.expand(batch, -1, -1)
-        additive = torch.zeros(mask.shape, dtype=dtype, device=tokens.device).masked_fill(~mask, torch.finfo(dtype).min)
+        mask = (attn_mask if attn_mask.dim() == 3 else attn_mask.expand(batch, -1, -1))[:, None]
+        if getattr(self.model.config, "_attn_implementation", None) != "sdpa":  # eager attention adds the mask
+            dtype = next(self.model.parameters()).dtype
+            mask = torch.zeros(mask.shape, dtype=dtype, device=tokens.device).masked_fill(~mask, torch.finfo(dtype).min)
         if position_ids is not None and position_ids.dim() == 1:
             position_ids = position_ids.expand(batch, -1)
-        out = self.model(input_ids=tokens, attention_mask=additive[:, None], position_ids=position_ids, use_cache=False)
+        out = self.model(input_ids=tokens, attention_mask=mask, position_ids=position_ids, use_cache=False)
         return out.logits[..., : self.vocab_size]
 
 
