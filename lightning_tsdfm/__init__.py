@@ -1,7 +1,7 @@
 """lightning-tsdfm: trajectory-shaped discrete flow matching as a Lightning plugin."""
 
 from lightning_tsdfm.callbacks import FinalCheckpoint, GenerationMonitor
-from lightning_tsdfm.data import SyntheticDataModule, TextDataModule
+from lightning_tsdfm.data import StreamingTextDataModule, SyntheticDataModule, TextDataModule
 from lightning_tsdfm.jumps import BlindJump, JumpPolicy, sample_categorical
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules import (
@@ -39,6 +39,7 @@ __all__ = [
     "PolynomialScheduler",
     "Scheduler",
     "Shapeable",
+    "StreamingTextDataModule",
     "StudentModule",
     "SyntheticDataModule",
     "TeacherModule",

