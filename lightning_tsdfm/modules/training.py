@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import torch
 
+from lightning_tsdfm.modules.fully_sharded import FullyShardedMixin
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.seeding import derived_generator
 
 
-class TrainingMixin:
+class TrainingMixin(FullyShardedMixin):
     """For a LightningModule that holds ``optimizer_config`` (an :class:`OptimizerConfig`) and ``seed``:
     ``configure_optimizers``, and the generators of its draws. Training step s on rank r draws from the generator of
-    (seed + offset, s, r); validation batch b from (seed + 1 + offset, b, r), the same in every validation run."""
+    (seed + offset, s, r); validation batch b from (seed + 1 + offset, b, r), the same in every validation run.
+    ``configure_model`` shards its transformer blocks under ``--trainer.strategy=fsdp2`` (:class:`FullyShardedMixin`)."""
 
     optimizer_config: OptimizerConfig = OptimizerConfig()
     seed: int = 0

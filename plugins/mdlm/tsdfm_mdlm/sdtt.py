@@ -17,7 +17,6 @@ inherits MDLM's blind sampling; the round teacher is held by reference and saved
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Optional
 
 import torch
@@ -25,6 +24,7 @@ from torch import Tensor
 
 from lightning_tsdfm.losses import reverse_kl
 from lightning_tsdfm.modules.frozen import FrozenReference
+from lightning_tsdfm.modules.fully_sharded import unsharded_copy
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.modules.teacher_checkpoint import adopt, read_teacher
 from tsdfm_mdlm.module import MDLMModule
@@ -84,7 +84,7 @@ class SDTTModule(MDLMModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         round_ = self.current_round()
         if round_ != self._teacher_round:  # the student at the start of the round becomes its teacher
-            self._round_teacher = FrozenReference(copy.deepcopy(self.net))
+            self._round_teacher = FrozenReference(unsharded_copy(self.net))
             self._teacher_round = round_
 
     # ---- the target
@@ -122,6 +122,6 @@ class SDTTModule(MDLMModule):
         super().on_load_checkpoint(checkpoint)
         saved = checkpoint.get("sdtt")
         if saved is not None:
-            teacher = copy.deepcopy(self.net)
+            teacher = unsharded_copy(self.net)
             teacher.load_state_dict(saved["teacher"])
             self._round_teacher, self._teacher_round = FrozenReference(teacher), saved["round"]
