@@ -228,7 +228,8 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
         sweeps = [r for r in all_rows if r["dataset"] == dataset and not r.get("reference")]
         all_rows = replace_rows(benchmark, frontier_rows(sweeps, common), lambda r: bool(r.get("reference")),
                                 dataset=dataset)
-    (write_frontier_report if frontier else write_report)(benchmark, all_rows)
+    holds_matched_rows = any(r.get("reference") for r in all_rows)  # a sweep added to a frontier file without --frontier
+    (write_frontier_report if frontier or holds_matched_rows else write_report)(benchmark, all_rows)
     return all_rows
 
 

@@ -56,6 +56,11 @@ def test_frontier_mode_writes_sweeps_and_matched_rows(quality, tmp_path):
             assert min(ppl) <= r["matched_gen_ppl"] <= max(ppl) and r["matched_nll_stderr"] > 0
     assert (tmp_path / "results" / "frontier.md").read_text().count("teacher-1024") >= 3
     assert (tmp_path / "results" / "frontier.png").is_file()
+    # one more temperature into the same file without --frontier keeps the matched rows and their report
+    quality.run("frontier", "synthetic", str(config), [f"teacher:mask:2={ckpt}"], ["oracle"], num_samples=64, seed=0,
+                batch_size=None, samples_dir=str(tmp_path / "samples"), keep_other_models=True, temperatures=(2.0,))
+    report = (tmp_path / "results" / "frontier.md").read_text()
+    assert "## Matched entropy" in report and "## Against the blind student" in report
 
 
 def test_ratio_rows_compare_each_model_with_the_blind_student_where_both_are_matched(quality):
