@@ -2,6 +2,9 @@
 # Importance-resampled shaping against argmin and temperature, at matched entropy (benchmarks/results/frontier.*).
 #   benchmarks/reproduce_importance.sh sampling         # the blind text-like student guided while it samples
 #   benchmarks/reproduce_importance.sh textlike         # text-like students shaped by importance resampling
+#   benchmarks/reproduce_importance.sh endpoint         # text-like mask students with the endpoint target, blind and
+#                                                       #   importance-shaped (a shaped midpoint shapes both halves)
+#   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
 #   benchmarks/reproduce_importance.sh small mask       # today's small language, one source: teacher, blind and
 #   benchmarks/reproduce_importance.sh small uniform    #   importance-shaped students, frontier rows
 # sampling and textlike need reproduce_textlike.sh teachers and students. Stages whose run directory has a .done
@@ -11,7 +14,7 @@ STAGE=${1:-sampling}
 source benchmarks/stages.sh
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0,1.1
 
-if [ "$STAGE" = sampling ] || [ "$STAGE" = textlike ]; then
+if [ "$STAGE" = sampling ] || [ "$STAGE" = textlike ] || [ "$STAGE" = endpoint ] || [ "$STAGE" = uniform ]; then
   S=runs/textlike_student_mask/checkpoints/last.ckpt
   C=runs/textlike_compass_mask/checkpoints/last.ckpt
   QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
@@ -36,6 +39,28 @@ if [ "$STAGE" = textlike ]; then        # 750 optimizer steps, as every text-lik
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures $TEMPERATURES \
     --model "student-shaped-is16:mask:8=runs/textlike_oracle_is16_student_mask/checkpoints/last.ckpt" \
     --model "student-shaped-boltzmann16:mask:8=runs/textlike_learned_boltzmann16_student_mask/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = endpoint ]; then        # the endpoint target, 750 optimizer steps as every text-like student
+  E=(configs/textlike_student.yaml --model.init_args.trajectory=endpoint --trainer.max_steps=750 --trainer.max_time=null)
+  fit textlike_endpoint_student_mask "${E[@]}"
+  fit textlike_endpoint_is16_student_mask "${E[@]}" --trainer.callbacks+=TrajectoryShaper \
+    --trainer.callbacks.compass=oracle --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
+    --model "student-endpoint-blind:mask:8=runs/textlike_endpoint_student_mask/checkpoints/last.ckpt" \
+    --model "student-endpoint-shaped-is16:mask:8=runs/textlike_endpoint_is16_student_mask/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = uniform ]; then         # matched at the data's entropy: the uniform 1024-step teacher (1,024 forwards of
+  U=runs/textlike_teacher_uniform/checkpoints/last.ckpt   # 256 sequences) did not fit this CPU's budget
+  W=(configs/textlike_student.yaml --model.init_args.teacher_checkpoint=$U --trainer.max_steps=750 --trainer.max_time=null)
+  fit textlike_student_uniform "${W[@]}"
+  fit textlike_oracle_is16_student_uniform "${W[@]}" --trainer.callbacks+=TrajectoryShaper \
+    --trainer.callbacks.compass=oracle --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
+    --model "teacher:uniform:8=$U" \
+    --model "student-blind:uniform:8=runs/textlike_student_uniform/checkpoints/last.ckpt" \
+    --model "student-shaped-is16:uniform:8=runs/textlike_oracle_is16_student_uniform/checkpoints/last.ckpt"
 fi
 
 T=runs/small_teacher_%s/checkpoints/last.ckpt
