@@ -5,6 +5,8 @@
 #   benchmarks/reproduce_importance.sh endpoint         # text-like mask students with the endpoint target, blind and
 #                                                       #   importance-shaped (a shaped midpoint shapes both halves)
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
+#   benchmarks/reproduce_importance.sh corpus           # embedded corpus at demo scale: blind and argmin K=4 students,
+#                                                       #   frontier with both judges (SmolLM2, a seed-1 causal LM)
 #   benchmarks/reproduce_importance.sh small mask       # today's small language, one source: teacher, blind and
 #   benchmarks/reproduce_importance.sh small uniform    #   importance-shaped students, frontier rows
 # sampling and textlike need reproduce_textlike.sh teachers and students. Stages whose run directory has a .done
@@ -61,6 +63,24 @@ if [ "$STAGE" = uniform ]; then         # matched at the data's entropy: the uni
     --model "teacher:uniform:8=$U" \
     --model "student-blind:uniform:8=runs/textlike_student_uniform/checkpoints/last.ckpt" \
     --model "student-shaped-is16:uniform:8=runs/textlike_oracle_is16_student_uniform/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = corpus ]; then          # one CPU thread: teacher 12 min, compass 6, judge 10, students 400 steps
+  fit corpus_teacher configs/demo_text_teacher.yaml --trainer.max_time=00:00:12:00
+  CT=runs/corpus_teacher/checkpoints/last.ckpt
+  fit corpus_compass configs/demo_text_compass.yaml --model.init_args.teacher_checkpoint=$CT --trainer.max_time=00:00:06:00
+  fit corpus_ar_judge configs/ar_judge_text_tiny.yaml --trainer.max_time=00:00:10:00 --seed_everything=1
+  CS=(configs/demo_text_student.yaml --model.init_args.teacher_checkpoint=$CT)
+  fit corpus_student_blind "${CS[@]}"
+  fit corpus_student_argmin4 "${CS[@]}" --trainer.callbacks+=TrajectoryShaper \
+    --trainer.callbacks.compass=runs/corpus_compass/checkpoints/last.ckpt \
+    --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
+  CQ=(--dataset web-bible --config configs/demo_text_teacher.yaml --judges smollm2 ar:runs/corpus_ar_judge/checkpoints/last.ckpt
+      --num-samples 256 --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models --benchmark frontier)
+  $PY benchmarks/quality.py "${CQ[@]}" --temperatures 1.0 --model "teacher:mask:1024:first_hitting=$CT"
+  $PY benchmarks/quality.py "${CQ[@]}" --frontier --temperatures 0.8,0.9,1.0,1.1 --model "teacher:mask:8=$CT" \
+    --model "student-blind:mask:8=runs/corpus_student_blind/checkpoints/last.ckpt" \
+    --model "student-shaped-argmin4:mask:8=runs/corpus_student_argmin4/checkpoints/last.ckpt"
 fi
 
 T=runs/small_teacher_%s/checkpoints/last.ckpt
