@@ -28,7 +28,7 @@ from lightning_tsdfm.checkpoint_io import install_atomic_checkpoint_io
 from lightning_tsdfm.errors import UserError, user_message
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
 from lightning_tsdfm.metrics.judges import build_judge, check_judge_fits
-from lightning_tsdfm.modules.checkpoint import check_resumed_kind, read_checkpoint
+from lightning_tsdfm.modules.checkpoint import check_resumed_kind, current_hparams, module_class, read_checkpoint
 from lightning_tsdfm.plugins import load_plugins
 from lightning_tsdfm.run_directory import link_logger_to_run_directory, place_checkpoints_in_run_directory
 from lightning_tsdfm.samples_io import check_samples_path, generate_samples, read_jsonl, write_jsonl
@@ -63,6 +63,24 @@ class TsdfmCLI(LightningCLI):
         module_class = getattr(importlib.import_module(module_name), class_name, None) if module_name else None
         if getattr(module_class, "checkpoint_kind", None) is not None:
             check_resumed_kind(header, module_class, ckpt_path)
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning's step that reads a resumed checkpoint's hyper-parameters into the config, with a checkpoint of
+        an earlier version read under today's names (flat ``lr`` as ``optimizer.lr``, ...): Lightning would pass the
+        old names to the module, which no longer takes them."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        checkpoint = read_checkpoint(ckpt_path)
+        hparams = dict(checkpoint.get("hyper_parameters") or {})
+        hparams.pop("_instantiator", None)
+        if not hparams:
+            return
+        hparams = current_hparams(module_class(checkpoint["tsdfm"]["class_path"], ckpt_path), hparams)
+        if "_class_path" in hparams:
+            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
+        self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
     def before_instantiate_classes(self) -> None:
         place_checkpoints_in_run_directory((self.config[self.subcommand] if self.subcommand else self.config).trainer)

@@ -58,3 +58,27 @@ def test_renamed_hparams_of_an_earlier_version_are_read_under_their_new_names():
     assert upgraded_hparams(sdtt, {"initial_steps": 16, "lr": 1e-3}) == {
         "teacher_steps": 16, "optimizer": {"lr": 1e-3, "weight_decay": 0.0, "warmup_steps": 200}}
     assert upgraded_hparams(sdtt, {"teacher_steps": 16, "optimizer": OptimizerConfig()}) == {}
+
+
+def test_a_run_of_an_earlier_version_resumes_through_the_cli(tmp_path):
+    """``tsdfm fit --ckpt_path`` on a checkpoint whose optimizer arguments were saved flat: Lightning reads the
+    checkpoint's hyper-parameters into the config, and the old names must arrive as today's group."""
+    from lightning_helpers import TINY_BACKBONE, TINY_SYNTHETIC, tiny_fit_args
+
+    from lightning_tsdfm.cli import main
+
+    first = tmp_path / "first"
+    main(tiny_fit_args("synthetic_tiny.yaml", first, *TINY_BACKBONE, *TINY_SYNTHETIC, steps=2))
+    last = first / "checkpoints" / "last.ckpt"
+
+    def flatten(hparams: dict) -> None:
+        group = hparams.pop("optimizer")
+        hparams.update(lr=group["lr"], weight_decay=group["weight_decay"], warmup_steps=7)
+
+    _rewrite_hparams(last, flatten)
+    resumed = tmp_path / "resumed"
+    main(tiny_fit_args("synthetic_tiny.yaml", resumed, *TINY_BACKBONE, *TINY_SYNTHETIC, f"--ckpt_path={last}", steps=3))
+    checkpoint = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 3
+    assert checkpoint["hyper_parameters"]["optimizer"]["warmup_steps"] == 7
+    assert "lr" not in checkpoint["hyper_parameters"]

@@ -197,3 +197,13 @@ def upgraded_hparams(cls: type, hparams: dict) -> dict:
         if group is not None:
             upgrades["optimizer"] = group
     return upgrades
+
+
+def current_hparams(cls: type, hparams: dict) -> dict:
+    """``hparams`` as ``cls`` takes them now: the :func:`upgraded_hparams` in, the names it no longer takes out
+    (``_``-prefixed bookkeeping such as Lightning's ``_class_path`` is kept)."""
+    takes = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in takes.values()):
+        return hparams | upgraded_hparams(cls, hparams)
+    kept = {name: value for name, value in hparams.items() if name in takes or name.startswith("_")}
+    return kept | upgraded_hparams(cls, hparams)
