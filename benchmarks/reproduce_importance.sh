@@ -4,11 +4,17 @@
 #   benchmarks/reproduce_importance.sh textlike         # text-like students shaped by importance resampling
 #   benchmarks/reproduce_importance.sh endpoint         # text-like mask students with the endpoint target, blind and
 #                                                       #   importance-shaped (a shaped midpoint shapes both halves)
+#   benchmarks/reproduce_importance.sh endpoint-longer  # the blind Heun and endpoint importance K=16 students resumed
+#                                                       #   to 1,500 steps
+#   benchmarks/reproduce_importance.sh endpoint-learned # the endpoint target shaped by the learned compass, Boltzmann
+#                                                       #   at tau = 1, K = 16 (the oracle's share at these settings)
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
 #   benchmarks/reproduce_importance.sh corpus           # embedded corpus at demo scale: blind and argmin K=4 students,
 #                                                       #   frontier with both judges (SmolLM2, a seed-1 causal LM)
 #   benchmarks/reproduce_importance.sh small mask       # today's small language, one source: teacher, blind and
 #   benchmarks/reproduce_importance.sh small uniform    #   importance-shaped students, frontier rows
+#   benchmarks/reproduce_importance.sh small-endpoint mask     # the small language's endpoint-target student
+#   benchmarks/reproduce_importance.sh small-endpoint uniform  #   shaped by importance K=16 (after `small <source>`)
 # sampling and textlike need reproduce_textlike.sh teachers and students. Stages whose run directory has a .done
 # marker are skipped; two stages may run at once with OMP_NUM_THREADS=1 each. Run from the repository root.
 set -euo pipefail
@@ -16,7 +22,7 @@ STAGE=${1:-sampling}
 source benchmarks/stages.sh
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0,1.1
 
-if [ "$STAGE" = sampling ] || [ "$STAGE" = textlike ] || [ "$STAGE" = endpoint ] || [ "$STAGE" = uniform ]; then
+if [[ "$STAGE" =~ ^(sampling|textlike|endpoint|endpoint-longer|endpoint-learned|uniform)$ ]]; then
   S=runs/textlike_student_mask/checkpoints/last.ckpt
   C=runs/textlike_compass_mask/checkpoints/last.ckpt
   QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
@@ -51,6 +57,26 @@ if [ "$STAGE" = endpoint ]; then        # the endpoint target, 750 optimizer ste
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
     --model "student-endpoint-blind:mask:8=runs/textlike_endpoint_student_mask/checkpoints/last.ckpt" \
     --model "student-endpoint-shaped-is16:mask:8=runs/textlike_endpoint_is16_student_mask/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = endpoint-longer ]; then # resumed: a constant learning rate after warm-up, so 750 + 750 = 1,500 at once
+  L=(configs/textlike_student.yaml --trainer.max_steps=1500 --trainer.max_time=null)
+  fit textlike_student_mask_1500 "${L[@]}" --ckpt_path runs/textlike_student_mask/checkpoints/last.ckpt
+  fit textlike_endpoint_is16_student_mask_1500 "${L[@]}" --model.init_args.trajectory=endpoint \
+    --ckpt_path runs/textlike_endpoint_is16_student_mask/checkpoints/last.ckpt --trainer.callbacks+=TrajectoryShaper \
+    --trainer.callbacks.compass=oracle --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
+    --model "student-blind-1500:mask:8=runs/textlike_student_mask_1500/checkpoints/last.ckpt" \
+    --model "student-endpoint-shaped-is16-1500:mask:8=runs/textlike_endpoint_is16_student_mask_1500/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = endpoint-learned ]; then  # Boltzmann at tau = 1 is importance resampling when the NCE logit is log p/q
+  fit textlike_endpoint_learned_boltzmann16_student_mask configs/textlike_student.yaml \
+    --model.init_args.trajectory=endpoint --trainer.max_steps=750 --trainer.max_time=null \
+    --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=$C --trainer.callbacks.num_candidates=16 \
+    --trainer.callbacks.policy=boltzmann --trainer.callbacks.selection_temperature=1.0
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 --model \
+    "student-endpoint-shaped-boltzmann16:mask:8=runs/textlike_endpoint_learned_boltzmann16_student_mask/checkpoints/last.ckpt"
 fi
 
 if [ "$STAGE" = uniform ]; then         # matched at the data's entropy: the uniform 1024-step teacher (1,024 forwards of
@@ -103,4 +129,16 @@ if [ "$STAGE" = small ]; then           # today's small language, one source: te
     --model "teacher:$src:8=$(printf $T $src)" \
     --model "student-blind:$src:8=runs/small_student_$src/checkpoints/last.ckpt" \
     --model "student-shaped-is16:$src:8=runs/small_is16_student_$src/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = small-endpoint ]; then  # the endpoint target on today's small language, 1,500 steps as its students
+  src=${2:?small-endpoint needs a source: mask or uniform}
+  fit small_endpoint_is16_student_$src configs/synthetic_student.yaml --model.init_args.trajectory=endpoint \
+    --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=1500 --trainer.max_time=null \
+    --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
+    --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
+  $PY benchmarks/quality.py --dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle --num-samples 256 \
+    --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models --benchmark frontier --frontier \
+    --temperatures $TEMPERATURES \
+    --model "student-endpoint-shaped-is16:$src:8=runs/small_endpoint_is16_student_$src/checkpoints/last.ckpt"
 fi
