@@ -9,6 +9,8 @@
 #   benchmarks/reproduce_importance.sh endpoint-learned # the endpoint target shaped by the learned compass, Boltzmann
 #                                                       #   at tau = 1, K = 16 (the oracle's share at these settings)
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
+#   benchmarks/reproduce_importance.sh uniform-1024     # the uniform text-like teacher at 1,024 steps, T = 1 (the
+#                                                       #   reference entropy; about 45 minutes of one CPU thread)
 #   benchmarks/reproduce_importance.sh corpus           # embedded corpus at demo scale: blind and argmin K=4 students,
 #                                                       #   frontier with both judges (SmolLM2, a seed-1 causal LM)
 #   benchmarks/reproduce_importance.sh small mask       # today's small language, one source: teacher, blind and
@@ -22,7 +24,7 @@ STAGE=${1:-sampling}
 source benchmarks/stages.sh
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0,1.1
 
-if [[ "$STAGE" =~ ^(sampling|textlike|endpoint|endpoint-longer|endpoint-learned|uniform)$ ]]; then
+if [[ "$STAGE" =~ ^(sampling|textlike|endpoint|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
   S=runs/textlike_student_mask/checkpoints/last.ckpt
   C=runs/textlike_compass_mask/checkpoints/last.ckpt
   QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
@@ -89,6 +91,12 @@ if [ "$STAGE" = uniform ]; then         # matched at the data's entropy: the uni
     --model "teacher:uniform:8=$U" \
     --model "student-blind:uniform:8=runs/textlike_student_uniform/checkpoints/last.ckpt" \
     --model "student-shaped-is16:uniform:8=runs/textlike_oracle_is16_student_uniform/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = uniform-1024 ]; then    # 1,024 sequential forwards of 256 sequences: no first-hitting shortcut
+  $PY benchmarks/quality.py --dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle \
+    --num-samples 256 --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models --benchmark frontier \
+    --temperatures 1.0 --model "teacher:uniform:1024=runs/textlike_teacher_uniform/checkpoints/last.ckpt"
 fi
 
 if [ "$STAGE" = corpus ]; then          # one CPU thread: teacher 12 min, compass 6, judge 10, students 400 steps
