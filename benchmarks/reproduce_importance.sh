@@ -94,7 +94,8 @@ if [ "$STAGE" = uniform ]; then         # matched at the data's entropy: the uni
 fi
 
 if [ "$STAGE" = uniform-1024 ]; then    # 1,024 sequential forwards of 256 sequences: no first-hitting shortcut
-  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 1.0 --model "teacher:uniform:1024=runs/textlike_teacher_uniform/checkpoints/last.ckpt"
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 1.0 \
+    --model "teacher:uniform:1024=runs/textlike_teacher_uniform/checkpoints/last.ckpt"
 fi
 
 if [ "$STAGE" = corpus ]; then          # one CPU thread: teacher 12 min, compass 6, judge 10, students 400 steps
