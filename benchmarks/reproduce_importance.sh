@@ -17,6 +17,8 @@
 #   benchmarks/reproduce_importance.sh small uniform    #   importance-shaped students, frontier rows
 #   benchmarks/reproduce_importance.sh small-endpoint mask     # the small language's endpoint-target student
 #   benchmarks/reproduce_importance.sh small-endpoint uniform  #   shaped by importance K=16 (after `small <source>`)
+#   benchmarks/reproduce_importance.sh small-endpoint mask endpoint_averaged   # the same, the target's first half
+#                                                       #   averaged over the K candidates at their importance weights
 # sampling and textlike need reproduce_textlike.sh teachers and students. Stages whose run directory has a .done
 # marker are skipped; two stages may run at once with OMP_NUM_THREADS=1 each. Run from the repository root.
 set -euo pipefail
@@ -140,12 +142,14 @@ fi
 
 if [ "$STAGE" = small-endpoint ]; then  # the endpoint target on today's small language, 1,500 steps as its students
   src=${2:?small-endpoint needs a source: mask or uniform}
-  fit small_endpoint_is16_student_$src configs/synthetic_student.yaml --model.init_args.trajectory=endpoint \
+  target=${3:-endpoint}                 # endpoint | endpoint_averaged (the first half averaged over the K candidates)
+  run=small_${target}_is16_student_$src
+  [ "$target" = endpoint ] && run=small_endpoint_is16_student_$src
+  fit $run configs/synthetic_student.yaml --model.init_args.trajectory=$target \
     --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=1500 --trainer.max_time=null \
     --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
     --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
   $PY benchmarks/quality.py --dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle --num-samples 256 \
     --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models --benchmark frontier --frontier \
-    --temperatures $TEMPERATURES \
-    --model "student-endpoint-shaped-is16:$src:8=runs/small_endpoint_is16_student_$src/checkpoints/last.ckpt"
+    --temperatures $TEMPERATURES --model "student-${target//_/-}-shaped-is16:$src:8=runs/$run/checkpoints/last.ckpt"
 fi

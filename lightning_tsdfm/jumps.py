@@ -9,10 +9,14 @@ Two calls, one per kind of distribution a model family computes:
   (our teacher and students, MDLM); the next-state kernel is :func:`mixture_kernel`;
 - ``policy.transition(x_t, kernel, t, h, generator)``: any next-state kernel q(x_{t+h} | x_t) [B, L, S]
   whose rows sum to one (SEDD's Euler and Tweedie tau-leaping steps, other plugins).
+
+``draw_candidates`` (the blind and guided jumps) also hands over the candidate states and the law of the kept one,
+for trajectory targets that average over the candidates (``endpoint_averaged``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Protocol, runtime_checkable
 
 import torch
@@ -73,6 +77,20 @@ def mixture_kernel(x_t: Tensor, probs: Tensor, t: Tensor, h: Tensor, path: Mixtu
     return torch.where(path.source.unsettled(x_t)[..., None], moving, stay)
 
 
+@dataclass
+class Candidates:
+    """One jump's candidate states and the law of the kept one: ``kept`` [B, L] is ``states`` [K, B, L] at an index
+    drawn from ``keep_probabilities`` [K, B, L] (summing to one over K). A blind jump is its own single candidate."""
+
+    kept: Tensor
+    states: Tensor
+    keep_probabilities: Tensor
+
+    @classmethod
+    def single(cls, kept: Tensor) -> "Candidates":
+        return cls(kept, kept[None], torch.ones((1, *kept.shape), device=kept.device))
+
+
 @runtime_checkable
 class JumpPolicy(Protocol):
     """x_{t+h} = policy(x_t, probs, t, h, path, generator); probs: [B, L, V] of p(x1 | x_t, t); t, h: [B].
@@ -115,6 +133,10 @@ class BlindJump:
     def __call__(self, x_t, probs, t, h, path, generator=None):
         x1_hat = self.draw_tokens(probs, generator)
         return torch.where(self.draw_moves(x_t, t, h, path, generator), x1_hat, x_t)
+
+    def draw_candidates(self, x_t, probs, t, h, path, generator=None) -> Candidates:
+        """The jump as its one candidate (what a guided jump hands over as K candidates and their keep law)."""
+        return Candidates.single(self(x_t, probs, t, h, path, generator))
 
     def transition(self, x_t, kernel, t, h, generator=None):
         """x_{t+h}^i ~ kernel[b, i, :] (rows of q(x_{t+h} | x_t) summing to one), independently per position.

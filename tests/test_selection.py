@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lightning_tsdfm.jumps import BlindJump, mixture_kernel
@@ -35,6 +35,25 @@ def test_constant_energy_keeps_candidate_zero(policy, seed, k, b):
     index = make_selection(policy, temperature=0.5)(_energies(seed, k, b, 4, distinct=False), torch.rand(b),
                                                      torch.Generator().manual_seed(seed), torch.randn(k, b))
     assert (index == 0).all()
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 5), b=st.integers(1, 4), distinct=st.booleans())
+def test_keep_probabilities_are_the_law_the_index_is_drawn_from(policy, seed, k, b, distinct):
+    """[K, B, L], summing to one over K; a deterministic policy's is the one-hot of its index; the sampling
+    policies' index frequencies follow them."""
+    energies, t, log_proposal = _energies(seed, k, b, 3, distinct), torch.rand(b), torch.randn(k, b)
+    selection = make_selection(policy, temperature=0.7)
+    keep = selection.keep_probabilities(energies, t, log_proposal)
+    assert keep.shape == (k, b, 3) and torch.allclose(keep.sum(0), torch.ones(b, 3, dtype=keep.dtype))
+    draws = 4000 if policy in ("boltzmann", "importance") else 1
+    counts = torch.zeros(k, b, 3, dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(draws):
+        index = selection(energies, t, g, log_proposal).expand(b, 3)
+        counts += torch.nn.functional.one_hot(index, k).permute(2, 0, 1)
+    assert torch.allclose(counts / draws, keep.double(), atol=0.035)
 
 
 def test_boltzmann_follows_exp_minus_energy_over_temperature():

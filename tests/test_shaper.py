@@ -73,10 +73,10 @@ def flat_compass_ckpt(teacher_ckpt, tmp_path_factory):
     return _compass_ckpt(teacher_ckpt, tmp_path_factory.mktemp("flat_compass"), flat=True)
 
 
-def _student(teacher_ckpt) -> StudentModule:
+def _student(teacher_ckpt, trajectory: str = "heun") -> StudentModule:
     torch.manual_seed(0)
-    return StudentModule(str(teacher_ckpt), VOCAB, LEN, teacher_steps=8, base_fraction=0.25, ema_decay=0.5,
-                         optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
+    return StudentModule(str(teacher_ckpt), VOCAB, LEN, trajectory=trajectory, teacher_steps=8, base_fraction=0.25,
+                         ema_decay=0.5, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=1))
 
 
 def _distil(teacher_ckpt, root, steps: int = 3, shaper=None) -> StudentModule:
@@ -110,6 +110,17 @@ def test_shaping_changes_the_targets_and_logs_statistics(teacher_ckpt, compass_c
     assert 0.0 < metrics["shaping/changed_fraction"] <= 1.0
     assert isinstance(student.jump_policy, BlindJump)  # teardown gave the blind jump back
     assert not any("compass" in key for key in student.state_dict())
+
+
+def test_the_averaged_endpoint_target_trains_under_shaping_and_differs_from_keeping_one(teacher_ckpt, compass_ckpt,
+                                                                                       tmp_path):
+    students = {}
+    for trajectory in ("endpoint", "endpoint_averaged"):
+        shaper = TrajectoryShaper(str(compass_ckpt), num_candidates=4, policy="boltzmann", seed=3)
+        students[trajectory] = _student(teacher_ckpt, trajectory)
+        quick_trainer(tmp_path / trajectory, 3, [shaper]).fit(students[trajectory], datamodule=_datamodule())
+    assert all(torch.isfinite(p).all() for p in students["endpoint_averaged"].parameters())
+    assert not _same_weights(students["endpoint"], students["endpoint_averaged"])
 
 
 def test_compass_stays_out_of_the_student_checkpoint(teacher_ckpt, compass_ckpt, tmp_path):

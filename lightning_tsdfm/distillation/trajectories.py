@@ -14,6 +14,10 @@ trajectory shaping replaces).
            E[e(x_{t+h})] = (1 - c) e(x_t) + c p, and two half steps give E_m[(1 - b s(m)) e(m) + b s(m) k2]; so
            target = ((1 - b s(m)) e(m) + b s(m) k2 - (1 - c) e(x_t)) / c, unbiased for the exact composition
            for one midpoint m. A shaped midpoint thus shapes the target's first half too, which Heun's k1 cannot.
+
+    Endpoint, averaged (Rao-Blackwellised over the jump's K candidates m_1..m_K, kept with probabilities w_k):
+           the first half's E_m[(1 - b s(m)) e(m)] is taken as sum_k w_k (1 - b s(m_k)) e(m_k) instead of at the kept
+           m alone; the second half stays at the kept m. Same mean, less one-hot noise (blind, K = 1: the endpoint).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
-from lightning_tsdfm.jumps import JumpPolicy
+from lightning_tsdfm.jumps import Candidates, JumpPolicy
 from lightning_tsdfm.paths import MixturePath
 
 Posterior = Callable[[Tensor, Tensor, Tensor], Tensor]  # (x [B, L], t [B], h [B]) -> p(x1 | x, t, h) [B, L, V]
@@ -53,11 +57,31 @@ def endpoint_target(posterior: Posterior, jump: JumpPolicy, path: MixturePath, x
     half = h / 2
     k1 = posterior(x_t, t, half)
     midpoint = jump(x_t, k1, t, half, path, generator)
-    k2 = posterior(midpoint, t + half, half)
+    return _endpoint(posterior, path, x_t, t, h, Candidates.single(midpoint))
+
+
+def endpoint_averaged_target(posterior: Posterior, jump: JumpPolicy, path: MixturePath, x_t: Tensor, t: Tensor,
+                             h: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
+    if not hasattr(jump, "draw_candidates"):
+        raise TypeError(f"trajectory 'endpoint_averaged' needs a jump policy that hands over its candidates "
+                        f"(draw_candidates: BlindJump, GuidedJump); {jump!r} does not: use trajectory 'endpoint'.")
+    half = h / 2
+    k1 = posterior(x_t, t, half)
+    return _endpoint(posterior, path, x_t, t, h, jump.draw_candidates(x_t, k1, t, half, path, generator))
+
+
+def _endpoint(posterior: Posterior, path: MixturePath, x_t: Tensor, t: Tensor, h: Tensor, drawn: Candidates) -> Tensor:
+    """((sum_k w_k (1 - b s(m_k)) e(m_k)) + b s(m) k2(m) - (1 - c) e(x_t)) / c for the kept midpoint m."""
+    half = h / 2
+    k2 = posterior(drawn.kept, t + half, half)
     vocab = k2.shape[-1]
     c = path.jump_probability(t, h)[:, None, None]
-    b = path.jump_probability(t + half, half)[:, None, None] * path.source.unsettled(midpoint)[..., None]
-    return ((1 - b) * _data_one_hot(midpoint, vocab) + b * k2 - (1 - c) * _data_one_hot(x_t, vocab)) / c
+    b_half = path.jump_probability(t + half, half)[:, None]  # [B, 1]
+    first_weights = drawn.keep_probabilities * (1 - b_half * path.source.unsettled(drawn.states))  # [K, B, L]
+    first = torch.zeros(*x_t.shape, vocab + 1, device=x_t.device)
+    first.scatter_add_(-1, drawn.states.permute(1, 2, 0), first_weights.permute(1, 2, 0).float())
+    b = b_half[..., None] * path.source.unsettled(drawn.kept)[..., None]
+    return (first[..., :vocab] + b * k2 - (1 - c) * _data_one_hot(x_t, vocab)) / c
 
 
 def _data_one_hot(x: Tensor, vocab: int) -> Tensor:
@@ -65,4 +89,5 @@ def _data_one_hot(x: Tensor, vocab: int) -> Tensor:
     return torch.nn.functional.one_hot(x.clamp_max(vocab), vocab + 1)[..., :vocab].float()
 
 
-TRAJECTORIES = {"heun": heun_target, "rk4": rk4_target, "endpoint": endpoint_target}
+TRAJECTORIES = {"heun": heun_target, "rk4": rk4_target, "endpoint": endpoint_target,
+                "endpoint_averaged": endpoint_averaged_target}

@@ -37,8 +37,9 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         teacher_checkpoint: a teacher checkpoint written by `tsdfm fit` (architecture, source and weights).
         vocab_size: data vocabulary (linked from the DataModule); must equal the teacher's.
         seq_len: sequence length (linked from the DataModule); at most the teacher's.
-        trajectory: ``heun`` (one midpoint), ``rk4`` (three midpoints) or ``endpoint`` (one midpoint, the law of
-            the state it leads to: a shaped midpoint shapes both halves of the target).
+        trajectory: ``heun`` (one midpoint), ``rk4`` (three midpoints), ``endpoint`` (one midpoint, the law of
+            the state it leads to: a shaped midpoint shapes both halves of the target) or ``endpoint_averaged``
+            (the endpoint target with its first half averaged over a shaped jump's K candidates: less noise).
         teacher_steps: N, the teacher's step count: the base case is h = 1/N.
         base_fraction: share of each batch trained on the base case.
         level_weights: weights of the recursive levels h = 1, 1/2, ..., 2/N (default: J - j, larger h more).
@@ -56,7 +57,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         teacher_checkpoint: str,
         vocab_size: int,
         seq_len: int,
-        trajectory: Literal["heun", "rk4", "endpoint"] = "heun",
+        trajectory: Literal["heun", "rk4", "endpoint", "endpoint_averaged"] = "heun",
         teacher_steps: int = 1024,
         base_fraction: float = 0.25,
         level_weights: Optional[Sequence[float]] = None,

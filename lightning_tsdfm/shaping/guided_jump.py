@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lightning_tsdfm.jumps import BlindJump, temper, temper_moves
+from lightning_tsdfm.jumps import BlindJump, Candidates, temper, temper_moves
 from lightning_tsdfm.paths import MixturePath
 from lightning_tsdfm.shaping.selection import SelectionPolicy, gather_candidates
 
@@ -60,17 +60,23 @@ class GuidedJump:
         self.calls = 0  # jumps asked of this policy (K = 1 included)
 
     def __call__(self, x_t, probs, t, h, path: MixturePath, generator=None):
+        return self.draw_candidates(x_t, probs, t, h, path, generator).kept
+
+    def draw_candidates(self, x_t, probs, t, h, path: MixturePath, generator=None) -> Candidates:
+        """The K candidate jumps, the kept one and the law it was drawn from (the selection's keep probabilities)."""
         self.calls += 1
         first_tokens = self.blind.draw_tokens(probs, generator)
         moves = self.blind.draw_moves(x_t, t, h, path, generator)
         if self.num_candidates == 1:
-            return torch.where(moves, first_tokens, x_t)
+            return Candidates.single(torch.where(moves, first_tokens, x_t))
         other_tokens = self.blind.draw_tokens(probs.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), self.generator)
         tokens = torch.cat([first_tokens.unsqueeze(0), other_tokens])  # [K, B, L]
         candidates = torch.where(moves, tokens, x_t)
         drawn = temper(probs.double(), self.blind.temperature).log().expand(self.num_candidates, -1, -1, -1)
         log_q = torch.where(moves, drawn.gather(-1, tokens[..., None]).squeeze(-1), 0.0).sum(-1)  # [K, B]
-        return self.select(candidates, t, h, log_q - path.log_noising(candidates, x_t, t, (t + h).clamp(max=1.0)))
+        log_proposal = log_q - path.log_noising(candidates, x_t, t, (t + h).clamp(max=1.0))
+        kept, energies = self.scored_selection(candidates, t, h, log_proposal)
+        return Candidates(kept, candidates, self.selection.keep_probabilities(energies, t, log_proposal))
 
     def transition(self, x_t, kernel, t, h, generator=None):
         """K draws of x_{t+h} ~ kernel (candidate 0 with the caller's generator, as the blind transition), one kept.
@@ -87,6 +93,11 @@ class GuidedJump:
     def select(self, candidates: Tensor, t: Tensor, h: Tensor, log_proposal: Tensor | None = None) -> Tensor:
         """The kept one of ``candidates`` [K, B, L] (states at t + h), scored by the compass in one forward;
         ``log_proposal`` [K, B]: log q(x_k | x_t) - log p(x_t | x_k) per candidate, for ``importance``."""
+        return self.scored_selection(candidates, t, h, log_proposal)[0]
+
+    def scored_selection(self, candidates: Tensor, t: Tensor, h: Tensor,
+                         log_proposal: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`select`'s kept state [B, L], with the candidates' per-token energies [K, B, L]."""
         k, b, n = candidates.shape
         energies = self.energies(candidates.reshape(k * b, n), (t + h).clamp(max=1.0).repeat(k)).reshape(k, b, n).float()
         if not torch.isfinite(energies).all():
@@ -96,7 +107,7 @@ class GuidedJump:
         index = self.selection(energies, t, self.generator, log_proposal)
         kept = gather_candidates(candidates, index)
         self.statistics.add(energies.mean(-1), gather_candidates(energies, index).mean(-1), candidates, kept)
-        return kept
+        return kept, energies
 
     def __repr__(self) -> str:
         return f"GuidedJump(K={self.num_candidates}, selection={self.selection.name})"

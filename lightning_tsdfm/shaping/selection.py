@@ -9,6 +9,8 @@ probability over the path's noising probability), which only ``importance`` read
 Every policy keeps candidate 0 for a sequence whose candidates all have the same energy (a compass with no
 opinion): candidate 0 is the blind draw, so K = 1 or a constant energy reproduces blind distillation bit for
 bit, and for ``boltzmann`` this is also the exact distribution (the candidates are i.i.d.).
+:meth:`SelectionPolicy.keep_probabilities` gives the law the index is drawn from (a one-hot for the deterministic
+policies), with which a trajectory target can average over the candidates instead of keeping one.
 """
 
 from __future__ import annotations
@@ -43,6 +45,19 @@ class SelectionPolicy(ABC):
         index = self.select(energies, sequence_energy, t, generator, log_proposal)
         return torch.where(_indifferent(sequence_energy)[:, None], torch.zeros_like(index), index)
 
+    def keep_probabilities(self, energies: Tensor, t: Tensor, log_proposal: Tensor | None = None) -> Tensor:
+        """P(candidate k is kept at position i) [K, B, L]: the law that :meth:`__call__` draws its index from."""
+        sequence_energy = energies.mean(-1)
+        probs = self.probabilities(energies, sequence_energy, t, log_proposal)  # [K, B, 1] or [K, B, L]
+        blind = torch.zeros_like(probs)
+        blind[0] = 1.0
+        return torch.where(_indifferent(sequence_energy)[None, :, None], blind, probs).expand(energies.shape)
+
+    def probabilities(self, energies: Tensor, sequence_energy: Tensor, t: Tensor, log_proposal: Tensor | None) -> Tensor:
+        """[K, B, 1] or [K, B, L]; a deterministic policy's (the default) is the one-hot of its index."""
+        index = self.select(energies, sequence_energy, t, None, log_proposal)
+        return torch.nn.functional.one_hot(index, energies.shape[0]).permute(2, 0, 1).to(energies.dtype)
+
     @abstractmethod
     def select(self, energies: Tensor, sequence_energy: Tensor, t: Tensor, generator: torch.Generator | None,
                log_proposal: Tensor | None) -> Tensor:
@@ -68,9 +83,15 @@ class BoltzmannSelection(SelectionPolicy):
             raise ValueError(f"boltzmann selection needs a temperature > 0, got {temperature} (use argmin for tau -> 0).")
         self.temperature = temperature
 
+    def weights(self, sequence_energy: Tensor) -> Tensor:
+        """softmax_k(-E_k / tau) [B, K]."""
+        return torch.softmax(-sequence_energy.double().T / self.temperature, dim=-1)
+
     def select(self, energies, sequence_energy, t, generator, log_proposal):
-        probs = torch.softmax(-sequence_energy.double().T / self.temperature, dim=-1)  # [B, K]
-        return sample_categorical(probs, generator)[:, None]
+        return sample_categorical(self.weights(sequence_energy), generator)[:, None]
+
+    def probabilities(self, energies, sequence_energy, t, log_proposal):
+        return self.weights(sequence_energy).T[..., None]
 
 
 class ImportanceSelection(SelectionPolicy):
@@ -87,13 +108,19 @@ class ImportanceSelection(SelectionPolicy):
 
     name = "importance"
 
-    def select(self, energies, sequence_energy, t, generator, log_proposal):
+    def weights(self, energies: Tensor, log_proposal: Tensor | None) -> Tensor:
+        """The normalised importance weights [B, K]."""
         if log_proposal is None:
             raise ValueError("importance selection needs the candidates' proposal probabilities; "
                              "call it through GuidedJump, which supplies them.")
         log_weights = -energies.double().sum(-1) - log_proposal.double()  # [K, B]
-        probs = torch.softmax(log_weights.T, dim=-1)  # [B, K]
-        return sample_categorical(probs, generator)[:, None]
+        return torch.softmax(log_weights.T, dim=-1)
+
+    def select(self, energies, sequence_energy, t, generator, log_proposal):
+        return sample_categorical(self.weights(energies, log_proposal), generator)[:, None]
+
+    def probabilities(self, energies, sequence_energy, t, log_proposal):
+        return self.weights(energies, log_proposal).T[..., None]
 
 
 class SequenceToTokenSelection(SelectionPolicy):
