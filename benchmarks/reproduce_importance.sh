@@ -4,6 +4,8 @@
 #   benchmarks/reproduce_importance.sh textlike         # text-like students shaped by importance resampling
 #   benchmarks/reproduce_importance.sh endpoint         # text-like mask students with the endpoint target, blind and
 #                                                       #   importance-shaped (a shaped midpoint shapes both halves)
+#   benchmarks/reproduce_importance.sh endpoint-averaged  # the endpoint target's first half averaged over the K=16
+#                                                       #   importance-weighted candidates (oracle), 750 steps
 #   benchmarks/reproduce_importance.sh endpoint-longer  # the blind Heun and endpoint importance K=16 students resumed
 #                                                       #   to 1,500 steps
 #   benchmarks/reproduce_importance.sh endpoint-learned # the endpoint target shaped by the learned compass, Boltzmann
@@ -26,7 +28,7 @@ STAGE=${1:-sampling}
 source benchmarks/stages.sh
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0,1.1
 
-if [[ "$STAGE" =~ ^(sampling|textlike|endpoint|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
+if [[ "$STAGE" =~ ^(sampling|textlike|endpoint|endpoint-averaged|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
   S=runs/textlike_student_mask/checkpoints/last.ckpt
   C=runs/textlike_compass_mask/checkpoints/last.ckpt
   QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
@@ -61,6 +63,15 @@ if [ "$STAGE" = endpoint ]; then        # the endpoint target, 750 optimizer ste
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
     --model "student-endpoint-blind:mask:8=runs/textlike_endpoint_student_mask/checkpoints/last.ckpt" \
     --model "student-endpoint-shaped-is16:mask:8=runs/textlike_endpoint_is16_student_mask/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = endpoint-averaged ]; then
+  fit textlike_endpoint_averaged_is16_student_mask configs/textlike_student.yaml \
+    --model.init_args.trajectory=endpoint_averaged --trainer.max_steps=750 --trainer.max_time=null \
+    --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle --trainer.callbacks.num_candidates=16 \
+    --trainer.callbacks.policy=importance
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 --model \
+    "student-endpoint-averaged-shaped-is16:mask:8=runs/textlike_endpoint_averaged_is16_student_mask/checkpoints/last.ckpt"
 fi
 
 if [ "$STAGE" = endpoint-longer ]; then # resumed: a constant learning rate after warm-up, so 750 + 750 = 1,500 at once
