@@ -76,3 +76,18 @@ def test_checkpoint_reloads_as_a_teacher_with_its_data_card(tmp_path):
     assert loaded.data_card == _datamodule().data_card()
     for (name, a), (_, b) in zip(module.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_a_final_checkpoint_at_an_epoch_boundary_resumes_exactly(tmp_path):
+    """A run whose max_steps ends an epoch, saved only by FinalCheckpoint's last.ckpt (no step save at that step),
+    resumed to a later step, ends with the weights of an uninterrupted run."""
+    from lightning_tsdfm import FinalCheckpoint
+
+    total = 3 * BATCHES_PER_EPOCH
+    straight = _teacher("mask")
+    _trainer(tmp_path / "a", total).fit(straight, datamodule=_datamodule())
+    final = FinalCheckpoint(dirpath=tmp_path / "ck", save_last=True, save_top_k=0)
+    _trainer(tmp_path / "b", BATCHES_PER_EPOCH, [final]).fit(_teacher("mask"), datamodule=_datamodule())
+    resumed = _teacher("mask")
+    _trainer(tmp_path / "c", total).fit(resumed, datamodule=_datamodule(), ckpt_path=tmp_path / "ck" / "last.ckpt")
+    _assert_same_weights(straight, resumed, "resumed from the final last.ckpt")

@@ -3,7 +3,9 @@
 Lightning saves ``last.ckpt`` at the end of training only when no ``last`` was saved before, so a run that
 stops between two ``every_n_train_steps`` saves (``max_steps``, ``max_time``) keeps the state of its previous
 save and loses the steps after it. This callback saves ``last`` at the end of training whenever the global step
-has moved since its last save, and also when training is interrupted (Ctrl-C, SIGTERM). Its trainer writes
+has moved since its last save, and also when training is interrupted (Ctrl-C, SIGTERM). The batch that reaches
+``max_steps`` is saved at its end, before Lightning closes the epoch: a checkpoint written later, at the end of
+training, holds loop state that resumes a run ending on an epoch boundary one epoch off. Its trainer writes
 checkpoints atomically (:class:`~lightning_tsdfm.checkpoint_io.AtomicCheckpointIO`), so a save that fails leaves
 the previous ``last.ckpt`` whole.
 """
@@ -28,6 +30,12 @@ class FinalCheckpoint(ModelCheckpoint):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         install_atomic_checkpoint_io(trainer)
         super().setup(trainer, pl_module, stage)
+
+    @override
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args, **kwargs) -> None:
+        super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+        if 0 < trainer.max_steps <= trainer.global_step and not self._should_skip_saving_checkpoint(trainer):
+            self._save_final(trainer)
 
     @override
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
