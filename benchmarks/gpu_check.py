@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).parent))
 import results_io  # noqa: E402
+from step_timer import StepTimer  # noqa: E402
 
 from lightning_tsdfm import CompassModule, StudentModule, TeacherModule, TrajectoryShaper, TransformerConfig  # noqa: E402
 from lightning_tsdfm.models.attention import flash_available  # noqa: E402
@@ -63,21 +64,6 @@ class RandomTokens(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         return torch.randint(self.vocab_size, (self.seq_len,), generator=torch.Generator().manual_seed(index))
-
-
-class StepTimer(L.Callback):
-    """Wall-clock seconds of every training batch, the device synchronised at its end."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if pl_module.device.type == "cuda":
-            torch.cuda.synchronize()
-        self.seconds.append(time.perf_counter() - self._start)
 
 
 def fit(module: L.LightningModule, size: dict, steps: int, accelerator: str, callbacks=()) -> StepTimer:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import lightning as L
@@ -24,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from quality import datamodule_from_config  # noqa: E402
 from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_command  # noqa: E402
+from step_timer import StepTimer  # noqa: E402
 
 from lightning_tsdfm import StudentModule, TrajectoryShaper  # noqa: E402
 from lightning_tsdfm.config_file import read_config  # noqa: E402
@@ -32,21 +32,6 @@ from lightning_tsdfm.modules import read_checkpoint  # noqa: E402
 BENCHMARK = "shaping_cost"
 COLUMNS = ["dataset", "source", "method", "k", "policy", "seconds_per_step", "steps_per_second", "cost_vs_blind",
            "steps", "batch_size", "device"]
-
-
-class StepTimer(L.Callback):
-    """Wall-clock seconds of every training batch (forward, targets, backward, optimizer)."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if pl_module.device.type == "cuda":
-            torch.cuda.synchronize()
-        self.seconds.append(time.perf_counter() - self._start)
 
 
 def time_distillation(config: str, teacher: str, shaper: TrajectoryShaper | None, steps: int, warmup: int,
