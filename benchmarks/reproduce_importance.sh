@@ -17,8 +17,8 @@
 #                                                       #   frontier with both judges (SmolLM2, a seed-1 causal LM)
 #   benchmarks/reproduce_importance.sh small mask       # today's small language, one source: teacher, blind and
 #   benchmarks/reproduce_importance.sh small uniform    #   importance-shaped students, frontier rows
-#   benchmarks/reproduce_importance.sh small-endpoint mask     # the small language's endpoint-target student
-#   benchmarks/reproduce_importance.sh small-endpoint uniform  #   shaped by importance K=16 (after `small <source>`)
+#   benchmarks/reproduce_importance.sh small-endpoint mask     # the small language's endpoint-target student shaped
+#                                                       #   by importance K=16 (after `small mask`; mask source only)
 #   benchmarks/reproduce_importance.sh small-endpoint mask endpoint_averaged   # the same, the target's first half
 #                                                       #   averaged over the K candidates at their importance weights
 # sampling and textlike need reproduce_textlike.sh teachers and students. Stages whose run directory has a .done
@@ -152,7 +152,7 @@ if [ "$STAGE" = small ]; then           # today's small language, one source: te
 fi
 
 if [ "$STAGE" = small-endpoint ]; then  # the endpoint target on today's small language, 1,500 steps as its students
-  src=${2:?small-endpoint needs a source: mask or uniform}
+  src=${2:?small-endpoint needs the source: mask (the endpoint target is refused on the uniform source)}
   target=${3:-endpoint}                 # endpoint | endpoint_averaged (the first half averaged over the K candidates)
   run=small_${target}_is16_student_$src
   [ "$target" = endpoint ] && run=small_endpoint_is16_student_$src

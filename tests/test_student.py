@@ -124,7 +124,7 @@ def test_student_checkpoint_resumes_and_loads_without_its_teacher(teacher_ckpt, 
         hidden.rename(teacher_ckpt)
 
 
-def test_incompatible_teacher_checkpoints_are_refused(teacher_ckpt, tmp_path):
+def test_incompatible_teacher_checkpoints_are_refused(teacher_ckpt, source, tmp_path):
     causal = _fit_checkpoint(CausalLMModule(VOCAB, LEN, backbone=BACKBONE), tmp_path / "causal", steps=1)
     with pytest.raises(ValueError, match="'causal_lm' checkpoint, but a 'teacher'"):
         StudentModule(str(causal), VOCAB, LEN)
@@ -134,6 +134,12 @@ def test_incompatible_teacher_checkpoints_are_refused(teacher_ckpt, tmp_path):
         StudentModule(str(teacher_ckpt), VOCAB, 2 * LEN)
     with pytest.raises(ValueError, match="trajectory"):
         StudentModule(str(teacher_ckpt), VOCAB, LEN, trajectory="euler")
+    for endpoint in ("endpoint", "endpoint_averaged"):  # a signed target where tokens may jump
+        if source == "mask":
+            StudentModule(str(teacher_ckpt), VOCAB, LEN, trajectory=endpoint)
+        else:
+            with pytest.raises(ValueError, match="needs a mask-source teacher; this teacher's source is 'uniform'"):
+                StudentModule(str(teacher_ckpt), VOCAB, LEN, trajectory=endpoint)
 
 
 def test_student_refuses_data_of_another_language(teacher_ckpt, tmp_path):

@@ -18,6 +18,9 @@ trajectory shaping replaces).
     Endpoint, averaged (Rao-Blackwellised over the jump's K candidates m_1..m_K, kept with probabilities w_k):
            the first half's E_m[(1 - b s(m)) e(m)] is taken as sum_k w_k (1 - b s(m_k)) e(m_k) instead of at the kept
            m alone; the second half stays at the kept m. Same mean, less one-hot noise (blind, K = 1: the endpoint).
+    Both endpoint targets are distributions on the mask source only: where a data token may jump (uniform source),
+    a midpoint that left x_t's token puts -(1 - c) / c on it, and cross-entropy against a signed target is
+    unbounded below (a student trained on it collapses), so :func:`check_trajectory` refuses them there.
 """
 
 from __future__ import annotations
@@ -91,3 +94,15 @@ def _data_one_hot(x: Tensor, vocab: int) -> Tensor:
 
 TRAJECTORIES = {"heun": heun_target, "rk4": rk4_target, "endpoint": endpoint_target,
                 "endpoint_averaged": endpoint_averaged_target}
+#: the targets that are distributions only where a revealed token stays (the mask source)
+MASK_SOURCE_ONLY = ("endpoint", "endpoint_averaged")
+
+
+def check_trajectory(trajectory: str, source: str) -> None:
+    """A clear error for an unknown trajectory, or for an endpoint target on a source whose tokens may jump."""
+    if trajectory not in TRAJECTORIES:
+        raise ValueError(f"Unknown trajectory {trajectory!r}: choose one of {sorted(TRAJECTORIES)}.")
+    if trajectory in MASK_SOURCE_ONLY and source != "mask":
+        raise ValueError(f"trajectory {trajectory!r} needs a mask-source teacher; this teacher's source is {source!r}, "
+                         "whose tokens may jump, which makes the endpoint target signed (cross-entropy against it is "
+                         "unbounded below): use trajectory 'heun' or 'rk4'.")

@@ -20,7 +20,7 @@ from typing import Literal, Optional, Sequence
 
 import torch
 
-from lightning_tsdfm.distillation import TRAJECTORIES, DyadicStepSizes
+from lightning_tsdfm.distillation import TRAJECTORIES, DyadicStepSizes, check_trajectory
 from lightning_tsdfm.losses import forward_kl
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
@@ -67,8 +67,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         teacher_hparams: Optional[dict] = None,
     ) -> None:
         teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams)
-        if trajectory not in TRAJECTORIES:
-            raise ValueError(f"Unknown trajectory {trajectory!r}: choose one of {sorted(TRAJECTORIES)}.")
+        check_trajectory(trajectory, teacher.hparams["source"])
         super().__init__(
             vocab_size, teacher.hparams["seq_len"], source=teacher.hparams["source"],
             scheduler=PolynomialScheduler(teacher.hparams["scheduler_exponent"]), backbone=teacher.backbone,
