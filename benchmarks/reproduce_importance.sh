@@ -6,8 +6,8 @@
 #                                                       #   importance-shaped (a shaped midpoint shapes both halves)
 #   benchmarks/reproduce_importance.sh endpoint-averaged  # the endpoint target's first half averaged over the K=16
 #                                                       #   importance-weighted candidates (oracle), 750 steps
-#   benchmarks/reproduce_importance.sh endpoint-longer  # the blind Heun and endpoint importance K=16 students resumed
-#                                                       #   to 1,500 steps
+#   benchmarks/reproduce_importance.sh endpoint-longer  # the blind Heun and averaged-endpoint importance K=16
+#                                                       #   students resumed to 1,500 steps (after endpoint-averaged)
 #   benchmarks/reproduce_importance.sh endpoint-learned # the endpoint target shaped by the learned compass, Boltzmann
 #                                                       #   at tau = 1, K = 16 (the oracle's share at these settings)
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
@@ -77,12 +77,13 @@ fi
 if [ "$STAGE" = endpoint-longer ]; then # resumed: a constant learning rate after warm-up, so 750 + 750 = 1,500 at once
   L=(configs/textlike_student.yaml --trainer.max_steps=1500 --trainer.max_time=null)
   fit textlike_student_mask_1500 "${L[@]}" --ckpt_path runs/textlike_student_mask/checkpoints/last.ckpt
-  fit textlike_endpoint_is16_student_mask_1500 "${L[@]}" --model.init_args.trajectory=endpoint \
-    --ckpt_path runs/textlike_endpoint_is16_student_mask/checkpoints/last.ckpt --trainer.callbacks+=TrajectoryShaper \
-    --trainer.callbacks.compass=oracle --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
+  fit textlike_endpoint_averaged_is16_student_mask_1500 "${L[@]}" --model.init_args.trajectory=endpoint_averaged \
+    --ckpt_path runs/textlike_endpoint_averaged_is16_student_mask/checkpoints/last.ckpt \
+    --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle --trainer.callbacks.num_candidates=16 \
+    --trainer.callbacks.policy=importance
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
-    --model "student-blind-1500:mask:8=runs/textlike_student_mask_1500/checkpoints/last.ckpt" \
-    --model "student-endpoint-shaped-is16-1500:mask:8=runs/textlike_endpoint_is16_student_mask_1500/checkpoints/last.ckpt"
+    --model "student-blind-1500:mask:8=runs/textlike_student_mask_1500/checkpoints/last.ckpt" --model \
+    "student-endpoint-averaged-shaped-is16-1500:mask:8=runs/textlike_endpoint_averaged_is16_student_mask_1500/checkpoints/last.ckpt"
 fi
 
 if [ "$STAGE" = endpoint-learned ]; then  # Boltzmann at tau = 1 is importance resampling when the NCE logit is log p/q
