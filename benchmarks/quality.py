@@ -375,8 +375,10 @@ def main(default_benchmark: str = "quality") -> None:
     args = parser.parse_args()
     results_io.RESULTS = Path(args.results_dir)
     temperatures = tuple(float(t) for t in args.temperatures.split(","))
-    if args.frontier and len(temperatures) < 2:
-        parser.error("--frontier needs a sweep: pass at least two --temperatures, e.g. 0.6,0.7,0.8,0.9,1.0")
+    reference_only = temperatures == (1.0,) and all(parse_model(m)[2] == [1024] for m in args.model)
+    if args.frontier and len(temperatures) < 2 and not reference_only:  # a 1024-step model at T = 1 is a reference
+        parser.error("--frontier needs a sweep: pass at least two --temperatures, e.g. 0.6,0.7,0.8,0.9,1.0 (one, "
+                     "T = 1.0, only for 1024-step models: their row is the reference entropy)")
     run(args.benchmark, args.dataset, args.config, args.model, args.judges, args.num_samples, args.seed,
         args.batch_size, args.samples_dir, args.keep_other_models, temperatures, args.frontier)
 
