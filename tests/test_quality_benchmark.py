@@ -76,3 +76,19 @@ def test_ratio_rows_compare_each_model_with_the_blind_student_where_both_are_mat
     assert ratio["log_ratio_stderr"] == pytest.approx(0.05)
     assert ratio["ratio_to_teacher_1024"] == pytest.approx(8 / 9)
     assert (ratio["matched_reverse_ppl"], ratio["blind_reverse_ppl"]) == (19.0, 20.0)
+
+
+def test_frontier_takes_one_temperature_only_for_the_reference(quality, monkeypatch, tmp_path, capsys):
+    """--frontier with T = 1 alone: refused for a few-step model (no sweep), accepted for a 1024-step one (its row
+    is the reference entropy)."""
+    calls = []
+    monkeypatch.setattr(quality, "run", lambda *args: calls.append(args))
+    base = ["quality.py", "--dataset", "synthetic", "--config", "c.yaml", "--frontier", "--temperatures", "1.0",
+            "--results-dir", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", [*base, "--model", "teacher:mask:8=t.ckpt"])
+    with pytest.raises(SystemExit):
+        quality.main()
+    assert "--frontier needs a sweep" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", [*base, "--model", "teacher:mask:1024=t.ckpt"])
+    quality.main()
+    assert len(calls) == 1 and calls[0][-1] is True
