@@ -156,7 +156,6 @@ if [ "$STAGE" = small-endpoint ]; then  # the endpoint target on today's small l
   src=${2:?small-endpoint needs the source: mask (the endpoint target is refused on the uniform source)}
   target=${3:-endpoint}                 # endpoint | endpoint_averaged (the first half averaged over the K candidates)
   run=small_${target}_is16_student_$src
-  [ "$target" = endpoint ] && run=small_endpoint_is16_student_$src
   fit $run configs/synthetic_student.yaml --model.init_args.trajectory=$target \
     --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=1500 --trainer.max_time=null \
     --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \

@@ -48,31 +48,22 @@ class TsdfmCLI(LightningCLI):
         parser.add_argument("--overwrite", action="store_true",
                             help="fit: start over in a run directory that already holds a last.ckpt (default false)")
 
-    def parse_arguments(self, parser, args) -> None:
-        """Parse, then check a ``--ckpt_path`` before Lightning reads it: it must be a readable lightning-tsdfm
-        checkpoint of the configured model's kind (Lightning would otherwise swap in the checkpoint's own class)."""
-        super().parse_arguments(parser, args)
+    def _parse_ckpt_path(self) -> None:
+        """Lightning's step that reads a resumed checkpoint's hyper-parameters into the config, after checking that
+        ``--ckpt_path`` is a readable lightning-tsdfm checkpoint of the configured model's kind (Lightning would
+        otherwise swap in the checkpoint's own class), and with a checkpoint of an earlier version read under today's
+        names (flat ``lr`` as ``optimizer.lr``, ...): Lightning would pass the old names to the module."""
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or not Path(ckpt_path).is_file():
             return  # "last", "best", a remote path, or a missing file: Lightning's checks
-        header = read_checkpoint(ckpt_path)["tsdfm"]
+        checkpoint = read_checkpoint(ckpt_path)
         model = self.config[subcommand].get("model")
         class_path = model.get("class_path") if hasattr(model, "get") else None
         module_name, _, class_name = class_path.rpartition(".") if isinstance(class_path, str) else ("", "", "")
-        module_class = getattr(importlib.import_module(module_name), class_name, None) if module_name else None
-        if getattr(module_class, "checkpoint_kind", None) is not None:
-            check_resumed_kind(header, module_class, ckpt_path)
-
-    def _parse_ckpt_path(self) -> None:
-        """Lightning's step that reads a resumed checkpoint's hyper-parameters into the config, with a checkpoint of
-        an earlier version read under today's names (flat ``lr`` as ``optimizer.lr``, ...): Lightning would pass the
-        old names to the module, which no longer takes them."""
-        subcommand = self.config.get("subcommand")
-        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if not ckpt_path or not Path(ckpt_path).is_file():
-            return
-        checkpoint = read_checkpoint(ckpt_path)
+        configured = getattr(importlib.import_module(module_name), class_name, None) if module_name else None
+        if getattr(configured, "checkpoint_kind", None) is not None:
+            check_resumed_kind(checkpoint["tsdfm"], configured, ckpt_path)
         hparams = dict(checkpoint.get("hyper_parameters") or {})
         hparams.pop("_instantiator", None)
         if not hparams:

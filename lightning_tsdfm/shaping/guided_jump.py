@@ -60,23 +60,31 @@ class GuidedJump:
         self.calls = 0  # jumps asked of this policy (K = 1 included)
 
     def __call__(self, x_t, probs, t, h, path: MixturePath, generator=None):
-        return self.draw_candidates(x_t, probs, t, h, path, generator).kept
+        candidates, log_proposal = self._jump_candidates(x_t, probs, t, h, path, generator)
+        return candidates[0] if len(candidates) == 1 else self.select(candidates, t, h, log_proposal)
 
     def draw_candidates(self, x_t, probs, t, h, path: MixturePath, generator=None) -> Candidates:
         """The K candidate jumps, the kept one and the law it was drawn from (the selection's keep probabilities)."""
+        candidates, log_proposal = self._jump_candidates(x_t, probs, t, h, path, generator)
+        if len(candidates) == 1:
+            return Candidates.single(candidates[0])
+        kept, energies = self.scored_selection(candidates, t, h, log_proposal)
+        return Candidates(kept, candidates, self.selection.keep_probabilities(energies, t, log_proposal))
+
+    def _jump_candidates(self, x_t, probs, t, h, path: MixturePath, generator) -> tuple[Tensor, Tensor | None]:
+        """K blind jumps sharing the moves [K, B, L] (candidate 0 with the caller's generator) and their log proposal
+        ratios [K, B] (None for K = 1)."""
         self.calls += 1
         first_tokens = self.blind.draw_tokens(probs, generator)
         moves = self.blind.draw_moves(x_t, t, h, path, generator)
         if self.num_candidates == 1:
-            return Candidates.single(torch.where(moves, first_tokens, x_t))
+            return torch.where(moves, first_tokens, x_t)[None], None
         other_tokens = self.blind.draw_tokens(probs.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), self.generator)
         tokens = torch.cat([first_tokens.unsqueeze(0), other_tokens])  # [K, B, L]
         candidates = torch.where(moves, tokens, x_t)
         drawn = temper(probs.double(), self.blind.temperature).log().expand(self.num_candidates, -1, -1, -1)
         log_q = torch.where(moves, drawn.gather(-1, tokens[..., None]).squeeze(-1), 0.0).sum(-1)  # [K, B]
-        log_proposal = log_q - path.log_noising(candidates, x_t, t, (t + h).clamp(max=1.0))
-        kept, energies = self.scored_selection(candidates, t, h, log_proposal)
-        return Candidates(kept, candidates, self.selection.keep_probabilities(energies, t, log_proposal))
+        return candidates, log_q - path.log_noising(candidates, x_t, t, (t + h).clamp(max=1.0))
 
     def transition(self, x_t, kernel, t, h, generator=None):
         """K draws of x_{t+h} ~ kernel (candidate 0 with the caller's generator, as the blind transition), one kept.

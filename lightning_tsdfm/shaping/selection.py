@@ -64,6 +64,20 @@ class SelectionPolicy(ABC):
         ...
 
 
+class SampledSelection(SelectionPolicy):
+    """A policy that draws the kept candidate of a sequence from weights over the K candidates."""
+
+    @abstractmethod
+    def weights(self, energies: Tensor, sequence_energy: Tensor, log_proposal: Tensor | None) -> Tensor:
+        """P(keep candidate k) [B, K]."""
+
+    def select(self, energies, sequence_energy, t, generator, log_proposal):
+        return sample_categorical(self.weights(energies, sequence_energy, log_proposal), generator)[:, None]
+
+    def probabilities(self, energies, sequence_energy, t, log_proposal):
+        return self.weights(energies, sequence_energy, log_proposal).T[..., None]
+
+
 class ArgminSelection(SelectionPolicy):
     """k* = argmin_k E_k: the most coherent candidate (the paper's policy). Ties go to the lowest k."""
 
@@ -73,7 +87,7 @@ class ArgminSelection(SelectionPolicy):
         return sequence_energy.argmin(0)[:, None]
 
 
-class BoltzmannSelection(SelectionPolicy):
+class BoltzmannSelection(SampledSelection):
     """k ~ softmax_k(-E_k / tau): tau -> 0 is argmin, tau -> infinity a uniform (= blind) choice."""
 
     name = "boltzmann"
@@ -83,18 +97,12 @@ class BoltzmannSelection(SelectionPolicy):
             raise ValueError(f"boltzmann selection needs a temperature > 0, got {temperature} (use argmin for tau -> 0).")
         self.temperature = temperature
 
-    def weights(self, sequence_energy: Tensor) -> Tensor:
+    def weights(self, energies, sequence_energy, log_proposal):
         """softmax_k(-E_k / tau) [B, K]."""
         return torch.softmax(-sequence_energy.double().T / self.temperature, dim=-1)
 
-    def select(self, energies, sequence_energy, t, generator, log_proposal):
-        return sample_categorical(self.weights(sequence_energy), generator)[:, None]
 
-    def probabilities(self, energies, sequence_energy, t, log_proposal):
-        return self.weights(sequence_energy).T[..., None]
-
-
-class ImportanceSelection(SelectionPolicy):
+class ImportanceSelection(SampledSelection):
     """Sampling-importance-resampling toward the density the energies name:
 
         k ~ softmax_k(-sum_i e_{k,i} - log q(x_k | x_t) + log p(x_t | x_k)).
@@ -108,19 +116,13 @@ class ImportanceSelection(SelectionPolicy):
 
     name = "importance"
 
-    def weights(self, energies: Tensor, log_proposal: Tensor | None) -> Tensor:
+    def weights(self, energies, sequence_energy, log_proposal):
         """The normalised importance weights [B, K]."""
         if log_proposal is None:
             raise ValueError("importance selection needs the candidates' proposal probabilities; "
                              "call it through GuidedJump, which supplies them.")
         log_weights = -energies.double().sum(-1) - log_proposal.double()  # [K, B]
         return torch.softmax(log_weights.T, dim=-1)
-
-    def select(self, energies, sequence_energy, t, generator, log_proposal):
-        return sample_categorical(self.weights(energies, log_proposal), generator)[:, None]
-
-    def probabilities(self, energies, sequence_energy, t, log_proposal):
-        return self.weights(energies, log_proposal).T[..., None]
 
 
 class SequenceToTokenSelection(SelectionPolicy):
