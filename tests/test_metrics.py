@@ -11,6 +11,7 @@ from lightning_tsdfm.data import HiddenMarkovLanguage, HMMSpec
 from lightning_tsdfm.metrics import GenerativePerplexity, OracleJudge, UnigramEntropy, build_judge, unigram_entropy
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
 from lightning_tsdfm.metrics.generative_perplexity import nll_stderr
+from lightning_tsdfm.metrics.judges import run_label
 
 SPEC = HMMSpec(vocab_size=8, num_states=4, branching=2, emissions_per_state=2, smoothing=0.05)
 
@@ -162,3 +163,13 @@ def test_nll_stderr_matches_the_spread_of_repeated_estimates():
     observed = torch.tensor(estimates).std().item()
     assert abs(observed / torch.tensor(predicted).mean().item() - 1) < 0.15  # 3 / sqrt(200) / 16 in both
     assert math.isnan(nll_stderr(torch.ones(1), torch.ones(1)))
+
+
+@pytest.mark.parametrize("path, label", [
+    ("runs/corpus_ar_judge/checkpoints/last.ckpt", "corpus_ar_judge"),
+    ("runs/ar_judge_text/checkpoints/epoch=0-step=250.ckpt", "ar_judge_text/epoch=0-step=250"),
+    ("/tmp/judge.ckpt", "judge"),
+])
+def test_causal_lm_judges_are_named_by_their_run(path, label):
+    """Two causal-LM judges never share a label in result rows (both used to read ``ar:last.ckpt``)."""
+    assert run_label(path) == label

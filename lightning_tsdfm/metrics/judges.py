@@ -130,7 +130,17 @@ def ar_judge(checkpoint: str, max_tokens: int = 128) -> CausalLMJudge:
         raise ValueError(f"{checkpoint} was not trained on a text corpus; an ar judge needs a text tokenizer.")
     tokenizer = tokenizer_from_card(module.data_card)
     max_tokens = min(max_tokens, module.hparams.seq_len)
-    return CausalLMJudge(f"ar:{Path(checkpoint).name}", module, tokenizer.encode, tokenizer.eos_id, max_tokens)
+    return CausalLMJudge(f"ar:{run_label(checkpoint)}", module, tokenizer.encode, tokenizer.eos_id, max_tokens)
+
+
+def run_label(checkpoint: str) -> str:
+    """A judge checkpoint's name in result rows: its run directory (``runs/<run>/checkpoints/last.ckpt`` -> ``<run>``,
+    another file of that run -> ``<run>/<stem>``), so that two causal LMs never share a label."""
+    path = Path(checkpoint)
+    if path.parent.name != "checkpoints":
+        return path.stem
+    run = path.parent.parent.name
+    return run if path.stem == "last" else f"{run}/{path.stem}"
 
 
 def check_judge_fits(spec: str, data_card: dict | None, where: str = "this file") -> None:
