@@ -14,13 +14,12 @@ import hashlib
 from pathlib import Path
 from typing import Optional
 
-import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_tsdfm.data.document_shards import read_shard, document_shards, source_signature
-from lightning_tsdfm.data.text import _decode_rows
+from lightning_tsdfm.data.tokenized import TokenizedDataModule
 from lightning_tsdfm.data.token_chunks import chunks_complete, optimize_corpus, require_litdata
 from lightning_tsdfm.data.tokenizer import TextTokenizer, resolve_tokenizer
 from lightning_tsdfm.errors import UserError
@@ -36,7 +35,7 @@ def stack_blocks(blocks: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(blocks).long()
 
 
-class StreamingTextDataModule(L.LightningDataModule):
+class StreamingTextDataModule(TokenizedDataModule):
     """A text corpus in ``seq_len``-token blocks streamed from litdata chunks; batches are ``LongTensor[B, seq_len]``.
 
     Blocks are made as in :class:`~lightning_tsdfm.data.text.TextDataModule` (EOS after every document, blocks may
@@ -114,14 +113,6 @@ class StreamingTextDataModule(L.LightningDataModule):
         return hashlib.sha256(source_signature(self.corpus).encode()).hexdigest()
 
     @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.vocab_size
-
-    @property
-    def eos_id(self) -> int:
-        return self.tokenizer.eos_id
-
-    @property
     def chunks_dir(self) -> str:
         """Where the chunks of this corpus, tokenizer, ``seq_len`` and ``val_fraction`` are (or will be)."""
         if self._chunks_dir:
@@ -167,19 +158,6 @@ class StreamingTextDataModule(L.LightningDataModule):
 
         return StreamingDataLoader(self._dataset("val", shuffle=False), batch_size=self.batch_size,
                                    num_workers=self.num_workers, collate_fn=stack_blocks)
-
-    # ---- decoding and evaluation helpers (as TextDataModule)
-
-    def decode(self, ids: torch.Tensor) -> list[str]:
-        """Texts of a ``[B, L]`` (or ``[L]``) batch of ids; EOS shows as ``<|endoftext|>``."""
-        return _decode_rows(self.tokenizer, ids)
-
-    def data_card(self) -> dict:
-        """What decodes and judges samples without this module; the corpus is named, not hashed."""
-        tok = self.tokenizer
-        return {"kind": "text", "corpus": self.corpus, "tokenizer": self.tokenizer_spec,
-                "tokenizer_json": tok.to_json(), "tokenizer_fingerprint": tok.fingerprint,
-                "vocab_size": tok.vocab_size, "eos_id": tok.eos_id, "seq_len": self.seq_len}
 
     def heldout_tokens(self, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` distinct validation blocks, drawn with ``seed``, as ``LongTensor[n, seq_len]``."""

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Optional
 
-import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
@@ -23,6 +22,7 @@ from lightning_tsdfm.data.resumable_loader import ResumableDataLoader
 from lightning_tsdfm.data.sampler import EpochSeededSampler
 from lightning_tsdfm.data.token_blocks import TokenBlocks, cache_problem, pack_to_npy
 from lightning_tsdfm.atomic_file import atomic_write_text
+from lightning_tsdfm.data.tokenized import TokenizedDataModule
 from lightning_tsdfm.data.tokenizer import TextTokenizer, resolve_tokenizer
 from lightning_tsdfm.errors import UserError
 
@@ -32,7 +32,7 @@ __all__ = ["TextDataModule", "load_corpus", "tokenizer_from_card", "corpus_hash"
 _CACHE_VERSION = 1
 
 
-class TextDataModule(L.LightningDataModule):
+class TextDataModule(TokenizedDataModule):
     """A text corpus, tokenized once, packed into ``seq_len``-token blocks; batches are ``LongTensor[B, seq_len]``.
 
     Every document is followed by the EOS token, documents are concatenated and cut into blocks (a block may
@@ -124,16 +124,6 @@ class TextDataModule(L.LightningDataModule):
                 log=rank_zero_info,
             )
         return self._tokenizer
-
-    @property
-    def vocab_size(self) -> int:
-        """Number of token ids (the denoiser's output size)."""
-        return self.tokenizer.vocab_size
-
-    @property
-    def eos_id(self) -> int:
-        """Id of the end-of-document token appended after every document."""
-        return self.tokenizer.eos_id
 
     # ---- token cache
 
@@ -230,28 +220,9 @@ class TextDataModule(L.LightningDataModule):
 
     # ---- decoding and evaluation helpers
 
-    def decode(self, ids: torch.Tensor) -> list[str]:
-        """Texts of a ``[B, L]`` (or ``[L]``) batch of ids; EOS shows as ``<|endoftext|>``.
-
-        Raises:
-            ValueError: an id lies outside ``[0, vocab_size)`` (a mask id, say): replace such ids before decoding.
-        """
-        return _decode_rows(self.tokenizer, ids)
-
     def data_card(self) -> dict:
-        """Everything needed to decode and judge samples without this module (see :func:`tokenizer_from_card`)."""
-        tok = self.tokenizer
-        return {
-            "kind": "text",
-            "corpus": self.corpus,
-            "tokenizer": self.tokenizer_spec,
-            "tokenizer_json": tok.to_json(),
-            "tokenizer_fingerprint": tok.fingerprint,
-            "vocab_size": tok.vocab_size,
-            "eos_id": tok.eos_id,
-            "seq_len": self.seq_len,
-            "corpus_hash": self.corpus_hash,
-        }
+        """The tokenizer's card (:meth:`TokenizedDataModule.data_card`) and the corpus's content hash."""
+        return {**super().data_card(), "corpus_hash": self.corpus_hash}
 
     def heldout_tokens(self, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` distinct validation blocks, drawn with ``seed``, as ``LongTensor[n, seq_len]``."""
@@ -262,23 +233,6 @@ class TextDataModule(L.LightningDataModule):
             )
         idx = np.sort(np.random.default_rng(seed).choice(len(val), size=n, replace=False))
         return torch.from_numpy(val.array[idx].astype(np.int64))
-
-
-def _decode_rows(tok: TextTokenizer, ids: torch.Tensor) -> list[str]:
-    ids = torch.as_tensor(ids)
-    if ids.dim() == 1:
-        ids = ids.unsqueeze(0)
-    if ids.dim() != 2:
-        raise ValueError(f"decode expects ids of shape [B, L] or [L], got {tuple(ids.shape)}.")
-    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise ValueError(f"decode expects integer ids, got dtype {ids.dtype}.")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= tok.vocab_size):
-        bad = ids[(ids < 0) | (ids >= tok.vocab_size)].unique()[:5].tolist()
-        raise ValueError(
-            f"Cannot decode ids {bad}: valid ids are 0..{tok.vocab_size - 1}. A mask id (= vocab_size) or another "
-            f"non-token id is still in the sample; replace or strip it before decoding."
-        )
-    return tok.decode_batch(ids.cpu().tolist())
 
 
 def tokenizer_from_card(card: dict) -> TextTokenizer:
