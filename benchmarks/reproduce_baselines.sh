@@ -5,9 +5,10 @@
 # Text: each baseline takes 32-36 min to train and each 1024-step sweep about 12 min, on one thread.
 #   benchmarks/reproduce_baselines.sh synthetic   # needs reproduce_foundation.sh synthetic + reproduce_shaping.sh synthetic
 #   benchmarks/reproduce_baselines.sh text        # needs reproduce_foundation.sh text + reproduce_shaping.sh text
-#   benchmarks/reproduce_baselines.sh synthetic-own-compass   # needs the synthetic stage: a compass on MDLM's own
-#   benchmarks/reproduce_baselines.sh text-own-compass        # jumps (not our teacher's), SDTT shaped with it, and
-#                                                             # the SDTT rows re-measured (blind, both compasses)
+#   benchmarks/reproduce_baselines.sh synthetic-own-compass   # MDLM, a compass on MDLM's own jumps (not our
+#                                                             # teacher's), SDTT blind and shaped with it: baselines
+#                                                             # rows and matched-entropy frontier rows (~1.5 h)
+#   benchmarks/reproduce_baselines.sh text-own-compass        # needs the text stage: the same on the corpus
 # Every training runs on one CPU thread (OMP_NUM_THREADS=1), so two stages can share a 2-core machine; stages
 # with a .done marker are skipped. Run from the repository root after `make install`.
 set -euo pipefail
@@ -79,16 +80,26 @@ fi
 # errors of the model whose midpoints it scores. Same K and policy as mdlm-sdtt-shaped (our teacher's compass);
 # the SDTT rows of baselines.jsonl are re-measured side by side, the other rows kept (--keep-other-models).
 if [ "$STAGE" = synthetic-own-compass ]; then
+fit synthetic_mdlm configs/synthetic_mdlm.yaml --trainer.max_time=00:02:00:00   # 5,500 steps, not a time budget
+fit synthetic_sdtt_blind configs/synthetic_sdtt.yaml --trainer.max_time=00:02:00:00
 fit synthetic_mdlm_compass configs/synthetic_mdlm_compass.yaml
-fit synthetic_sdtt_shaped_own configs/synthetic_sdtt.yaml \
+fit synthetic_sdtt_shaped_own configs/synthetic_sdtt.yaml --trainer.max_time=00:02:00:00 \
   --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/synthetic_mdlm_compass/checkpoints/last.ckpt \
   --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 R=runs/%s/checkpoints/last.ckpt
-$PY benchmarks/quality.py --benchmark baselines --keep-other-models --dataset synthetic --config configs/synthetic_tiny.yaml \
-  --judges oracle --num-samples 256 --seed 0 \
-  --model "mdlm-sdtt-blind:mask:8,16=$(printf $R synthetic_sdtt_blind)" \
-  --model "mdlm-sdtt-shaped:mask:8,16=$(printf $R synthetic_sdtt_shaped)" \
-  --model "mdlm-sdtt-shaped-own:mask:8,16=$(printf $R synthetic_sdtt_shaped_own)"
+SDTT=(--model "mdlm-sdtt-blind:mask:8,16=$(printf $R synthetic_sdtt_blind)"
+      --model "mdlm-sdtt-shaped-own:mask:8,16=$(printf $R synthetic_sdtt_shaped_own)")
+if [ -f runs/synthetic_sdtt_shaped/.done ]; then   # our teacher's compass, when the synthetic stage trained it
+  SDTT+=(--model "mdlm-sdtt-shaped:mask:8,16=$(printf $R synthetic_sdtt_shaped)")
+fi
+Q=(--dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle --num-samples 256 --seed 0
+   --samples-dir runs/benchmarks/samples --keep-other-models)
+$PY benchmarks/quality.py --benchmark baselines "${Q[@]}" "${SDTT[@]}"
+# matched-entropy rows beside the teachers and students of the frontier table (their 1,024-step references)
+$PY benchmarks/quality.py --benchmark frontier --frontier "${Q[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
+  --model "mdlm:mask:8=$(printf $R synthetic_mdlm)" \
+  --model "mdlm-sdtt-blind:mask:8=$(printf $R synthetic_sdtt_blind)" \
+  --model "mdlm-sdtt-shaped-own:mask:8=$(printf $R synthetic_sdtt_shaped_own)"
 fi
 
 if [ "$STAGE" = text-own-compass ]; then
