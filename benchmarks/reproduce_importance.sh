@@ -8,6 +8,8 @@
 #                                                       #   importance-weighted candidates (oracle), 750 steps
 #   benchmarks/reproduce_importance.sh endpoint-longer  # the blind Heun and averaged-endpoint importance K=16
 #                                                       #   students resumed to 1,500 steps (after endpoint-averaged)
+#   benchmarks/reproduce_importance.sh endpoint-substeps  # the averaged endpoint target over 4 sub-steps: 3 midpoints
+#                                                       #   shaped by importance K=16 (oracle), the last h/4 not, 750 steps
 #   benchmarks/reproduce_importance.sh endpoint-learned # the endpoint target shaped by the learned compass, Boltzmann
 #                                                       #   at tau = 1, K = 16 (the oracle's share at these settings)
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
@@ -28,7 +30,7 @@ STAGE=${1:-sampling}
 source benchmarks/stages.sh
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0,1.1
 
-if [[ "$STAGE" =~ ^(sampling|textlike|endpoint|endpoint-averaged|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
+if [[ "$STAGE" =~ ^(sampling|textlike|endpoint|endpoint-averaged|endpoint-substeps|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
   S=runs/textlike_student_mask/checkpoints/last.ckpt
   C=runs/textlike_compass_mask/checkpoints/last.ckpt
   QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
@@ -72,6 +74,15 @@ if [ "$STAGE" = endpoint-averaged ]; then
     --trainer.callbacks.policy=importance
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 --model \
     "student-endpoint-averaged-shaped-is16:mask:8=runs/textlike_endpoint_averaged_is16_student_mask/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = endpoint-substeps ]; then  # Heun's one midpoint leaves half the target to the unshaped posterior
+  fit textlike_endpoint_averaged4_is16_student_mask configs/textlike_student.yaml \
+    --model.init_args.trajectory=endpoint_averaged --model.init_args.substeps=4 --trainer.max_steps=750 \
+    --trainer.max_time=null --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
+    --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 --model \
+    "student-endpoint-averaged4-shaped-is16:mask:8=runs/textlike_endpoint_averaged4_is16_student_mask/checkpoints/last.ckpt"
 fi
 
 if [ "$STAGE" = endpoint-longer ]; then # resumed: a constant learning rate after warm-up, so 750 + 750 = 1,500 at once

@@ -123,3 +123,66 @@ def test_a_jump_without_candidates_is_refused_for_the_averaged_target():
     x_t = torch.full((2, L), V)
     with pytest.raises(TypeError, match="hands over its candidates"):
         endpoint_averaged_target(constant_kernel(k), lambda *a, **kw: x_t, path, x_t, torch.zeros(2), torch.full((2,), 0.5))
+
+
+@settings(max_examples=6, deadline=None)
+@given(t=st.floats(0.0, 0.5), substeps=st.sampled_from([4, 8]), exponent=st.sampled_from([1.0, 2.0]),
+       seed=st.integers(0, 2**16))
+def test_more_substeps_keep_the_mean_at_the_kernel_when_the_kernel_is_constant(t, substeps, exponent, seed):
+    """n sub-steps compose to one step like two halves do, so E[target] = k again; the step sizes are mixed so that
+    some sequences take fewer midpoints (h / n below min_step) and sit out the last jumps."""
+    g = torch.Generator().manual_seed(seed)
+    path = MixturePath(make_source("mask", V), PolynomialScheduler(exponent))
+    k = torch.softmax(torch.randn(1, L, V, generator=g), -1)
+    n = 20000
+    x_t = path.sample(torch.randint(0, V, (n, L), generator=g), torch.full((n,), t), g)
+    steps = torch.tensor([0.125, 0.25, 0.5])[torch.randint(0, 3, (n,), generator=g)]
+    target = endpoint_target(constant_kernel(k), BlindJump(), path, x_t, torch.full((n,), t), steps, g,
+                             substeps=substeps, min_step=0.0625)
+    moving = path.source.unsettled(x_t)
+    assert within_standard_errors(target.sum(-1)[moving], torch.tensor(1.0))
+    for i in range(L):
+        assert within_standard_errors(target[moving[:, i], i], k[0, i])
+
+
+@pytest.mark.parametrize("substeps", [2, 4, 8])
+def test_shaped_midpoints_reach_all_but_the_last_substep(substeps):
+    """Mask source, uniform kernel, midpoint jumps that reveal token 2 wherever they move: a position revealed by one
+    of the n - 1 midpoints (probability c_m) carries e(2), one revealed over the last sub-step the kernel, so
+    E[target_2] = (c_m + (c - c_m) / V) / c."""
+    path = MixturePath(make_source("mask", V))
+    blind = BlindJump()
+
+    def reveal_two(x_t, probs, t, h, path, generator=None):
+        return torch.where(blind.draw_moves(x_t, t, h, path, generator), 2, x_t)
+
+    n = 40000
+    g = torch.Generator().manual_seed(substeps)
+    x_t, t, h = torch.full((n, L), V), torch.zeros(n), torch.full((n,), 0.5)
+    target = endpoint_target(constant_kernel(torch.full((1, L, V), 1.0 / V)), reveal_two, path, x_t, t, h, g,
+                             substeps=substeps)
+    c = path.jump_probability(t[:1], h[:1])[0]
+    c_m = path.jump_probability(t[:1], h[:1] * (substeps - 1) / substeps)[0]
+    assert within_standard_errors(target[..., 2].reshape(-1, 1), ((c_m + (c - c_m) / V) / c).reshape(1))
+
+
+def test_substeps_below_the_teachers_step_fall_back_to_one_midpoint_bit_for_bit():
+    """h = 2 min_step leaves room for one midpoint only: four sub-steps give the two-sub-step target."""
+    path = MixturePath(make_source("mask", V))
+    g = torch.Generator().manual_seed(0)
+    k = torch.softmax(torch.randn(1, L, V, generator=g), -1)
+    x_t = path.sample(torch.randint(0, V, (64, L), generator=g), torch.full((64,), 0.2), g)
+    t, h = torch.full((64,), 0.2), torch.full((64,), 0.125)
+    two, four = (endpoint_target(constant_kernel(k), BlindJump(), path, x_t, t, h, torch.Generator().manual_seed(3),
+                                 substeps=n, min_step=0.0625) for n in (2, 4))
+    assert torch.equal(two, four)
+
+
+@pytest.mark.parametrize("trajectory, substeps, match", [
+    ("endpoint", 3, "power of two"), ("endpoint_averaged", 1, "power of two"), ("heun", 4, "endpoint targets only"),
+])
+def test_bad_substeps_are_refused(trajectory, substeps, match):
+    from lightning_tsdfm.distillation import check_trajectory
+
+    with pytest.raises(ValueError, match=match):
+        check_trajectory(trajectory, "mask", substeps)

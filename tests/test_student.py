@@ -69,6 +69,29 @@ def test_recursive_target_is_a_distribution_built_through_the_jump_policy(teache
     assert torch.allclose(target.sum(-1), torch.ones(4, LEN), atol=1e-5)
 
 
+@pytest.mark.parametrize("source", ["mask"], indirect=True)  # the endpoint targets are mask-source only
+@pytest.mark.parametrize("h, midpoints", [(0.5, 3), (0.25, 1)])
+def test_endpoint_substeps_take_their_midpoints_through_the_jump_policy_down_to_the_teachers_step(teacher_ckpt, h,
+                                                                                                   midpoints):
+    """Four sub-steps of h = 1/2 are three midpoints of 1/8 = 1/N; of h = 1/4 only one fits above 1/N."""
+    student = _student(teacher_ckpt, trajectory="endpoint_averaged", substeps=4)
+    calls = []
+
+    class CountingJump(BlindJump):
+        def __call__(self, x_t, probs, t, h, *args, **kwargs):
+            calls.append(round(float(h[0]), 6))
+            return super().__call__(x_t, probs, t, h, *args, **kwargs)
+
+    student.jump_policy = CountingJump()
+    g = torch.Generator().manual_seed(0)
+    x_t = torch.full((4, LEN), VOCAB)  # all masked at t = 0
+    target = student.distillation_target(x_t, torch.zeros(4), torch.full((4,), h), torch.zeros(4, dtype=torch.bool), g)
+    assert calls == [0.125] * midpoints
+    assert torch.isfinite(target).all() and (target >= 0).all()  # one draw; its mean is a distribution
+    with pytest.raises(ValueError, match="endpoint targets only"):
+        _student(teacher_ckpt, trajectory="heun", substeps=4)
+
+
 @pytest.mark.parametrize("source", ["mask", "uniform"])
 def test_trajectory_targets_of_a_state_independent_kernel_equal_the_kernel(source):
     path = MixturePath(make_source(source, VOCAB))

@@ -16,6 +16,7 @@ used for validation, and is what the student holds at the end of training.
 from __future__ import annotations
 
 import warnings
+from functools import partial
 from typing import Literal, Optional, Sequence
 
 import torch
@@ -40,6 +41,9 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         trajectory: ``heun`` (one midpoint), ``rk4`` (three midpoints), ``endpoint`` (one midpoint, the law of
             the state it leads to: a shaped midpoint shapes both halves of the target) or ``endpoint_averaged``
             (the endpoint target with its first half averaged over a shaped jump's K candidates: less noise).
+        substeps: n, the endpoint targets' sub-steps: x_t takes n - 1 (shaped) jumps of size h / n (at least 1/N)
+            and the target is the law of the state the last one leads to, so shaping reaches all but the last h / n
+            of it. 2 (one midpoint) for Heun and RK4.
         teacher_steps: N, the teacher's step count: the base case is h = 1/N.
         base_fraction: share of each batch trained on the base case.
         level_weights: weights of the recursive levels h = 1, 1/2, ..., 2/N (default: J - j, larger h more).
@@ -58,6 +62,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         vocab_size: int,
         seq_len: int,
         trajectory: Literal["heun", "rk4", "endpoint", "endpoint_averaged"] = "heun",
+        substeps: int = 2,
         teacher_steps: int = 1024,
         base_fraction: float = 0.25,
         level_weights: Optional[Sequence[float]] = None,
@@ -67,7 +72,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         teacher_hparams: Optional[dict] = None,
     ) -> None:
         teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams)
-        check_trajectory(trajectory, teacher.hparams["source"])
+        check_trajectory(trajectory, teacher.hparams["source"], substeps)
         super().__init__(
             vocab_size, teacher.hparams["seq_len"], source=teacher.hparams["source"],
             scheduler=PolynomialScheduler(teacher.hparams["scheduler_exponent"]), backbone=teacher.backbone,
@@ -77,6 +82,8 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         adopt(self, teacher, new_parameters=("net.step_embed.",))  # a fresh student equals its teacher
         self.steps = DyadicStepSizes(teacher_steps, base_fraction, level_weights)
         self.trajectory = TRAJECTORIES[trajectory]
+        if substeps != 2:
+            self.trajectory = partial(self.trajectory, substeps=substeps, min_step=1.0 / teacher_steps)
         self._ema = TargetEMA(decay=ema_decay)
 
     # ---- the pieces of the target
