@@ -97,20 +97,24 @@ def test_averaging_over_the_candidates_keeps_the_mean_and_cuts_the_noise(source,
     plain, averaged = (target[moving[:, 0], 0] for target in targets)
     se = (plain.var(0) / len(plain) + averaged.var(0) / len(averaged)).sqrt()  # independent draws
     assert ((plain.mean(0) - averaged.mean(0)).abs() <= 4.5 * se + 1e-4).all()
-    assert (averaged.var(0) <= plain.var(0) * 1.02 + 1e-6).all()
+    assert (averaged.var(0) <= plain.var(0) * (1 + 4.5 * (2 / n) ** 0.5) + 1e-6).all()  # 4.5 SE of a variance
 
 
-def test_blind_and_argmin_averaged_targets_equal_the_endpoint_target_bit_for_bit():
-    """One candidate (blind) or a deterministic choice (argmin): nothing to average, the same target."""
+@pytest.mark.filterwarnings("error")  # a write into an expanded tensor (argmin's keep law) warns
+@pytest.mark.parametrize("substeps", [2, 4])
+def test_blind_and_argmin_averaged_targets_equal_the_endpoint_target_bit_for_bit(substeps):
+    """One candidate (blind) or a deterministic choice (argmin): nothing to average, the same target; with four
+    sub-steps and mixed step sizes too, where some sequences sit out the last midpoints."""
     from lightning_tsdfm.distillation.trajectories import endpoint_averaged_target
 
     path = MixturePath(make_source("mask", V))
     g = torch.Generator().manual_seed(0)
     k = torch.softmax(torch.randn(1, L, V, generator=g), -1)
     x_t = path.sample(torch.randint(0, V, (64, L), generator=g), torch.full((64,), 0.2), g)
-    t, h = torch.full((64,), 0.2), torch.full((64,), 0.25)
+    t, h = torch.full((64,), 0.2), torch.tensor([0.125, 0.25, 0.5, 0.25]).repeat(16)
     for make_jump in (BlindJump, lambda: _guided("argmin", 4, 1, 2)):
-        plain, averaged = (f(constant_kernel(k), make_jump(), path, x_t, t, h, torch.Generator().manual_seed(3))
+        plain, averaged = (f(constant_kernel(k), make_jump(), path, x_t, t, h, torch.Generator().manual_seed(3),
+                             substeps=substeps, min_step=0.0625)
                            for f in (endpoint_target, endpoint_averaged_target))
         assert torch.equal(plain, averaged)
 

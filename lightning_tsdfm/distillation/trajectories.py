@@ -91,8 +91,9 @@ def _last_midpoint(posterior: Posterior, jump: JumpPolicy, path: MixturePath, x_
         probs = posterior(x_live, t_live, h_live)
         drawn = (jump.draw_candidates(x_live, probs, t_live, h_live, path, generator) if averaged
                  else Candidates.single(jump(x_live, probs, t_live, h_live, path, generator)))
-        if last is None:  # every sequence takes the first jump
-            last = drawn
+        if last is None:  # every sequence takes the first jump; later ones overwrite the live sequences' copies
+            last = drawn if k == int(midpoints.max()) - 1 else Candidates(
+                drawn.kept.clone(), drawn.states.clone(), drawn.keep_probabilities.clone())
         else:
             last.kept[live], last.states[:, live], last.keep_probabilities[:, live] = (
                 drawn.kept, drawn.states, drawn.keep_probabilities)
