@@ -23,6 +23,11 @@
 #                                                       #   by importance K=16 (after `small mask`; mask source only)
 #   benchmarks/reproduce_importance.sh small-endpoint mask endpoint_averaged   # the same, the target's first half
 #                                                       #   averaged over the K candidates at their importance weights
+#   benchmarks/reproduce_importance.sh diagnostics-small mask   # student quality against training steps to 10k on
+#   benchmarks/reproduce_importance.sh diagnostics-small uniform #   the small language (after `small SOURCE`): blind
+#                                                       #   and oracle importance K=16 resumed from 1,500 steps, a learned
+#                                                       #   compass's Boltzmann tau=1 K=16 from scratch; every 1,000 steps
+#                                                       #   kept (benchmarks/results/diagnostics.*; ~3 h a source)
 # sampling and textlike need reproduce_textlike.sh teachers and students. Stages whose run directory has a .done
 # marker are skipped; two stages may run at once with OMP_NUM_THREADS=1 each. Run from the repository root.
 set -euo pipefail
@@ -174,4 +179,33 @@ if [ "$STAGE" = small-endpoint ]; then  # the endpoint target on today's small l
   $PY benchmarks/quality.py --dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle --num-samples 256 \
     --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models --benchmark frontier --frontier \
     --temperatures $TEMPERATURES --model "student-${target//_/-}-shaped-is16:$src:8=runs/$run/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = diagnostics-small ]; then
+  src=${2:?diagnostics-small needs a source: mask or uniform}
+  arm() {  # arm NAME [START] [overrides...]: a student to 10k steps, every 1,000th checkpoint kept; it continues from
+    local name=$1 start=$2 ckpt=(); shift 2  # its own last.ckpt when interrupted, else from START's (none: scratch)
+    if [ -f runs/$name/.done ]; then echo "reuse runs/$name"; return; fi
+    if [ -f runs/$name/checkpoints/last.ckpt ]; then ckpt=(--ckpt_path=runs/$name/checkpoints/last.ckpt)
+    elif [ -n "$start" ]; then ckpt=(--ckpt_path=runs/$start/checkpoints/last.ckpt); fi
+    $TSDFM fit --overwrite --config configs/synthetic_student.yaml --trainer.default_root_dir=runs/$name \
+      --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=10000 --trainer.max_time=null \
+      --trainer.callbacks+=ModelCheckpoint --trainer.callbacks.every_n_train_steps=1000 \
+      --trainer.callbacks.save_top_k=-1 --trainer.callbacks.dirpath=runs/$name/diagnostics "$@" "${ckpt[@]}"
+    touch runs/$name/.done
+  }
+  fit small_compass_$src configs/synthetic_compass.yaml --model.init_args.teacher_checkpoint="$(printf $T $src)" \
+    --trainer.max_steps=1500 --trainer.max_time=null
+  SHAPE=(--trainer.callbacks+=TrajectoryShaper --trainer.callbacks.num_candidates=16)
+  arm small_student_${src}_10k small_student_$src
+  arm small_is16_student_${src}_10k small_is16_student_$src "${SHAPE[@]}" --trainer.callbacks.compass=oracle \
+    --trainer.callbacks.policy=importance
+  arm small_learned16_student_${src}_10k "" "${SHAPE[@]}" --trainer.callbacks.policy=boltzmann \
+    --trainer.callbacks.compass=runs/small_compass_$src/checkpoints/last.ckpt --trainer.callbacks.selection_temperature=1.0
+  $PY benchmarks/diagnostics.py --dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle \
+    --num-samples 256 --seed 0 --steps 1,2,4,8,16 \
+    --run "student-blind:$src=runs/small_student_$src" --run "student-blind:$src=runs/small_student_${src}_10k" \
+    --run "student-shaped-is16:$src=runs/small_is16_student_$src" \
+    --run "student-shaped-is16:$src=runs/small_is16_student_${src}_10k" \
+    --run "student-shaped-learned16:$src=runs/small_learned16_student_${src}_10k"
 fi
