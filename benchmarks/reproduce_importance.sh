@@ -23,6 +23,9 @@
 #                                                       #   by importance K=16 (after `small mask`; mask source only)
 #   benchmarks/reproduce_importance.sh small-endpoint mask endpoint_averaged   # the same, the target's first half
 #                                                       #   averaged over the K candidates at their importance weights
+#   benchmarks/reproduce_importance.sh small-learned mask      # the small language's learned compass (1,500 steps)
+#   benchmarks/reproduce_importance.sh small-learned uniform   #   and the quality table's argmin K=4 student shaped by
+#                                                       #   it (1,500 steps): frontier rows (after `small SOURCE`)
 #   benchmarks/reproduce_importance.sh diagnostics-small mask   # student quality against training steps to 10k on
 #   benchmarks/reproduce_importance.sh diagnostics-small uniform #   the small language (after `small SOURCE`): blind
 #                                                       #   and oracle importance K=16 resumed from 1,500 steps, a learned
@@ -179,6 +182,19 @@ if [ "$STAGE" = small-endpoint ]; then  # the endpoint target on today's small l
   $PY benchmarks/quality.py --dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle --num-samples 256 \
     --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models --benchmark frontier --frontier \
     --temperatures $TEMPERATURES --model "student-${target//_/-}-shaped-is16:$src:8=runs/$run/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = small-learned ]; then   # the quality table's shaped students: a learned compass, argmin at K=4
+  src=${2:?small-learned needs a source: mask or uniform}
+  fit small_compass_$src configs/synthetic_compass.yaml --model.init_args.teacher_checkpoint="$(printf $T $src)" \
+    --trainer.max_steps=1500 --trainer.max_time=null
+  fit small_argmin4_student_$src configs/synthetic_student.yaml --model.init_args.teacher_checkpoint="$(printf $T $src)" \
+    --trainer.max_steps=1500 --trainer.max_time=null --trainer.callbacks+=TrajectoryShaper \
+    --trainer.callbacks.compass=runs/small_compass_$src/checkpoints/last.ckpt --trainer.callbacks.num_candidates=4 \
+    --trainer.callbacks.policy=argmin
+  $PY benchmarks/quality.py --dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle --num-samples 256 \
+    --seed 0 --samples-dir runs/benchmarks/samples --keep-other-models --benchmark frontier --frontier \
+    --temperatures $TEMPERATURES --model "student-shaped:$src:8=runs/small_argmin4_student_$src/checkpoints/last.ckpt"
 fi
 
 if [ "$STAGE" = diagnostics-small ]; then
