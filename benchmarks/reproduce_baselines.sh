@@ -8,7 +8,7 @@
 #   benchmarks/reproduce_baselines.sh synthetic-own-compass   # MDLM, a compass on MDLM's own jumps (not our
 #                                                             # teacher's), SDTT blind and shaped with it: baselines
 #                                                             # rows and matched-entropy frontier rows (~1.5 h)
-#   benchmarks/reproduce_baselines.sh text-own-compass        # needs the text stage: the same on the corpus
+#   benchmarks/reproduce_baselines.sh text-own-compass        # the same on the corpus (~2.5 h)
 # Every training runs on one CPU thread (OMP_NUM_THREADS=1), so two stages can share a 2-core machine; stages
 # with a .done marker are skipped. Run from the repository root after `make install`.
 set -euo pipefail
@@ -102,16 +102,18 @@ $PY benchmarks/quality.py --benchmark frontier --frontier "${Q[@]}" --temperatur
   --model "mdlm-sdtt-shaped-own:mask:8=$(printf $R synthetic_sdtt_shaped_own)"
 fi
 
-if [ "$STAGE" = text-own-compass ]; then
-fit text_mdlm_compass configs/text_compass.yaml \
+if [ "$STAGE" = text-own-compass ]; then  # ~2.5 h on one thread; the judges: SmolLM2 and the corpus causal LM
+fit corpus_ar_judge configs/ar_judge_text_tiny.yaml --trainer.max_time=00:00:10:00 --seed_everything=1
+fit text_mdlm configs/text_mdlm.yaml --trainer.max_time=00:03:00:00   # 4,250 steps, not a time budget
+fit text_sdtt_blind configs/text_sdtt.yaml --trainer.max_time=00:03:00:00
+fit text_mdlm_compass configs/text_compass.yaml --trainer.max_steps=1500 --trainer.max_time=null \
   --model.init_args.teacher_checkpoint=runs/text_mdlm/checkpoints/last.ckpt --model.init_args.teacher_kind=mdlm
-fit text_sdtt_shaped_own configs/text_sdtt.yaml \
+fit text_sdtt_shaped_own configs/text_sdtt.yaml --trainer.max_time=00:03:00:00 \
   --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=runs/text_mdlm_compass/checkpoints/last.ckpt \
   --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
 R=runs/%s/checkpoints/last.ckpt
 $PY benchmarks/quality.py --benchmark baselines --keep-other-models --dataset web-bible --config configs/text_tiny.yaml \
-  --judges ar:runs/ar_judge_text/checkpoints/last.ckpt smollm2 --num-samples 64 --seed 0 \
+  --judges smollm2 ar:$(printf $R corpus_ar_judge) --num-samples 64 --seed 0 --samples-dir runs/benchmarks/samples \
   --model "mdlm-sdtt-blind:mask:8,16=$(printf $R text_sdtt_blind)" \
-  --model "mdlm-sdtt-shaped:mask:8,16=$(printf $R text_sdtt_shaped)" \
   --model "mdlm-sdtt-shaped-own:mask:8,16=$(printf $R text_sdtt_shaped_own)"
 fi
