@@ -12,6 +12,10 @@
 #                                                       #   shaped by importance K=16 (oracle), the last h/4 not, 750 steps
 #   benchmarks/reproduce_importance.sh endpoint-learned # the endpoint target shaped by the learned compass, Boltzmann
 #                                                       #   at tau = 1, K = 16 (the oracle's share at these settings)
+#   benchmarks/reproduce_importance.sh compass-levers   # two learned compasses against the textlike one: negatives from
+#                                                       #   the blind student's own jumps (on-policy), and 8x the
+#                                                       #   capacity for 2x the steps; each shapes a Boltzmann tau=1
+#                                                       #   K=16 student (750 steps); frontier rows (~2 h one thread)
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
 #   benchmarks/reproduce_importance.sh uniform-1024     # the uniform text-like teacher at 1,024 steps, T = 1 (the
 #                                                       #   reference entropy; about 45 minutes of one CPU thread)
@@ -38,7 +42,7 @@ STAGE=${1:-sampling}
 source benchmarks/stages.sh
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0,1.1
 
-if [[ "$STAGE" =~ ^(sampling|textlike|endpoint|endpoint-averaged|endpoint-substeps|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
+if [[ "$STAGE" =~ ^(sampling|textlike|compass-levers|endpoint|endpoint-averaged|endpoint-substeps|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
   S=runs/textlike_student_mask/checkpoints/last.ckpt
   C=runs/textlike_compass_mask/checkpoints/last.ckpt
   QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
@@ -63,6 +67,23 @@ if [ "$STAGE" = textlike ]; then        # 750 optimizer steps, as every text-lik
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures $TEMPERATURES \
     --model "student-shaped-is16:mask:8=runs/textlike_oracle_is16_student_mask/checkpoints/last.ckpt" \
     --model "student-shaped-boltzmann16:mask:8=runs/textlike_learned_boltzmann16_student_mask/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = compass-levers ]; then  # what the learned compass lacks: the jumps it scores, or capacity
+  fit textlike_compass_onpolicy_mask configs/textlike_compass.yaml --model.init_args.teacher_checkpoint=$S \
+    --model.init_args.teacher_kind=student
+  fit textlike_compass_large_mask configs/textlike_compass.yaml --trainer.max_steps=3000 \
+    --model.init_args.backbone.hidden_size=128 --model.init_args.backbone.num_layers=4 \
+    --model.init_args.backbone.num_heads=4 --model.init_args.backbone.cond_size=64
+  for compass in onpolicy large; do
+    fit textlike_learned_${compass}_boltzmann16_student_mask configs/textlike_student.yaml --trainer.max_steps=750 \
+      --trainer.max_time=null --trainer.callbacks+=TrajectoryShaper \
+      --trainer.callbacks.compass=runs/textlike_compass_${compass}_mask/checkpoints/last.ckpt \
+      --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=boltzmann --trainer.callbacks.selection_temperature=1.0
+  done
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
+    --model "student-shaped-onpolicy-boltzmann16:mask:8=runs/textlike_learned_onpolicy_boltzmann16_student_mask/checkpoints/last.ckpt" \
+    --model "student-shaped-large-boltzmann16:mask:8=runs/textlike_learned_large_boltzmann16_student_mask/checkpoints/last.ckpt"
 fi
 
 if [ "$STAGE" = endpoint ]; then        # the endpoint target, 750 optimizer steps as every text-like student
