@@ -107,6 +107,29 @@ def test_a_compass_saved_without_teacher_kind_loads_and_scores_the_same(teacher_
     assert torch.equal(old.energies(x, t), compass.eval().energies(x, t))
 
 
+def test_a_compass_trains_on_a_students_own_jumps(teacher_ckpt, tmp_path):
+    """On-policy negatives: the jumps the student makes at step h, its step-size conditioning included."""
+    from lightning_tsdfm import StudentModule
+
+    torch.manual_seed(0)
+    student = _fit(StudentModule(str(teacher_ckpt), VOCAB, LEN, teacher_steps=8,
+                                 optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1)), tmp_path / "student", 2)
+    saved = torch.load(student, weights_only=False)  # a step-size embedding far from its zero start: h matters
+    for key in [k for k in saved["state_dict"] if "step_embed" in k]:
+        saved["state_dict"][key] = torch.randn_like(saved["state_dict"][key])
+    torch.save(saved, student)
+    compass = _compass(student, teacher_kind="student")
+    trained = load_module(student, expected_kind="student")
+    x_s, s, h = _state(compass)
+    own = BlindJump()(x_s, torch.softmax(trained(x_s, s, h).float(), dim=-1), s, h, trained.path,
+                      torch.Generator().manual_seed(1))
+    assert torch.equal(compass._teacher_jump(x_s, s, h, torch.Generator().manual_seed(1)), own)
+    teacher_step = BlindJump()(x_s, torch.softmax(trained(x_s, s, torch.full_like(h, 1 / 8)).float(), dim=-1), s, h,
+                               trained.path, torch.Generator().manual_seed(1))
+    assert not torch.equal(own, teacher_step)  # the posterior of step h, not of the base step
+    _trains(compass, tmp_path / "compass")
+
+
 # ---- MDLM, SEDD: their own jumps
 
 def test_a_compass_trains_on_mdlm_own_jumps(mdlm_ckpt, tmp_path):
