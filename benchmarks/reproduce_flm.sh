@@ -6,7 +6,6 @@
 #                                           # entropy) and speed rows; about 1.5 h on one thread
 #   benchmarks/reproduce_flm.sh text        # embedded corpus: FLM 4,250 steps (as our text teachers), FMLM 1,500;
 #                                           # SmolLM2-135M and the corpus causal-LM judge, 64 samples; about 1.5 h
-# A stage interrupted mid-training resumes from its last.ckpt (exact resume); finished stages (.done) are reused.
 # Sizes shrink from the environment for a smoke run (FLM_STEPS, FMLM_STEPS, SAMPLES, REPEATS, FLM_GRID).
 # Run from the repository root after `make install`.
 set -euo pipefail
@@ -16,16 +15,13 @@ source benchmarks/stages.sh
 TRAIN=(--trainer.max_time=null --trainer.enable_progress_bar=false)
 FLM_GRID=${FLM_GRID:-8,16,64,256,1024}
 R=runs/%s/checkpoints/last.ckpt
-resume() {  # an interrupted stage (its last.ckpt, no .done) continues from its checkpoint
-  if [ -f "runs/$1/checkpoints/last.ckpt" ] && [ ! -f "runs/$1/.done" ]; then echo "--ckpt_path=runs/$1/checkpoints/last.ckpt"; fi
-}
 
 if [ "$STAGE" = synthetic ]; then
   SAMPLES=${SAMPLES:-256}; REPEATS=${REPEATS:-5}
-  fit synthetic_flm configs/synthetic_flm.yaml --trainer.max_steps=${FLM_STEPS:-5500} "${TRAIN[@]}" $(resume synthetic_flm)
+  fit synthetic_flm configs/synthetic_flm.yaml --trainer.max_steps=${FLM_STEPS:-5500} "${TRAIN[@]}"
   F=$(printf $R synthetic_flm)
   fit synthetic_fmlm configs/synthetic_fmlm.yaml --trainer.max_steps=${FMLM_STEPS:-2500} "${TRAIN[@]}" \
-    --model.init_args.teacher_checkpoint=$F $(resume synthetic_fmlm)
+    --model.init_args.teacher_checkpoint=$F
   M=$(printf $R synthetic_fmlm)
   Q=(--dataset synthetic --config configs/synthetic_tiny.yaml --judges oracle --num-samples $SAMPLES --seed 0
      --samples-dir runs/benchmarks/samples --keep-other-models)
@@ -50,10 +46,10 @@ fi
 if [ "$STAGE" = text ]; then
   SAMPLES=${SAMPLES:-64}
   fit corpus_ar_judge configs/ar_judge_text_tiny.yaml --trainer.max_time=00:00:10:00 --seed_everything=1
-  fit text_flm configs/text_flm.yaml --trainer.max_steps=${FLM_STEPS:-4250} "${TRAIN[@]}" $(resume text_flm)
+  fit text_flm configs/text_flm.yaml --trainer.max_steps=${FLM_STEPS:-4250} "${TRAIN[@]}"
   F=$(printf $R text_flm)
   fit text_fmlm configs/text_fmlm.yaml --trainer.max_steps=${FMLM_STEPS:-1500} "${TRAIN[@]}" \
-    --model.init_args.teacher_checkpoint=$F $(resume text_fmlm)
+    --model.init_args.teacher_checkpoint=$F
   M=$(printf $R text_fmlm)
   $PY benchmarks/quality.py --benchmark baselines --dataset web-bible --config configs/text_tiny.yaml \
     --judges smollm2 ar:$(printf $R corpus_ar_judge) --num-samples $SAMPLES --seed 0 \

@@ -220,16 +220,12 @@ fi
 
 if [ "$STAGE" = diagnostics-small ]; then
   src=${2:?diagnostics-small needs a source: mask or uniform}
-  arm() {  # arm NAME [START] [overrides...]: a student to 10k steps, every 1,000th checkpoint kept; it continues from
-    local name=$1 start=$2 ckpt=(); shift 2  # its own last.ckpt when interrupted, else from START's (none: scratch)
-    if [ -f runs/$name/.done ]; then echo "reuse runs/$name"; return; fi
-    if [ -f runs/$name/checkpoints/last.ckpt ]; then ckpt=(--ckpt_path=runs/$name/checkpoints/last.ckpt)
-    elif [ -n "$start" ]; then ckpt=(--ckpt_path=runs/$start/checkpoints/last.ckpt); fi
-    $TSDFM fit --overwrite --config configs/synthetic_student.yaml --trainer.default_root_dir=runs/$name \
-      --model.init_args.teacher_checkpoint="$(printf $T $src)" --trainer.max_steps=10000 --trainer.max_time=null \
-      --trainer.callbacks+=ModelCheckpoint --trainer.callbacks.every_n_train_steps=1000 \
-      --trainer.callbacks.save_top_k=-1 --trainer.callbacks.dirpath=runs/$name/diagnostics "$@" "${ckpt[@]}"
-    touch runs/$name/.done
+  arm() {  # arm NAME [START] [overrides...]: a student to 10k steps from START's last checkpoint (none: scratch),
+    local name=$1 start=$2; shift 2  # every 1,000th checkpoint kept
+    fit $name configs/synthetic_student.yaml --model.init_args.teacher_checkpoint="$(printf $T $src)" \
+      --trainer.max_steps=10000 --trainer.max_time=null --trainer.callbacks+=ModelCheckpoint \
+      --trainer.callbacks.every_n_train_steps=1000 --trainer.callbacks.save_top_k=-1 \
+      --trainer.callbacks.dirpath=runs/$name/diagnostics "$@" ${start:+--ckpt_path=runs/$start/checkpoints/last.ckpt}
   }
   fit small_compass_$src configs/synthetic_compass.yaml --model.init_args.teacher_checkpoint="$(printf $T $src)" \
     --trainer.max_steps=1500 --trainer.max_time=null
