@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import importlib
 import json
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Optional, Sequence
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import lightning_tsdfm  # noqa: F401  (registers the module and data classes for short class names)
 from lightning_tsdfm.checkpoint_io import install_atomic_checkpoint_io
@@ -249,7 +251,8 @@ def _one_line_warnings():
 
 def main(argv: Optional[list[str]] = None) -> None:
     """The ``tsdfm`` entry point: an error the user can act on is one line on stderr and exit status 2
-    (``--debug``: the traceback instead)."""
+    (``--debug``: the traceback instead); a run stopped by SIGTERM exits with 143, so a script does not take it
+    for a finished one."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     if argv is None:
         sys.argv = [a for a in sys.argv if a != "--debug"]  # LightningCLI reads sys.argv itself
@@ -257,6 +260,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         argv = [a for a in argv if a != "--debug"]
     try:
         run(argv)
+    except SIGTERMException:  # Lightning exits 0 after SIGTERM (its SystemExit has no code): the run did not finish
+        print("tsdfm: stopped by SIGTERM before the run finished; its last.ckpt resumes it (--ckpt_path).",
+              file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     except Exception as error:  # noqa: BLE001 - anything not recognised is re-raised with its traceback
         message = None if debug else user_message(error)
         if message is None:

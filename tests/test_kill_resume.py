@@ -76,3 +76,23 @@ def test_a_killed_shaped_student_resumes_to_the_weights_of_an_uninterrupted_run(
     assert straight["state_dict"].keys() == resumed["state_dict"].keys()
     for name, weight in straight["state_dict"].items():
         assert torch.equal(weight, resumed["state_dict"][name]), f"{name} differs after resuming from step {stopped_at}"
+
+
+def test_a_run_stopped_by_sigterm_exits_143_with_its_checkpoint(tmp_path):
+    """Lightning leaves a SIGTERMed fit with exit status 0; `tsdfm fit` reports 143, so a script that runs stages
+    (mark done after success) does not take an interrupted run for a finished one."""
+    torch.manual_seed(0)
+    teacher = TeacherModule(16, 16, backbone=TransformerConfig(hidden_size=32, num_layers=1, num_heads=2, cond_size=32))
+    data = SyntheticDataModule(vocab_size=16, num_states=8, seq_len=16, num_train=64, num_val=16, batch_size=8)
+    teacher_ckpt = fit_checkpoint(teacher, tmp_path / "teacher", 2, data)
+    run = tmp_path / "stopped"
+    last = run / "checkpoints" / "last.ckpt"
+    process = _tsdfm(_student_args(run, teacher_ckpt, "--trainer.callbacks+=lightning_helpers.SlowSteps"))
+    deadline = time.monotonic() + 240
+    while _step(last) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "stopped by SIGTERM" in err
+    assert 2 <= _step(last) < STEPS
