@@ -23,11 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import results_io  # noqa: E402
-from quality import coverage, data_rows, datamodule_from_config, training_provenance  # noqa: E402
+from quality import Reference, training_provenance  # noqa: E402
 from results_io import git_commit, markdown_table, replace_rows, this_command  # noqa: E402
 
-from lightning_tsdfm.metrics.evaluate import evaluate_samples  # noqa: E402
-from lightning_tsdfm.metrics.judges import build_judge  # noqa: E402
 from lightning_tsdfm.samples_io import generate_samples  # noqa: E402
 
 COLUMNS = ["dataset", "source", "method", "train_steps", "steps", "judge", "gen_ppl", "nll_stderr", "entropy",
@@ -60,13 +58,8 @@ def run(dataset: str, config: str, runs: list[str], judge_specs: list[str], step
         seed: int, batch_size: int | None) -> list[dict]:
     common = {"benchmark": "diagnostics", "dataset": dataset, "seed": seed, "commit": git_commit(),
               "command": this_command()}
-    datamodule = datamodule_from_config(config)
-    datamodule.prepare_data()
-    datamodule.setup("validate")
-    card = datamodule.data_card()
-    judges = [build_judge(spec, card) for spec in judge_specs]
-    heldout = datamodule.heldout_tokens(2048, seed + 1) if card["kind"] == "synthetic" else None
-    rows = data_rows(datamodule, judges, card, num_samples, seed, common, heldout)
+    ref = Reference.of(config, judge_specs, num_samples, seed, common)
+    rows = list(ref.rows)
     for method, source, run_dir in map(parse_run, runs):
         for train_steps, checkpoint in checkpoints_by_step(run_dir).items():
             provenance = training_provenance(checkpoint)
@@ -74,11 +67,8 @@ def run(dataset: str, config: str, runs: list[str], judge_specs: list[str], step
                 samples = generate_samples(checkpoint, n, num_samples, seed, batch_size)
                 if samples.meta["source"] != source:
                     raise SystemExit(f"{checkpoint} was trained with the {samples.meta['source']} source, not {source}.")
-                for judge in judges:
-                    row = {**common, "source": source, "method": method, "steps": n, "sampling_temperature": 1.0,
-                           **evaluate_samples(judge, samples.tokens, samples.texts),
-                           **coverage(samples.tokens, heldout, card["vocab_size"]),
-                           "checkpoint": checkpoint, **provenance}
+                for row in ref.judged(samples, {**common, "source": source, "method": method, "steps": n,
+                                                "sampling_temperature": 1.0, "checkpoint": checkpoint, **provenance}):
                     rows.append(row)
                     print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
     measured = {(r["method"], r["source"]) for r in rows if r["method"] != "data"}

@@ -28,6 +28,7 @@ import importlib
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -77,6 +78,33 @@ def coverage(tokens: torch.Tensor, heldout: torch.Tensor | None, vocab_size: int
     if heldout is None:
         return {}
     return {"reverse_ppl": reverse_perplexity(tokens, heldout, vocab_size), "distinct_4": distinct_ngrams(tokens, 4)}
+
+
+@dataclass
+class Reference:
+    """What a quality run judges samples against: the data module and card, the judges, on a synthetic language
+    held-out tokens (for the mode-coverage figures), and the data's own rows (method=data)."""
+
+    datamodule: object
+    card: dict
+    judges: list
+    heldout: torch.Tensor | None
+    rows: list[dict]
+
+    @classmethod
+    def of(cls, config: str, judge_specs: list[str], num_samples: int, seed: int, common: dict) -> "Reference":
+        datamodule = datamodule_from_config(config)
+        datamodule.prepare_data()
+        datamodule.setup("validate")
+        card = datamodule.data_card()
+        judges = [build_judge(spec, card) for spec in judge_specs]
+        heldout = datamodule.heldout_tokens(2048, seed + 1) if card["kind"] == "synthetic" else None
+        return cls(datamodule, card, judges, heldout, data_rows(datamodule, judges, card, num_samples, seed, common, heldout))
+
+    def judged(self, samples: SampleSet, identity: dict) -> list[dict]:
+        """One row per judge: ``identity``, the judge's perplexity and entropy, and the mode-coverage figures."""
+        return [{**identity, **evaluate_samples(judge, samples.tokens, samples.texts),
+                 **coverage(samples.tokens, self.heldout, self.card["vocab_size"])} for judge in self.judges]
 
 
 def data_rows(datamodule, judges, card, n: int, seed: int, common: dict, heldout) -> list[dict]:
@@ -181,13 +209,8 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
         seed: int, batch_size: int | None, samples_dir: str, keep_other_models: bool = False,
         temperatures: tuple[float, ...] = (1.0,), frontier: bool = False) -> list[dict]:
     common = {"benchmark": benchmark, "dataset": dataset, "seed": seed, "commit": git_commit(), "command": this_command()}
-    datamodule = datamodule_from_config(config)
-    datamodule.prepare_data()
-    datamodule.setup("validate")
-    card = datamodule.data_card()
-    judges = [build_judge(spec, card) for spec in judge_specs]
-    heldout = datamodule.heldout_tokens(2048, seed + 1) if card["kind"] == "synthetic" else None
-    rows = data_rows(datamodule, judges, card, num_samples, seed, common, heldout)
+    ref = Reference.of(config, judge_specs, num_samples, seed, common)
+    datamodule, rows = ref.datamodule, list(ref.rows)
     for method, source, step_list, checkpoint, sampler, shaping in map(parse_model, models):
         provenance = training_provenance(checkpoint)
         if shaping:  # a model guided while it samples: the row names the sampling compass
@@ -204,13 +227,11 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
                     raise ValueError(f"{checkpoint} was trained with the {samples.meta['source']} source, not {source}.")
                 suffix = "" if temperature == 1.0 else f"_T{temperature:g}"
                 write_jsonl(samples, Path(samples_dir) / f"{dataset}_{source}_{method}_{steps}{suffix}.jsonl")
-                for judge in judges:
-                    row = {**common, "source": source, "method": method, "steps": steps, "sampling_temperature": temperature,
-                           **evaluate_samples(judge, samples.tokens, samples.texts),
-                           **coverage(samples.tokens, heldout, card["vocab_size"]),
-                           "seconds_per_sequence": samples.meta["seconds_per_sequence"], "dtype": samples.meta["dtype"],
-                           "sampler": samples.meta["sampler"], **samples.meta.get("sampler_settings", {}),
-                           "checkpoint": checkpoint, **provenance}
+                for row in ref.judged(samples, {
+                        **common, "source": source, "method": method, "steps": steps, "sampling_temperature": temperature,
+                        "seconds_per_sequence": samples.meta["seconds_per_sequence"], "dtype": samples.meta["dtype"],
+                        "sampler": samples.meta["sampler"], **samples.meta.get("sampler_settings", {}),
+                        "checkpoint": checkpoint, **provenance}):
                     rows.append(row)
                     print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
                 if steps == max(step_list) and temperature == 1.0:

@@ -41,6 +41,22 @@ def _finish(process: subprocess.Popen) -> None:
     assert process.returncode == 0, err[-3000:]
 
 
+def _teacher(root: Path) -> Path:
+    torch.manual_seed(0)
+    teacher = TeacherModule(16, 16, backbone=TransformerConfig(hidden_size=32, num_layers=1, num_heads=2, cond_size=32))
+    data = SyntheticDataModule(vocab_size=16, num_states=8, seq_len=16, num_train=64, num_val=16, batch_size=8)
+    return fit_checkpoint(teacher, root / "teacher", 2, data)
+
+
+def _slow_run_past(root: Path, teacher: Path, step: int) -> subprocess.Popen:
+    """A slowed shaped-student run, returned once its last.ckpt holds ``step`` (or it ended, or 240 s passed)."""
+    process = _tsdfm(_student_args(root, teacher, "--trainer.callbacks+=lightning_helpers.SlowSteps"))
+    deadline = time.monotonic() + 240
+    while _step(root / "checkpoints" / "last.ckpt") < step and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process
+
+
 def _step(path: Path) -> int:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)["global_step"]
@@ -49,19 +65,12 @@ def _step(path: Path) -> int:
 
 
 def test_a_killed_shaped_student_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
-    torch.manual_seed(0)
-    teacher = TeacherModule(16, 16, backbone=TransformerConfig(hidden_size=32, num_layers=1, num_heads=2, cond_size=32))
-    data = SyntheticDataModule(vocab_size=16, num_states=8, seq_len=16, num_train=64, num_val=16, batch_size=8)
-    teacher_ckpt = fit_checkpoint(teacher, tmp_path / "teacher", 2, data)
-
+    teacher_ckpt = _teacher(tmp_path)
     _finish(_tsdfm(_student_args(tmp_path / "straight", teacher_ckpt)))
 
     killed = tmp_path / "killed"
     last = killed / "checkpoints" / "last.ckpt"
-    process = _tsdfm(_student_args(killed, teacher_ckpt, "--trainer.callbacks+=lightning_helpers.SlowSteps"))
-    deadline = time.monotonic() + 240
-    while _step(last) < 3 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    process = _slow_run_past(killed, teacher_ckpt, 3)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
@@ -81,18 +90,10 @@ def test_a_killed_shaped_student_resumes_to_the_weights_of_an_uninterrupted_run(
 def test_a_run_stopped_by_sigterm_exits_143_with_its_checkpoint(tmp_path):
     """Lightning leaves a SIGTERMed fit with exit status 0; `tsdfm fit` reports 143, so a script that runs stages
     (mark done after success) does not take an interrupted run for a finished one."""
-    torch.manual_seed(0)
-    teacher = TeacherModule(16, 16, backbone=TransformerConfig(hidden_size=32, num_layers=1, num_heads=2, cond_size=32))
-    data = SyntheticDataModule(vocab_size=16, num_states=8, seq_len=16, num_train=64, num_val=16, batch_size=8)
-    teacher_ckpt = fit_checkpoint(teacher, tmp_path / "teacher", 2, data)
     run = tmp_path / "stopped"
-    last = run / "checkpoints" / "last.ckpt"
-    process = _tsdfm(_student_args(run, teacher_ckpt, "--trainer.callbacks+=lightning_helpers.SlowSteps"))
-    deadline = time.monotonic() + 240
-    while _step(last) < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    process = _slow_run_past(run, _teacher(tmp_path), 2)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, err[-3000:]
     assert "stopped by SIGTERM" in err
-    assert 2 <= _step(last) < STEPS
+    assert 2 <= _step(run / "checkpoints" / "last.ckpt") < STEPS
