@@ -35,6 +35,19 @@ def tiny_synthetic(**overrides) -> SyntheticDataModule:
 
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def import_benchmark(name: str, tmp_path, monkeypatch):
+    """``benchmarks/<name>.py`` as a module whose results go under ``tmp_path/results``, with a bare ``sys.argv``."""
+    import importlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    module = importlib.import_module(name)
+    monkeypatch.setattr(module.results_io, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(sys, "argv", [f"{name}.py"])
+    return module
 TINY_BACKBONE = ["--model.init_args.backbone.hidden_size=32", "--model.init_args.backbone.num_layers=1",
                  "--model.init_args.backbone.num_heads=2", "--model.init_args.backbone.cond_size=32"]
 TINY_SYNTHETIC = ["--data.init_args.vocab_size=16", "--data.init_args.num_states=8", "--data.init_args.num_train=64",

@@ -3,26 +3,18 @@ each step count; the ratios to the first run at equal training and sampling step
 
 from __future__ import annotations
 
-import importlib
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
-from lightning_helpers import TINY_BACKBONE, TINY_SYNTHETIC, tiny_fit_args
+from lightning_helpers import TINY_BACKBONE, TINY_SYNTHETIC, import_benchmark, tiny_fit_args
 
 from lightning_tsdfm.cli import main
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
 
 @pytest.fixture
 def diagnostics(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    module = importlib.import_module("diagnostics")
-    monkeypatch.setattr(module.results_io, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(sys, "argv", ["diagnostics.py"])
-    return module
+    return import_benchmark("diagnostics", tmp_path, monkeypatch)
 
 
 def test_every_kept_checkpoint_is_one_row_per_step_count(diagnostics, tmp_path):

@@ -3,29 +3,22 @@ mode-coverage figures and the matched-entropy rows."""
 
 from __future__ import annotations
 
-import importlib
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from lightning_helpers import fit_checkpoint
+from lightning_helpers import fit_checkpoint, import_benchmark
 
 from lightning_tsdfm import SyntheticDataModule, TeacherModule, TransformerConfig
 from lightning_tsdfm.modules.optim import OptimizerConfig
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 DATA = {"vocab_size": 8, "num_states": 4, "seq_len": 8, "num_train": 8, "num_val": 4, "batch_size": 4}
 
 
 @pytest.fixture
 def quality(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    module = importlib.import_module("quality")
-    monkeypatch.setattr(module.results_io, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(sys, "argv", ["quality.py"])
-    return module
+    return import_benchmark("quality", tmp_path, monkeypatch)
 
 
 def test_frontier_mode_writes_sweeps_and_matched_rows(quality, tmp_path):
