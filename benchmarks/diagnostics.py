@@ -74,7 +74,7 @@ def run(dataset: str, config: str, runs: list[str], judge_specs: list[str], step
     measured = {(r["method"], r["source"]) for r in rows if r["method"] != "data"}
     all_rows = replace_rows("diagnostics", rows, lambda r: (r["method"], r["source"]) in measured or r["method"] == "data",
                             dataset=dataset)
-    write_report(all_rows, [parse_run(spec)[0] for spec in runs][0])
+    write_report(all_rows, parse_run(runs[0])[0])
     return all_rows
 
 
