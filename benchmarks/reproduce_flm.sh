@@ -17,7 +17,7 @@ FLM_GRID=${FLM_GRID:-8,16,64,256,1024}
 R=runs/%s/checkpoints/last.ckpt
 
 if [ "$STAGE" = synthetic ]; then
-  SAMPLES=${SAMPLES:-256}; REPEATS=${REPEATS:-5}
+  SAMPLES=${SAMPLES:-256}; REPEATS=${REPEATS:-3}
   fit synthetic_flm configs/synthetic_flm.yaml --trainer.max_steps=${FLM_STEPS:-5500} "${TRAIN[@]}"
   F=$(printf $R synthetic_flm)
   fit synthetic_fmlm configs/synthetic_fmlm.yaml --trainer.max_steps=${FMLM_STEPS:-2500} "${TRAIN[@]}" \
