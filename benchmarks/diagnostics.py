@@ -67,8 +67,9 @@ def run(dataset: str, config: str, runs: list[str], judge_specs: list[str], step
                 samples = generate_samples(checkpoint, n, num_samples, seed, batch_size)
                 if samples.meta["source"] != source:
                     raise SystemExit(f"{checkpoint} was trained with the {samples.meta['source']} source, not {source}.")
-                for row in ref.judged(samples, {**common, "source": source, "method": method, "steps": n,
-                                                "sampling_temperature": 1.0, "checkpoint": checkpoint, **provenance}):
+                identity = {**common, "source": source, "method": method, "steps": n, "sampling_temperature": 1.0,
+                            "checkpoint": checkpoint, **provenance}
+                for row in ref.judged(samples.tokens, samples.texts, identity):
                     rows.append(row)
                     print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
     measured = {(r["method"], r["source"]) for r in rows if r["method"] != "data"}

@@ -28,7 +28,7 @@ import importlib
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -89,7 +89,7 @@ class Reference:
     card: dict
     judges: list
     heldout: torch.Tensor | None
-    rows: list[dict]
+    rows: list[dict] = field(default_factory=list)
 
     @classmethod
     def of(cls, config: str, judge_specs: list[str], num_samples: int, seed: int, common: dict) -> "Reference":
@@ -99,27 +99,25 @@ class Reference:
         card = datamodule.data_card()
         judges = [build_judge(spec, card) for spec in judge_specs]
         heldout = datamodule.heldout_tokens(2048, seed + 1) if card["kind"] == "synthetic" else None
-        return cls(datamodule, card, judges, heldout, data_rows(datamodule, judges, card, num_samples, seed, common, heldout))
+        reference = cls(datamodule, card, judges, heldout)
+        reference.rows = reference.data_rows(num_samples, seed, common)
+        return reference
 
-    def judged(self, samples: SampleSet, identity: dict) -> list[dict]:
+    def judged(self, tokens: torch.Tensor, texts: list[str], identity: dict) -> list[dict]:
         """One row per judge: ``identity``, the judge's perplexity and entropy, and the mode-coverage figures."""
-        return [{**identity, **evaluate_samples(judge, samples.tokens, samples.texts),
-                 **coverage(samples.tokens, self.heldout, self.card["vocab_size"])} for judge in self.judges]
+        return [{**identity, **evaluate_samples(judge, tokens, texts),
+                 **coverage(tokens, self.heldout, self.card["vocab_size"])} for judge in self.judges]
 
-
-def data_rows(datamodule, judges, card, n: int, seed: int, common: dict, heldout) -> list[dict]:
-    """Reference rows (method=data): the judges' perplexity and the entropy of real held-out data."""
-    rows = []
-    tokens = datamodule.heldout_tokens(n, seed)
-    texts = decoder_from_card(card)(tokens)
-    if card["kind"] == "synthetic":
-        ppl, stderr = datamodule.language.true_perplexity(datamodule.seq_len, num_sequences=8192, seed=seed)
-        rows.append({**common, "source": "-", "method": "data", "steps": None, "judge": "oracle-exact", "gen_ppl": ppl,
-                     "entropy": unigram_entropy(tokens).mean().item(), "n_samples": 8192, "nll_stderr": stderr})
-    for judge in judges:
-        rows.append({**common, "source": "-", "method": "data", "steps": None, **evaluate_samples(judge, tokens, texts),
-                     **coverage(tokens, heldout, card["vocab_size"])})
-    return rows
+    def data_rows(self, n: int, seed: int, common: dict) -> list[dict]:
+        """Reference rows (method=data): the judges' perplexity and the entropy of real held-out data."""
+        tokens = self.datamodule.heldout_tokens(n, seed)
+        identity = {**common, "source": "-", "method": "data", "steps": None}
+        rows = []
+        if self.card["kind"] == "synthetic":
+            ppl, stderr = self.datamodule.language.true_perplexity(self.datamodule.seq_len, num_sequences=8192, seed=seed)
+            rows.append({**identity, "judge": "oracle-exact", "gen_ppl": ppl,
+                         "entropy": unigram_entropy(tokens).mean().item(), "n_samples": 8192, "nll_stderr": stderr})
+        return rows + self.judged(tokens, decoder_from_card(self.card)(tokens), identity)
 
 
 def training_provenance(checkpoint: str) -> dict:
@@ -227,7 +225,7 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
                     raise ValueError(f"{checkpoint} was trained with the {samples.meta['source']} source, not {source}.")
                 suffix = "" if temperature == 1.0 else f"_T{temperature:g}"
                 write_jsonl(samples, Path(samples_dir) / f"{dataset}_{source}_{method}_{steps}{suffix}.jsonl")
-                for row in ref.judged(samples, {
+                for row in ref.judged(samples.tokens, samples.texts, {
                         **common, "source": source, "method": method, "steps": steps, "sampling_temperature": temperature,
                         "seconds_per_sequence": samples.meta["seconds_per_sequence"], "dtype": samples.meta["dtype"],
                         "sampler": samples.meta["sampler"], **samples.meta.get("sampler_settings", {}),
