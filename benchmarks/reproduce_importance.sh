@@ -171,6 +171,10 @@ if [ "$STAGE" = corpus ]; then          # one CPU thread: teacher 12 min, compas
 fi
 
 T=runs/small_teacher_%s/checkpoints/last.ckpt
+small_compass() {  # small_compass SOURCE: the small language's learned compass (1,500 steps), for small-learned and
+  fit small_compass_$1 configs/synthetic_compass.yaml --model.init_args.teacher_checkpoint="$(printf $T $1)" \
+    --trainer.max_steps=1500 --trainer.max_time=null  # diagnostics-small alike
+}
 if [ "$STAGE" = small ]; then           # today's small language, one source: teacher, students, frontier rows
   src=${2:?small needs a source: mask or uniform}
   fit small_teacher_$src configs/synthetic_tiny.yaml runs/synthetic_tiny_mask \
@@ -207,8 +211,7 @@ fi
 
 if [ "$STAGE" = small-learned ]; then   # the quality table's shaped students: a learned compass, argmin at K=4
   src=${2:?small-learned needs a source: mask or uniform}
-  fit small_compass_$src configs/synthetic_compass.yaml --model.init_args.teacher_checkpoint="$(printf $T $src)" \
-    --trainer.max_steps=1500 --trainer.max_time=null
+  small_compass $src
   fit small_argmin4_student_$src configs/synthetic_student.yaml --model.init_args.teacher_checkpoint="$(printf $T $src)" \
     --trainer.max_steps=1500 --trainer.max_time=null --trainer.callbacks+=TrajectoryShaper \
     --trainer.callbacks.compass=runs/small_compass_$src/checkpoints/last.ckpt --trainer.callbacks.num_candidates=4 \
@@ -227,8 +230,7 @@ if [ "$STAGE" = diagnostics-small ]; then
       --trainer.callbacks.every_n_train_steps=1000 --trainer.callbacks.save_top_k=-1 \
       --trainer.callbacks.dirpath=runs/$name/diagnostics "$@" ${start:+--ckpt_path=runs/$start/checkpoints/last.ckpt}
   }
-  fit small_compass_$src configs/synthetic_compass.yaml --model.init_args.teacher_checkpoint="$(printf $T $src)" \
-    --trainer.max_steps=1500 --trainer.max_time=null
+  small_compass $src
   SHAPE=(--trainer.callbacks+=TrajectoryShaper --trainer.callbacks.num_candidates=16)
   arm small_student_${src}_10k small_student_$src
   arm small_is16_student_${src}_10k small_is16_student_$src "${SHAPE[@]}" --trainer.callbacks.compass=oracle \
