@@ -171,9 +171,10 @@ if [ "$STAGE" = corpus ]; then          # one CPU thread: teacher 12 min, compas
 fi
 
 T=runs/small_teacher_%s/checkpoints/last.ckpt
-small_compass() {  # small_compass SOURCE: the small language's learned compass (1,500 steps), for small-learned and
+# small_compass SOURCE: the small language's learned compass (1,500 steps), shared by small-learned and diagnostics-small
+small_compass() {
   fit small_compass_$1 configs/synthetic_compass.yaml --model.init_args.teacher_checkpoint="$(printf $T $1)" \
-    --trainer.max_steps=1500 --trainer.max_time=null  # diagnostics-small alike
+    --trainer.max_steps=1500 --trainer.max_time=null
 }
 if [ "$STAGE" = small ]; then           # today's small language, one source: teacher, students, frontier rows
   src=${2:?small needs a source: mask or uniform}
