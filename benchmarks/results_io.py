@@ -17,13 +17,21 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 
+#: ``git archive`` writes the archived commit here (export-subst in .gitattributes): a tree exported from the
+#: repository, without its .git, still names the commit its rows were measured at
+ARCHIVED_COMMIT = "$Format:%h$"
+
+
 def git_commit() -> str:
+    """The checkout's short commit (with -dirty for uncommitted changes), else the archived commit, else unknown."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=Path(__file__).parent)
-        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
     except OSError:
-        return "unknown"
+        out = None
+    if out is not None and out.returncode == 0:
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    return "unknown" if ARCHIVED_COMMIT.startswith("$Format") else ARCHIVED_COMMIT
 
 
 def this_command() -> str:
