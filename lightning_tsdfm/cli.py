@@ -111,6 +111,7 @@ def sample(
     policy: str = "argmin",
     selection_temperature: float = 1.0,
     switch_time: float = 0.5,
+    shape_from: float = 0.0,
     sampler: Optional[str] = None,
     temperature: float = 1.0,
 ) -> None:
@@ -131,13 +132,14 @@ def sample(
         policy: argmin | boltzmann | importance | sequence_to_token, with --shaped.
         selection_temperature: tau of the boltzmann policy.
         switch_time: t at which the sequence_to_token policy switches from sequences to tokens.
+        shape_from: with --shaped, jumps that start before this time stay blind (0: every jump is guided).
         sampler: one of the checkpoint's samplers (teacher, student: ancestral | first_hitting; MDLM: ancestral | cached;
             SEDD: tweedie | euler); default its first.
         temperature: sampling temperature T: tokens are drawn from p^(1/T); 1 is the model itself.
     """
     check_samples_path(output)
-    shaping = ({"compass": shaped, "num_candidates": num_candidates, "policy": policy,
-                "selection_temperature": selection_temperature, "switch_time": switch_time} if shaped else None)
+    shaping = ({"compass": shaped, "num_candidates": num_candidates, "policy": policy, "selection_temperature":
+                selection_temperature, "switch_time": switch_time, "shape_from": shape_from} if shaped else None)
     with _one_line_warnings():
         samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
                                    sampler=sampler, temperature=temperature)
@@ -206,6 +208,8 @@ def sample_parser() -> argparse.ArgumentParser:
                    help="tau of the boltzmann policy with --shaped (default 1.0)")
     p.add_argument("--switch_time", type=float, default=0.5,
                    help="t at which the sequence_to_token policy switches from sequences to tokens (default 0.5)")
+    p.add_argument("--shape_from", type=float, default=0.0,
+                   help="with --shaped, jumps that start before this time (t = 0 the source) stay blind (default 0)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="sampling temperature T: tokens drawn from p^(1/T); 1 (default) is the model itself, "
                         "< 1 trades entropy for perplexity")

@@ -50,7 +50,7 @@ def generate_samples(
 ) -> SampleSet:
     """Load a sampler checkpoint and draw ``num_samples`` sequences in ``steps`` steps with the blind jump at
     sampling ``temperature`` (1: the model's own distribution), or, with ``shaping={"compass": path or "oracle",
-    "num_candidates": K, "policy": ..., "selection_temperature": ..., "switch_time": ...}`` (:data:`SHAPING_KEYS`),
+    "num_candidates": K, "policy": ..., "selection_temperature": ..., "switch_time": ..., "shape_from": ...}`` (:data:`SHAPING_KEYS`),
     with the compass-guided jump (K candidates per step: about K times the draws and a compass forward per step). ``sampler`` names one of the module's samplers
     (``module.samplers``; default its first); what a module says about it beyond its name
     (``module.sampler_settings(sampler)``, e.g. FMLM's stochasticity g) is kept as ``sampler_settings``."""
@@ -73,7 +73,7 @@ def generate_samples(
     if shaping:
         compass = load_matching_compass(shaping["compass"], module, device)
         selection = make_selection(shaping.get("policy", "argmin"), shaping.get("selection_temperature", 1.0),
-                                   shaping.get("switch_time", 0.5))
+                                   shaping.get("switch_time", 0.5), shaping.get("shape_from", 0.0))
         jump = GuidedJump(compass.energies, shaping.get("num_candidates", 4), selection, jump)
         jump.generator = torch.Generator(device=device).manual_seed(seed + 1)
     start = time.perf_counter()
@@ -99,7 +99,7 @@ def generate_samples(
 
 
 #: what a sampling ``shaping`` dict may set (the settings of :class:`~lightning_tsdfm.shaping.TrajectoryShaper`)
-SHAPING_KEYS = ("compass", "num_candidates", "policy", "selection_temperature", "switch_time")
+SHAPING_KEYS = ("compass", "num_candidates", "policy", "selection_temperature", "switch_time", "shape_from")
 
 
 def check_shaping_keys(shaping: dict) -> None:

@@ -69,6 +69,8 @@ CASES = {
         "TrajectoryShaper: selection_temperature must be > 0, got 0.0"),
     "shaper switch_time 1.5": (_shaped("--trainer.callbacks.policy=argmin", "--trainer.callbacks.switch_time=1.5"),
                                "TrajectoryShaper: switch_time must lie in [0, 1], got 1.5."),
+    "shaper shape_from -0.5": (_shaped("--trainer.callbacks.shape_from=-0.5"),
+                               "TrajectoryShaper: shape_from must lie in [0, 1], got -0.5."),
     "sample num_samples 0": (_sample("--num_samples", "0"), "num_samples must be at least 1, got 0: pass --num_samples 1 or more."),
     "sample batch_size -4": (_sample("--batch_size", "-4"), "batch_size must be at least 1, got -4: pass --batch_size 1 or more."),
     "sample output .ckpt": (lambda e, tmp: ["sample", "--checkpoint", str(e["teacher"]), "--output", str(tmp / "model.ckpt")],

@@ -177,3 +177,27 @@ def test_guided_transition_keeps_a_kernel_draw_of_low_energy():
     assert (kernel.gather(-1, shaped[..., None]) > 0).all()  # every kept token is a possible draw
     assert shaped.float().mean() < blind.float().mean()
     assert guided.statistics.means()["energy_chosen"] < guided.statistics.means()["energy_candidates"]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 5), b=st.integers(1, 6), shape_from=st.floats(0.0, 1.0))
+def test_jumps_before_shape_from_keep_the_blind_draw(policy, seed, k, b, shape_from):
+    """t < shape_from: candidate 0 and a one-hot law on it; t >= shape_from: the policy's own choice, drawn with
+    the same random stream as a policy that shapes every jump."""
+    energies, t, log_proposal = _energies(seed, k, b, 3), torch.rand(b), torch.randn(k, b)
+    late = make_selection(policy, temperature=0.7, shape_from=shape_from)
+    everywhere = make_selection(policy, temperature=0.7)
+    index = late(energies, t, torch.Generator().manual_seed(seed), log_proposal)
+    own = everywhere(energies, t, torch.Generator().manual_seed(seed), log_proposal)
+    early = t < shape_from
+    assert (index[early] == 0).all() and torch.equal(index[~early], own[~early])
+    keep = late.keep_probabilities(energies, t, log_proposal)
+    assert (keep[0, early] == 1).all() and (keep[1:, early] == 0).all()
+    assert torch.equal(keep[:, ~early], everywhere.keep_probabilities(energies, t, log_proposal)[:, ~early])
+
+
+@pytest.mark.parametrize("shape_from", [-0.1, 1.5])
+def test_shape_from_outside_the_unit_interval_is_refused(shape_from):
+    with pytest.raises(ValueError, match="shape_from must lie in"):
+        make_selection("argmin", shape_from=shape_from)

@@ -93,8 +93,10 @@ def test_flat_compass_or_one_candidate_is_blind_distillation(teacher_ckpt, compa
     blind = _distil(teacher_ckpt, tmp_path / "blind")
     flat = _distil(teacher_ckpt, tmp_path / "flat", shaper=TrajectoryShaper(str(flat_compass_ckpt), num_candidates=4))
     single = _distil(teacher_ckpt, tmp_path / "single", shaper=TrajectoryShaper(str(compass_ckpt), num_candidates=1))
+    never = _distil(teacher_ckpt, tmp_path / "never", shaper=TrajectoryShaper(str(compass_ckpt), shape_from=1.0))
     assert _same_weights(blind, flat)
     assert _same_weights(blind, single)
+    assert _same_weights(blind, never)  # every jump starts before t = 1: none is shaped
 
 
 @pytest.mark.parametrize("policy", ["argmin", "boltzmann", "sequence_to_token"])
@@ -255,14 +257,19 @@ def test_shaped_sampling_with_a_flat_compass_is_blind_sampling(teacher_ckpt, com
     blind = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False)
     flat = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False, shaping={"compass": str(flat_compass_ckpt), "num_candidates": 4})
     shaped = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False, shaping={"compass": str(compass_ckpt), "num_candidates": 4})
-    assert torch.equal(blind.tokens, flat.tokens)
+    late = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False,
+                            shaping={"compass": str(compass_ckpt), "num_candidates": 4, "shape_from": 0.5})
+    never = generate_samples(teacher_ckpt, 4, 16, seed=3, progress=False,
+                             shaping={"compass": str(compass_ckpt), "num_candidates": 4, "shape_from": 1.0})
+    assert torch.equal(blind.tokens, flat.tokens) and torch.equal(blind.tokens, never.tokens)
+    assert not torch.equal(late.tokens, shaped.tokens)
     assert not torch.equal(blind.tokens, shaped.tokens)
     assert shaped.meta["sampling_shaping"]["num_candidates"] == 4 and blind.meta["sampling_shaping"] is None
     out = tmp_path / "s.jsonl"
     main(["sample", "--checkpoint", str(teacher_ckpt), "--output", str(out), "--steps", "4", "--num_samples", "4",
-          "--shaped", str(compass_ckpt), "--k", "2", "--policy", "boltzmann", "--selection_temperature", "0.5"])
+          "--shaped", str(compass_ckpt), "--k", "2", "--policy", "boltzmann", "--selection_temperature", "0.5", "--shape_from", "0.25"])
     assert read_jsonl(out).meta["sampling_shaping"] == {"compass": str(compass_ckpt), "num_candidates": 2, "policy": "boltzmann",
-                                                        "selection_temperature": 0.5, "switch_time": 0.5}
+                                                        "selection_temperature": 0.5, "switch_time": 0.5, "shape_from": 0.25}
 
 
 def test_the_shaper_and_the_seam_are_exported_where_users_look():

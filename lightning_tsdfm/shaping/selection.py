@@ -8,7 +8,9 @@ probability over the path's noising probability), which only ``importance`` read
 
 Every policy keeps candidate 0 for a sequence whose candidates all have the same energy (a compass with no
 opinion): candidate 0 is the blind draw, so K = 1 or a constant energy reproduces blind distillation bit for
-bit, and for ``boltzmann`` this is also the exact distribution (the candidates are i.i.d.).
+bit, and for ``boltzmann`` this is also the exact distribution (the candidates are i.i.d.). A policy also keeps
+candidate 0 for a jump that starts before its ``shape_from`` time (t < shape_from, t = 0 the source): shaping only
+the late jumps, t >= shape_from, leaves the early, diversity-setting ones blind.
 :meth:`SelectionPolicy.keep_probabilities` gives the law the index is drawn from (a one-hot for the deterministic
 policies), with which a trajectory target can average over the candidates instead of keeping one.
 """
@@ -29,21 +31,23 @@ def gather_candidates(candidates: Tensor, index: Tensor) -> Tensor:
     return candidates.gather(0, index[None]).squeeze(0)
 
 
-def _indifferent(sequence_energy: Tensor) -> Tensor:
-    """Bool [B]: every candidate of the sequence has the same energy."""
-    return sequence_energy.amax(0) == sequence_energy.amin(0)
-
-
 class SelectionPolicy(ABC):
     """index = policy(energies [K, B, L], t [B], generator) -> [B, 1] (one candidate per sequence) or [B, L]."""
 
     name: str
+    #: jumps that start before this time keep candidate 0, the blind draw (0: every jump is shaped)
+    shape_from: float = 0.0
 
     def __call__(self, energies: Tensor, t: Tensor, generator: torch.Generator | None = None,
                  log_proposal: Tensor | None = None) -> Tensor:
         sequence_energy = energies.mean(-1)  # [K, B]
         index = self.select(energies, sequence_energy, t, generator, log_proposal)
-        return torch.where(_indifferent(sequence_energy)[:, None], torch.zeros_like(index), index)
+        return torch.where(self._keeps_blind(sequence_energy, t)[:, None], torch.zeros_like(index), index)
+
+    def _keeps_blind(self, sequence_energy: Tensor, t: Tensor) -> Tensor:
+        """Bool [B]: the sequence keeps candidate 0, because every candidate has the same energy (a compass with
+        no opinion) or its jump starts before ``shape_from``."""
+        return (sequence_energy.amax(0) == sequence_energy.amin(0)) | (t < self.shape_from)
 
     def keep_probabilities(self, energies: Tensor, t: Tensor, log_proposal: Tensor | None = None) -> Tensor:
         """P(candidate k is kept at position i) [K, B, L]: the law that :meth:`__call__` draws its index from."""
@@ -51,7 +55,7 @@ class SelectionPolicy(ABC):
         probs = self.probabilities(energies, sequence_energy, t, log_proposal)  # [K, B, 1] or [K, B, L]
         blind = torch.zeros_like(probs)
         blind[0] = 1.0
-        return torch.where(_indifferent(sequence_energy)[None, :, None], blind, probs).expand(energies.shape)
+        return torch.where(self._keeps_blind(sequence_energy, t)[None, :, None], blind, probs).expand(energies.shape)
 
     def probabilities(self, energies: Tensor, sequence_energy: Tensor, t: Tensor, log_proposal: Tensor | None) -> Tensor:
         """[K, B, 1] or [K, B, L]; a deterministic policy's (the default) is the one-hot of its index."""
@@ -142,12 +146,21 @@ class SequenceToTokenSelection(SelectionPolicy):
         return torch.where((t < self.switch_time)[:, None], per_sequence, per_token)
 
 
-def make_selection(policy: str, temperature: float = 1.0, switch_time: float = 0.5) -> SelectionPolicy:
-    """The policy named ``policy``; ``temperature`` and ``switch_time`` are checked whichever policy reads them."""
+def make_selection(policy: str, temperature: float = 1.0, switch_time: float = 0.5,
+                   shape_from: float = 0.0) -> SelectionPolicy:
+    """The policy named ``policy``, shaping the jumps that start at t >= ``shape_from``; ``temperature`` and
+    ``switch_time`` are checked whichever policy reads them."""
     if not temperature > 0:
         raise ValueError(f"selection_temperature must be > 0, got {temperature} (use argmin for tau -> 0).")
-    if not 0.0 <= switch_time <= 1.0:
-        raise ValueError(f"switch_time must lie in [0, 1], got {switch_time}.")
+    for name, value in (("switch_time", switch_time), ("shape_from", shape_from)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must lie in [0, 1], got {value}.")
+    selection = _named_selection(policy, temperature, switch_time)
+    selection.shape_from = shape_from
+    return selection
+
+
+def _named_selection(policy: str, temperature: float, switch_time: float) -> SelectionPolicy:
     if policy == "argmin":
         return ArgminSelection()
     if policy == "boltzmann":

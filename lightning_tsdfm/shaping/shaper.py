@@ -47,15 +47,18 @@ class TrajectoryShaper(Callback):
             argmin after).
         selection_temperature: tau of the boltzmann policy (not the sampling temperature of the jumps).
         switch_time: t at which ``sequence_to_token`` switches from sequences to tokens.
+        shape_from: jumps that start before this time (t = 0 the source) stay blind; 0 shapes every jump.
         seed: seed of the candidate draws, combined with (global_step, rank).
     """
 
     def __init__(self, compass: str, num_candidates: int = 4,
                  policy: Literal["argmin", "boltzmann", "importance", "sequence_to_token"] = "argmin",
-                 selection_temperature: float = 1.0, switch_time: float = 0.5, seed: int = 0) -> None:
+                 selection_temperature: float = 1.0, switch_time: float = 0.5, shape_from: float = 0.0,
+                 seed: int = 0) -> None:
         self.compass_path = compass
         self.seed = seed
-        self.jump = GuidedJump(self._energies, num_candidates, make_selection(policy, selection_temperature, switch_time))
+        selection = make_selection(policy, selection_temperature, switch_time, shape_from)
+        self.jump = GuidedJump(self._energies, num_candidates, selection)
         self._compass: FrozenReference | None = None
         self._previous_policy = None
         self._checked_jumps = False
@@ -119,7 +122,8 @@ class TrajectoryShaper(Callback):
         """What shaped this run (saved in the checkpoint, read by the benchmarks)."""
         selection = self.jump.selection
         return {"compass": self.compass_path, "num_candidates": self.jump.num_candidates, "policy": selection.name,
-                "selection_temperature": getattr(selection, "temperature", None), "switch_time": getattr(selection, "switch_time", None)}
+                "selection_temperature": getattr(selection, "temperature", None), "switch_time": getattr(selection, "switch_time", None),
+                "shape_from": selection.shape_from}
 
     def state_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, **self.settings()}
