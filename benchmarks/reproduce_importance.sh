@@ -16,6 +16,10 @@
 #                                                       #   the blind student's own jumps (on-policy), and 8x the
 #                                                       #   capacity for 2x the steps; each shapes a Boltzmann tau=1
 #                                                       #   K=16 student (750 steps); frontier rows (~2 h one thread)
+#   benchmarks/reproduce_importance.sh shape-from       # shaping only the jumps from t >= shape_from on (t = 0 the
+#                                                       #   source): the blind student guided while it samples from
+#                                                       #   0.25, 0.5, 0.75 (oracle importance K=16), and students shaped
+#                                                       #   from 0.5 (oracle importance K=16, learned argmin K=4; 750 steps)
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
 #   benchmarks/reproduce_importance.sh uniform-1024     # the uniform text-like teacher at 1,024 steps, T = 1 (the
 #                                                       #   reference entropy; about 45 minutes of one CPU thread)
@@ -42,7 +46,7 @@ STAGE=${1:-sampling}
 source benchmarks/stages.sh
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0,1.1
 
-if [[ "$STAGE" =~ ^(sampling|textlike|compass-levers|endpoint|endpoint-averaged|endpoint-substeps|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
+if [[ "$STAGE" =~ ^(sampling|textlike|compass-levers|shape-from|endpoint|endpoint-averaged|endpoint-substeps|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
   S=runs/textlike_student_mask/checkpoints/last.ckpt
   C=runs/textlike_compass_mask/checkpoints/last.ckpt
   QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
@@ -84,6 +88,22 @@ if [ "$STAGE" = compass-levers ]; then  # what the learned compass lacks: the ju
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
     --model "student-shaped-onpolicy-boltzmann16:mask:8=runs/textlike_learned_onpolicy_boltzmann16_student_mask/checkpoints/last.ckpt" \
     --model "student-shaped-large-boltzmann16:mask:8=runs/textlike_learned_large_boltzmann16_student_mask/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = shape-from ]; then      # where along the path the gain is made: the early jumps left blind
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.7,0.8,0.9,1.0 \
+    --model "student-blind-sampled-is16-from0.25:mask:8=$S@oracle:16:importance:0.25" \
+    --model "student-blind-sampled-is16-from0.5:mask:8=$S@oracle:16:importance:0.5" \
+    --model "student-blind-sampled-is16-from0.75:mask:8=$S@oracle:16:importance:0.75"
+  LATE=(configs/textlike_student.yaml --trainer.max_steps=750 --trainer.max_time=null --trainer.callbacks+=TrajectoryShaper
+        --trainer.callbacks.shape_from=0.5)
+  fit textlike_oracle_is16_from05_student_mask "${LATE[@]}" --trainer.callbacks.compass=oracle \
+    --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
+  fit textlike_learned_argmin4_from05_student_mask "${LATE[@]}" --trainer.callbacks.compass="$C" \
+    --trainer.callbacks.num_candidates=4 --trainer.callbacks.policy=argmin
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
+    --model "student-shaped-is16-from0.5:mask:8=runs/textlike_oracle_is16_from05_student_mask/checkpoints/last.ckpt" \
+    --model "student-shaped-from0.5:mask:8=runs/textlike_learned_argmin4_from05_student_mask/checkpoints/last.ckpt"
 fi
 
 if [ "$STAGE" = endpoint ]; then        # the endpoint target, 750 optimizer steps as every text-like student

@@ -85,3 +85,13 @@ def test_frontier_takes_one_temperature_only_for_the_reference(quality, monkeypa
     monkeypatch.setattr(sys, "argv", [*base, "--model", "teacher:mask:1024=t.ckpt"])
     quality.main()
     assert len(calls) == 1 and calls[0][-1] is True
+
+
+def test_a_model_guided_while_it_samples_may_name_the_time_its_shaping_starts(quality):
+    assert quality.parse_model("s:mask:8=a.ckpt@oracle:16:importance") == (
+        "s", "mask", [8], "a.ckpt", None, {"compass": "oracle", "num_candidates": 16, "policy": "importance"})
+    assert quality.parse_model("s:mask:8,16=a.ckpt@c:/x.ckpt:4:argmin:0.5")[5] == {
+        "compass": "c:/x.ckpt", "num_candidates": 4, "policy": "argmin", "shape_from": 0.5}
+    assert quality.parse_model("s:mask:8=a.ckpt@c:/x.ckpt:4:argmin")[5]["compass"] == "c:/x.ckpt"
+    with pytest.raises(SystemExit, match="SHAPE_FROM"):
+        quality.parse_model("s:mask:8=a.ckpt@oracle:16:importance:late")
