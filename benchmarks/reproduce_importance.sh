@@ -20,6 +20,8 @@
 #                                                       #   source): the blind student guided while it samples from
 #                                                       #   0.25, 0.5, 0.75 (oracle importance K=16), and students shaped
 #                                                       #   from 0.5 (oracle importance K=16, learned argmin K=4; 750 steps)
+#   benchmarks/reproduce_importance.sh rk4              # RK4's three midpoints, blind and shaped by importance K=16
+#                                                       #   (oracle), against Heun's one (750 steps each)
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
 #   benchmarks/reproduce_importance.sh uniform-1024     # the uniform text-like teacher at 1,024 steps, T = 1 (the
 #                                                       #   reference entropy; about 45 minutes of one CPU thread)
@@ -46,7 +48,7 @@ STAGE=${1:-sampling}
 source benchmarks/stages.sh
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0,1.1
 
-if [[ "$STAGE" =~ ^(sampling|textlike|compass-levers|shape-from|endpoint|endpoint-averaged|endpoint-substeps|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
+if [[ "$STAGE" =~ ^(sampling|textlike|compass-levers|shape-from|rk4|endpoint|endpoint-averaged|endpoint-substeps|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
   S=runs/textlike_student_mask/checkpoints/last.ckpt
   C=runs/textlike_compass_mask/checkpoints/last.ckpt
   QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
@@ -104,6 +106,16 @@ if [ "$STAGE" = shape-from ]; then      # where along the path the gain is made:
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
     --model "student-shaped-is16-from0.5:mask:8=runs/textlike_oracle_is16_from05_student_mask/checkpoints/last.ckpt" \
     --model "student-shaped-from0.5:mask:8=runs/textlike_learned_argmin4_from05_student_mask/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = rk4 ]; then             # three shaped midpoints per target instead of Heun's one
+  R4=(configs/textlike_student.yaml --model.init_args.trajectory=rk4 --trainer.max_steps=750 --trainer.max_time=null)
+  fit textlike_rk4_student_mask "${R4[@]}"
+  fit textlike_rk4_is16_student_mask "${R4[@]}" --trainer.callbacks+=TrajectoryShaper \
+    --trainer.callbacks.compass=oracle --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
+    --model "student-rk4-blind:mask:8=runs/textlike_rk4_student_mask/checkpoints/last.ckpt" \
+    --model "student-rk4-shaped-is16:mask:8=runs/textlike_rk4_is16_student_mask/checkpoints/last.ckpt"
 fi
 
 if [ "$STAGE" = endpoint ]; then        # the endpoint target, 750 optimizer steps as every text-like student
