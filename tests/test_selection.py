@@ -144,6 +144,24 @@ def test_guided_jump_prefers_low_energy_and_reports_it():
     assert 0.0 < stats["changed_fraction"] <= 1.0
 
 
+@pytest.mark.parametrize("source", ["mask", "uniform"])
+def test_a_jump_that_starts_before_shape_from_is_the_blind_jump_without_a_compass_forward(source):
+    path, x_t, probs, t, h = _state(source, 0)  # t < 0.8
+
+    def no_compass(x, tt):
+        raise AssertionError("scored a jump that starts before shape_from")
+
+    guided = GuidedJump(no_compass, 4, make_selection("argmin", shape_from=0.9))
+    guided.generator = torch.Generator().manual_seed(1)
+    blind = BlindJump()(x_t, probs, t, h, path, torch.Generator().manual_seed(0))
+    assert torch.equal(guided(x_t, probs, t, h, path, torch.Generator().manual_seed(0)), blind)
+    kept = guided.draw_candidates(x_t, probs, t, h, path, torch.Generator().manual_seed(0))
+    assert torch.equal(kept.kept, blind) and kept.states.shape[0] == 1
+    kernel = mixture_kernel(x_t, probs.double(), t, h, path)
+    assert torch.equal(guided.transition(x_t, kernel, t, h, torch.Generator().manual_seed(0)),
+                       BlindJump().transition(x_t, kernel, t, h, torch.Generator().manual_seed(0)))
+
+
 def test_nan_energies_are_a_clear_error():
     path, x_t, probs, t, h = _state("mask", 0)
     guided = GuidedJump(lambda x, tt: torch.full(x.shape, float("nan")), 2, make_selection("argmin"))

@@ -3,8 +3,9 @@
 The K candidates share the positions that move (the blind draw of the move mask, so the state stays on the
 path's schedule kappa) and differ in the tokens drawn there: candidate 0 is exactly the blind jump, drawn
 with the caller's generator; candidates 1..K-1 use the shaper's own generator, so the caller's random
-stream is consumed as in blind distillation. The compass scores all K candidates at time t + h in one
-batched forward; a :class:`SelectionPolicy` picks per sequence (or per token), given also each candidate's
+stream is consumed as in blind distillation. A jump whose every sequence starts before the selection's
+``shape_from`` is the blind jump alone (no candidates drawn, no compass forward). The compass scores all K
+candidates at time t + h in one batched forward; a :class:`SelectionPolicy` picks per sequence (or per token), given also each candidate's
 log proposal ratio log q(x_k | x_t) - log p(x_t | x_k) (the draw's probability over the noising probability).
 """
 
@@ -71,13 +72,17 @@ class GuidedJump:
         kept, energies = self.scored_selection(candidates, t, h, log_proposal)
         return Candidates(kept, candidates, self.selection.keep_probabilities(energies, t, log_proposal))
 
+    def _unshaped(self, t: Tensor) -> bool:
+        """K = 1, or every sequence's jump starts before the selection's ``shape_from``: the blind jump alone."""
+        return self.num_candidates == 1 or bool((t < self.selection.shape_from).all())
+
     def _jump_candidates(self, x_t, probs, t, h, path: MixturePath, generator) -> tuple[Tensor, Tensor | None]:
         """K blind jumps sharing the moves [K, B, L] (candidate 0 with the caller's generator) and their log proposal
-        ratios [K, B] (None for K = 1)."""
+        ratios [K, B] (the blind jump alone and None where :meth:`_unshaped`)."""
         self.calls += 1
         first_tokens = self.blind.draw_tokens(probs, generator)
         moves = self.blind.draw_moves(x_t, t, h, path, generator)
-        if self.num_candidates == 1:
+        if self._unshaped(t):
             return torch.where(moves, first_tokens, x_t)[None], None
         other_tokens = self.blind.draw_tokens(probs.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), self.generator)
         tokens = torch.cat([first_tokens.unsqueeze(0), other_tokens])  # [K, B, L]
@@ -91,7 +96,7 @@ class GuidedJump:
         A kernel carries no path, so its log proposal ratio is the draw's log q alone (no noising term)."""
         self.calls += 1
         first = self.blind.transition(x_t, kernel, t, h, generator)
-        if self.num_candidates == 1:
+        if self._unshaped(t):
             return first
         others = self.blind.transition(x_t, kernel.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), t, h, self.generator)
         candidates = torch.cat([first.unsqueeze(0), others])
