@@ -108,25 +108,19 @@ if [ "$STAGE" = shape-from ]; then      # where along the path the gain is made:
     --model "student-shaped-from0.5:mask:8=runs/textlike_learned_argmin4_from05_student_mask/checkpoints/last.ckpt"
 fi
 
-if [ "$STAGE" = rk4 ]; then             # three shaped midpoints per target instead of Heun's one
-  R4=(configs/textlike_student.yaml --model.init_args.trajectory=rk4 --trainer.max_steps=750 --trainer.max_time=null)
-  fit textlike_rk4_student_mask "${R4[@]}"
-  fit textlike_rk4_is16_student_mask "${R4[@]}" --trainer.callbacks+=TrajectoryShaper \
+# blind_and_oracle TRAJECTORY: text-like mask students with that target (750 steps, as every text-like student),
+# blind and shaped by importance K=16 with the oracle, and their frontier rows
+blind_and_oracle() {
+  local target=(configs/textlike_student.yaml --model.init_args.trajectory=$1 --trainer.max_steps=750 --trainer.max_time=null)
+  fit textlike_$1_student_mask "${target[@]}"
+  fit textlike_$1_is16_student_mask "${target[@]}" --trainer.callbacks+=TrajectoryShaper \
     --trainer.callbacks.compass=oracle --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
-    --model "student-rk4-blind:mask:8=runs/textlike_rk4_student_mask/checkpoints/last.ckpt" \
-    --model "student-rk4-shaped-is16:mask:8=runs/textlike_rk4_is16_student_mask/checkpoints/last.ckpt"
-fi
-
-if [ "$STAGE" = endpoint ]; then        # the endpoint target, 750 optimizer steps as every text-like student
-  E=(configs/textlike_student.yaml --model.init_args.trajectory=endpoint --trainer.max_steps=750 --trainer.max_time=null)
-  fit textlike_endpoint_student_mask "${E[@]}"
-  fit textlike_endpoint_is16_student_mask "${E[@]}" --trainer.callbacks+=TrajectoryShaper \
-    --trainer.callbacks.compass=oracle --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
-  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
-    --model "student-endpoint-blind:mask:8=runs/textlike_endpoint_student_mask/checkpoints/last.ckpt" \
-    --model "student-endpoint-shaped-is16:mask:8=runs/textlike_endpoint_is16_student_mask/checkpoints/last.ckpt"
-fi
+    --model "student-$1-blind:mask:8=runs/textlike_$1_student_mask/checkpoints/last.ckpt" \
+    --model "student-$1-shaped-is16:mask:8=runs/textlike_$1_is16_student_mask/checkpoints/last.ckpt"
+}
+if [ "$STAGE" = rk4 ]; then blind_and_oracle rk4; fi          # three shaped midpoints per target, Heun's one
+if [ "$STAGE" = endpoint ]; then blind_and_oracle endpoint; fi  # the law the shaped midpoint leads to
 
 if [ "$STAGE" = endpoint-averaged ]; then
   fit textlike_endpoint_averaged_is16_student_mask configs/textlike_student.yaml \
