@@ -49,7 +49,7 @@ from lightning_tsdfm.metrics.judges import build_judge  # noqa: E402
 from lightning_tsdfm.modules import read_checkpoint  # noqa: E402
 from lightning_tsdfm.paths import MixturePath, make_source  # noqa: E402
 from lightning_tsdfm.samples_io import SampleSet, generate_samples, write_jsonl  # noqa: E402
-from lightning_tsdfm.sampling import denoiser_step, sample_chain  # noqa: E402
+from lightning_tsdfm.sampling import denoiser_step, parse_step_sizes, sample_chain  # noqa: E402
 from lightning_tsdfm.shaping.compasses import ORACLE  # noqa: E402
 
 COLUMNS = ["dataset", "source", "method", "steps", "sampling_temperature", "judge", "gen_ppl", "nll_stderr", "entropy",
@@ -160,13 +160,16 @@ def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict |
                          "student:mask:8=last.ckpt@oracle:16:importance:0.5") from err
 
 
-def oracle_samples(datamodule, source: str, steps: int, num_samples: int, seed: int, temperature: float) -> SampleSet:
-    """``steps``-step samples drawn with the language's exact posterior p(x1 | x_t) (blind jumps)."""
+def oracle_samples(datamodule, source: str, steps: int, num_samples: int, seed: int, temperature: float,
+                   step_sizes: list[float] | None = None) -> SampleSet:
+    """``steps``-step samples drawn with the language's exact posterior p(x1 | x_t) (blind jumps), on the uniform
+    grid or on ``step_sizes``."""
     path = MixturePath(make_source(source, datamodule.vocab_size))
     step = denoiser_step(OracleDenoiser(PathOracle(datamodule.language, path)), path, BlindJump(temperature=temperature))
     start = time.perf_counter()
     tokens = sample_chain(step, path.source.sample, num_samples, datamodule.seq_len, steps,
-                          torch.Generator().manual_seed(seed), progress=True, description=f"oracle {steps} steps")
+                          torch.Generator().manual_seed(seed), progress=True, description=f"oracle {steps} steps",
+                          step_sizes=step_sizes)
     meta = {"source": source, "seconds_per_sequence": (time.perf_counter() - start) / num_samples, "dtype": "float64",
             "sampler": "ancestral"}
     return SampleSet(tokens, decoder_from_card(datamodule.data_card())(tokens), meta)
@@ -192,7 +195,7 @@ def frontier_rows(rows: list[dict], common: dict) -> list[dict]:
                 continue
             matched = matched_perplexity(points, entropy)
             identity = {k: sweep[0].get(k) for k in ("compass", "k", "policy", "trajectory", "g", "train_steps",
-                                                     "checkpoint")}
+                                                     "step_sizes", "checkpoint")}
             row = {**common, "benchmark": "frontier", "source": source, "method": method, "steps": steps, "judge": judge,
                    "reference": reference, "reference_entropy": entropy, **identity,
                    "sampling_temperatures": sorted(p.temperature for p in points),
@@ -210,8 +213,10 @@ def frontier_rows(rows: list[dict], common: dict) -> list[dict]:
 
 def run(benchmark: str, dataset: str, config: str, models: list[str], judge_specs: list[str], num_samples: int,
         seed: int, batch_size: int | None, samples_dir: str, keep_other_models: bool = False,
-        temperatures: tuple[float, ...] = (1.0,), frontier: bool = False) -> list[dict]:
+        temperatures: tuple[float, ...] = (1.0,), frontier: bool = False,
+        step_sizes: list[float] | None = None) -> list[dict]:
     common = {"benchmark": benchmark, "dataset": dataset, "seed": seed, "commit": git_commit(), "command": this_command()}
+    grid = {"step_sizes": step_sizes} if step_sizes else {}
     ref = Reference.of(config, judge_specs, num_samples, seed, common)
     datamodule, rows = ref.datamodule, list(ref.rows)
     for method, source, step_list, checkpoint, sampler, shaping in map(parse_model, models):
@@ -222,10 +227,10 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
         for steps in step_list:
             for temperature in temperatures:
                 if checkpoint == ORACLE_DENOISER:
-                    samples = oracle_samples(datamodule, source, steps, num_samples, seed, temperature)
+                    samples = oracle_samples(datamodule, source, steps, num_samples, seed, temperature, step_sizes)
                 else:
                     samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, sampler=sampler,
-                                               temperature=temperature, shaping=shaping)
+                                               temperature=temperature, shaping=shaping, **grid)
                 if samples.meta["source"] != source:
                     raise ValueError(f"{checkpoint} was trained with the {samples.meta['source']} source, not {source}.")
                 suffix = "" if temperature == 1.0 else f"_T{temperature:g}"
@@ -234,7 +239,7 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
                         **common, "source": source, "method": method, "steps": steps, "sampling_temperature": temperature,
                         "seconds_per_sequence": samples.meta["seconds_per_sequence"], "dtype": samples.meta["dtype"],
                         "sampler": samples.meta["sampler"], **samples.meta.get("sampler_settings", {}),
-                        "checkpoint": checkpoint, **provenance}):
+                        "checkpoint": checkpoint, **grid, **provenance}):
                     rows.append(row)
                     print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
                 if steps == max(step_list) and temperature == 1.0:
@@ -393,6 +398,9 @@ def main(default_benchmark: str = "quality") -> None:
     parser.add_argument("--frontier", action="store_true",
                         help="also write matched-entropy rows: each sweep interpolated at the data's entropy and at "
                              "the 1024-step teacher's (T = 1) entropy; use with --temperatures and --benchmark frontier")
+    parser.add_argument("--step-sizes", default=None, metavar="H1,...,HN",
+                        help="sample every model on this non-uniform grid (one size per step, summing to 1, e.g. "
+                             "1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4); each model's STEPS must be N")
     parser.add_argument("--keep-other-models", action="store_true",
                         help="replace only this dataset's rows of the (method, source, steps, judge) measured now "
                              "(default: all its rows)")
@@ -403,8 +411,16 @@ def main(default_benchmark: str = "quality") -> None:
     if args.frontier and len(temperatures) < 2 and not reference_only:  # a 1024-step model at T = 1 is a reference
         parser.error("--frontier needs a sweep: pass at least two --temperatures, e.g. 0.6,0.7,0.8,0.9,1.0 (one, "
                      "T = 1.0, only for 1024-step models: their row is the reference entropy)")
+    step_sizes = None
+    if args.step_sizes:
+        try:
+            step_sizes = parse_step_sizes(args.step_sizes)
+        except ValueError as err:
+            parser.error(str(err))
+        if any(parse_model(m)[2] != [len(step_sizes)] for m in args.model):
+            parser.error(f"--step-sizes gives {len(step_sizes)} steps: every --model must sample {len(step_sizes)} steps")
     run(args.benchmark, args.dataset, args.config, args.model, args.judges, args.num_samples, args.seed,
-        args.batch_size, args.samples_dir, args.keep_other_models, temperatures, args.frontier)
+        args.batch_size, args.samples_dir, args.keep_other_models, temperatures, args.frontier, step_sizes)
 
 
 if __name__ == "__main__":

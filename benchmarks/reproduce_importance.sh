@@ -20,6 +20,9 @@
 #                                                       #   source): the blind student guided while it samples from
 #                                                       #   0.25, 0.5, 0.75 (oracle importance K=16), and students shaped
 #                                                       #   from 0.5 (oracle importance K=16, learned argmin K=4; 750 steps)
+#   benchmarks/reproduce_importance.sh grid             # 8 steps on a grid that reveals few tokens first (step sizes
+#                                                       #   1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4): exact posterior,
+#                                                       #   teacher, blind and best shaped student (sampling only)
 #   benchmarks/reproduce_importance.sh rk4              # RK4's three midpoints, blind and shaped by importance K=16
 #                                                       #   (oracle), against Heun's one (750 steps each)
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
@@ -48,7 +51,7 @@ STAGE=${1:-sampling}
 source benchmarks/stages.sh
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0,1.1
 
-if [[ "$STAGE" =~ ^(sampling|textlike|compass-levers|shape-from|rk4|endpoint|endpoint-averaged|endpoint-substeps|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
+if [[ "$STAGE" =~ ^(sampling|textlike|compass-levers|shape-from|grid|rk4|endpoint|endpoint-averaged|endpoint-substeps|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
   S=runs/textlike_student_mask/checkpoints/last.ckpt
   C=runs/textlike_compass_mask/checkpoints/last.ckpt
   QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
@@ -106,6 +109,15 @@ if [ "$STAGE" = shape-from ]; then      # where along the path the gain is made:
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
     --model "student-shaped-is16-from0.5:mask:8=runs/textlike_oracle_is16_from05_student_mask/checkpoints/last.ckpt" \
     --model "student-shaped-from0.5:mask:8=runs/textlike_learned_argmin4_from05_student_mask/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = grid ]; then            # the first jumps set the topic: reveal few tokens there, more later
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0 \
+    --step-sizes 1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4 \
+    --model "oracle-denoiser-front:mask:8=oracle" \
+    --model "teacher-front:mask:8=runs/textlike_teacher_mask/checkpoints/last.ckpt" \
+    --model "student-blind-front:mask:8=$S" \
+    --model "student-endpoint-averaged4-shaped-is16-front:mask:8=runs/textlike_endpoint_averaged4_is16_student_mask/checkpoints/last.ckpt"
 fi
 
 # blind_and_oracle TRAJECTORY: text-like mask students with that target (750 steps, as every text-like student),

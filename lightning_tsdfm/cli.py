@@ -34,6 +34,7 @@ from lightning_tsdfm.modules.checkpoint import check_resumed_kind, current_hpara
 from lightning_tsdfm.plugins import load_plugins
 from lightning_tsdfm.run_directory import link_logger_to_run_directory, place_checkpoints_in_run_directory
 from lightning_tsdfm.samples_io import check_samples_path, generate_samples, read_jsonl, write_jsonl
+from lightning_tsdfm.sampling import parse_step_sizes
 
 
 class TsdfmCLI(LightningCLI):
@@ -100,7 +101,7 @@ class TsdfmCLI(LightningCLI):
 def sample(
     checkpoint: str,
     output: str,
-    steps: int = 64,
+    steps: Optional[int] = None,
     num_samples: int = 64,
     batch_size: Optional[int] = None,
     seed: int = 0,
@@ -114,13 +115,14 @@ def sample(
     shape_from: float = 0.0,
     sampler: Optional[str] = None,
     temperature: float = 1.0,
+    step_sizes: Optional[str] = None,
 ) -> None:
     """Draw samples from a teacher or student checkpoint and write them as JSONL (one sample a line, with metadata).
 
     Args:
         checkpoint: a checkpoint written by `tsdfm fit`.
         output: the JSONL file to write.
-        steps: sampling steps (jumps of size 1/steps).
+        steps: sampling steps (jumps of size 1/steps; default 64, or the number of ``step_sizes``).
         num_samples: number of sequences.
         batch_size: sequences per forward pass (default: all at once).
         seed: seed of the sampling generator.
@@ -136,13 +138,23 @@ def sample(
         sampler: one of the checkpoint's samplers (teacher, student: ancestral | first_hitting; MDLM: ancestral | cached;
             SEDD: tweedie | euler); default its first.
         temperature: sampling temperature T: tokens are drawn from p^(1/T); 1 is the model itself.
+        step_sizes: a non-uniform grid, one step size per step summing to one, e.g. ``1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4``.
     """
     check_samples_path(output)
+    grid = None
+    if step_sizes is not None:
+        try:
+            grid = parse_step_sizes(step_sizes)
+        except ValueError as err:
+            raise UserError(str(err)) from err
+        if steps is not None and steps != len(grid):
+            raise UserError(f"--steps {steps} but {len(grid)} --step_sizes: give one size per step, or drop --steps.")
+    steps = len(grid) if grid else (64 if steps is None else steps)
     shaping = ({"compass": shaped, "num_candidates": num_candidates, "policy": policy, "selection_temperature":
                 selection_temperature, "switch_time": switch_time, "shape_from": shape_from} if shaped else None)
     with _one_line_warnings():
         samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
-                                   sampler=sampler, temperature=temperature)
+                                   sampler=sampler, temperature=temperature, step_sizes=grid)
     write_jsonl(samples, output)
     print(f"wrote {num_samples} samples ({steps} steps, seed {seed}, temperature {temperature}) to {output}")
     for text in samples.texts[:3]:
@@ -190,7 +202,8 @@ def sample_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tsdfm sample", description=sample.__doc__.split("\n")[0])
     p.add_argument("--checkpoint", required=True, help="a teacher or student checkpoint written by `tsdfm fit`")
     p.add_argument("--output", required=True, help="the JSONL file to write")
-    p.add_argument("--steps", type=int, default=64, help="sampling steps, jumps of size 1/steps (default 64)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="sampling steps, jumps of size 1/steps (default 64, or the number of --step_sizes)")
     p.add_argument("--num_samples", type=int, default=64, help="number of sequences (default 64)")
     p.add_argument("--batch_size", type=int, default=None, help="sequences per forward pass (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling generator (default 0)")
@@ -213,6 +226,9 @@ def sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0,
                    help="sampling temperature T: tokens drawn from p^(1/T); 1 (default) is the model itself, "
                         "< 1 trades entropy for perplexity")
+    p.add_argument("--step_sizes", metavar="H1,...,HN", default=None,
+                   help="a non-uniform grid: one step size per step, summing to 1 (sets --steps), e.g. "
+                        "1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4 (few tokens first); default: h = 1/steps")
     p.add_argument("--sampler", default=None,
                    help="one of the model's samplers: ancestral (default) | first_hitting (mask source: the same law, "
                         "<= L forwards) for teachers and students; cached for MDLM; tweedie | euler for SEDD")

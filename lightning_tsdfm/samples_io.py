@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.checkpoint import load_module
+from lightning_tsdfm.sampling import check_step_sizes
 from lightning_tsdfm.shaping import GuidedJump, make_selection
 from lightning_tsdfm.shaping.compasses import load_matching_compass
 
@@ -47,12 +50,14 @@ def generate_samples(
     shaping: dict | None = None,
     sampler: str | None = None,
     temperature: float = 1.0,
+    step_sizes: Sequence[float] | None = None,
 ) -> SampleSet:
     """Load a sampler checkpoint and draw ``num_samples`` sequences in ``steps`` steps with the blind jump at
     sampling ``temperature`` (1: the model's own distribution), or, with ``shaping={"compass": path or "oracle",
     "num_candidates": K, "policy": ..., "selection_temperature": ..., "switch_time": ..., "shape_from": ...}`` (:data:`SHAPING_KEYS`),
     with the compass-guided jump (K candidates per step: about K times the draws and a compass forward per step). ``sampler`` names one of the module's samplers
-    (``module.samplers``; default its first); what a module says about it beyond its name
+    (``module.samplers``; default its first); ``step_sizes`` (one per step, summing to one) replaces the uniform
+    grid h = 1/steps for a module whose ``sample`` takes them; what a module says about it beyond its name
     (``module.sampler_settings(sampler)``, e.g. FMLM's stochasticity g) is kept as ``sampler_settings``."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
@@ -68,6 +73,14 @@ def generate_samples(
         raise ValueError(f"{checkpoint} holds a {type(module).__name__}, which does not sample; use a teacher or student checkpoint.")
     if module.data_card is None:
         raise ValueError(f"{checkpoint} has no data card (was it trained with `tsdfm fit`?); cannot decode its samples.")
+    grid = {}
+    if step_sizes is not None:
+        try:
+            grid = {"step_sizes": check_step_sizes(step_sizes, steps)}
+        except ValueError as err:
+            raise UserError(str(err)) from err
+        if "step_sizes" not in inspect.signature(module.sample).parameters:
+            raise UserError(f"{type(module).__name__} samples on the uniform grid h = 1/steps only; drop the step sizes.")
     generator = torch.Generator(device=device).manual_seed(seed)
     jump = BlindJump(DTYPES[dtype], temperature)
     if shaping:
@@ -79,13 +92,14 @@ def generate_samples(
     start = time.perf_counter()
     sampler = sampler or module.samplers[0]
     tokens = module.sample(num_samples, steps, generator=generator, batch_size=batch_size, progress=progress, jump=jump,
-                           sampler=sampler).cpu()
+                           sampler=sampler, **grid).cpu()
     seconds = time.perf_counter() - start
     meta = {
         "checkpoint": str(checkpoint),
         "kind": type(module).checkpoint_kind,
         "source": module.path.source.name,
         "steps": steps,
+        **grid,
         "sampler": sampler,
         "sampler_settings": module.sampler_settings(sampler) if hasattr(module, "sampler_settings") else {},
         "seed": seed,

@@ -1,6 +1,8 @@
 """N-step sampling of a mixture-path denoiser: x_0 ~ source, then N jumps of size h = 1/N,
 
-    x_{t+h} = jump(x_t, softmax(f(x_t, t, h)), t, h)   for t = 0, h, ..., 1 - h.
+    x_{t+h} = jump(x_t, softmax(f(x_t, t, h)), t, h)   for t = 0, h, ..., 1 - h,
+
+or of the sizes h_1..h_N of a non-uniform grid (``step_sizes``, summing to one; t_k = h_1 + ... + h_k).
 
 The model gives the posterior p(x1 | x_t), the :class:`JumpPolicy` makes the draw, so the same loop serves a teacher
 (which ignores h), a few-step student, and any policy a callback installs. :func:`sample_chain` is the loop
@@ -11,6 +13,8 @@ a mask source with at most L forwards.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from fractions import Fraction
 from typing import Callable, Optional
 
 import torch
@@ -34,6 +38,24 @@ def denoiser_step(denoiser: Denoiser, path: MixturePath, jump: JumpPolicy) -> St
     return step
 
 
+def check_step_sizes(step_sizes: Sequence[float], steps: int) -> list[float]:
+    """A grid of ``steps`` positive step sizes that sum to one (within 1e-9), as floats."""
+    sizes = [float(h) for h in step_sizes]
+    if len(sizes) != steps:
+        raise ValueError(f"{len(sizes)} step sizes for {steps} steps: give one size per step.")
+    if min(sizes) <= 0 or abs(sum(sizes) - 1.0) > 1e-9:
+        raise ValueError(f"step sizes must be positive and sum to 1, got {sizes} (sum {sum(sizes)}).")
+    return sizes
+
+
+def parse_step_sizes(text: str) -> list[float]:
+    """'1/64,1/64,1/32,...' (fractions or decimals, comma-separated) -> the sizes as floats."""
+    try:
+        return [float(Fraction(part.strip())) for part in text.split(",")]
+    except (ValueError, ZeroDivisionError) as err:
+        raise ValueError(f"step sizes {text!r}: expected comma-separated fractions such as 1/64,1/64,1/32") from err
+
+
 @torch.no_grad()
 def sample_chain(
     step: Step,
@@ -46,20 +68,26 @@ def sample_chain(
     batch_size: Optional[int] = None,
     progress: bool = False,
     description: str = "sampling",
+    step_sizes: Optional[Sequence[float]] = None,
 ) -> Tensor:
-    """x_0 ~ start, then x_{t+h} = step(x_t, t, h, generator) for t = 0, h, ..., 1 - h with h = 1/steps, in
-    chunks of ``batch_size`` sequences; returns LongTensor[num_samples, seq_len]. Any model family's sampler."""
+    """x_0 ~ start, then x_{t+h} = step(x_t, t, h, generator) for t = 0, h, ..., 1 - h with h = 1/steps (or the
+    grid ``step_sizes``), in chunks of ``batch_size`` sequences; returns LongTensor[num_samples, seq_len]. Any
+    model family's sampler."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}.")
+    if step_sizes is None:
+        grid = [(k / steps, 1.0 / steps) for k in range(steps)]
+    else:
+        sizes = check_step_sizes(step_sizes, steps)
+        grid = [(sum(sizes[:k]), h) for k, h in enumerate(sizes)]
     batch_size = batch_size or num_samples
     chunks = [min(batch_size, num_samples - first) for first in range(0, num_samples, batch_size)]
     bar = tqdm(total=steps * len(chunks), desc=description, disable=not progress, unit="step")
     out = []
     for size in chunks:
         x = start((size, seq_len), generator, device)
-        h = torch.full((size,), 1.0 / steps, device=device)
-        for k in range(steps):
-            x = step(x, torch.full((size,), k / steps, device=device), h, generator)
+        for t, h in grid:
+            x = step(x, torch.full((size,), t, device=device), torch.full((size,), h, device=device), generator)
             bar.update()
         out.append(x)
     bar.close()

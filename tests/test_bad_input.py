@@ -13,7 +13,7 @@ import torch
 from lightning_helpers import TINY_BACKBONE, TINY_SYNTHETIC, tiny_fit_args
 
 from lightning_tsdfm.cli import main
-from lightning_tsdfm.samples_io import generate_samples, write_jsonl
+from lightning_tsdfm.samples_io import generate_samples, read_jsonl, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,11 @@ CASES = {
     "shaper shape_from -0.5": (_shaped("--trainer.callbacks.shape_from=-0.5"),
                                "TrajectoryShaper: shape_from must lie in [0, 1], got -0.5."),
     "sample num_samples 0": (_sample("--num_samples", "0"), "num_samples must be at least 1, got 0: pass --num_samples 1 or more."),
+    "sample step_sizes not summing to 1": (_sample("--step_sizes", "1/2,1/4"),
+                                           "step sizes must be positive and sum to 1, got [0.5, 0.25]"),
+    "sample step_sizes and steps disagree": (_sample("--step_sizes", "1/2,1/2", "--steps", "4"),
+                                             "--steps 4 but 2 --step_sizes: give one size per step, or drop --steps."),
+    "sample step_sizes not fractions": (_sample("--step_sizes", "half,half"), "expected comma-separated fractions"),
     "sample batch_size -4": (_sample("--batch_size", "-4"), "batch_size must be at least 1, got -4: pass --batch_size 1 or more."),
     "sample output .ckpt": (lambda e, tmp: ["sample", "--checkpoint", str(e["teacher"]), "--output", str(tmp / "model.ckpt")],
                             "a .ckpt path is a checkpoint. Write the samples to a .jsonl file"),
@@ -162,3 +167,9 @@ def test_a_student_warns_on_a_step_count_it_was_not_trained_for(env, tmp_path, m
         if warned:
             assert warnings[0].startswith("tsdfm: warning: this student was trained for power-of-two step counts 1..8")
             assert f"not for {steps} steps" in warnings[0]
+    for sizes, warned in (("1/2,1/4,1/8,1/8", False), ("1/3,1/3,1/3", True), ("1/16,15/16", True)):
+        main(["sample", "--checkpoint", str(env["student"]), "--output", str(tmp_path / "s.jsonl"), "--step_sizes",
+              sizes, "--num_samples", "2"])
+        warnings = [line for line in capsys.readouterr().err.splitlines() if "trained for step sizes" in line]
+        assert len(warnings) == int(warned), warnings
+    assert read_jsonl(tmp_path / "s.jsonl").meta["step_sizes"] == [1 / 16, 15 / 16]

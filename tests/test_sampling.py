@@ -10,7 +10,7 @@ from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.models import TransformerConfig
 from lightning_tsdfm.modules import TeacherModule
 from lightning_tsdfm.paths import MixturePath, make_source
-from lightning_tsdfm.sampling import denoiser_step, sample_chain
+from lightning_tsdfm.sampling import denoiser_step, parse_step_sizes, sample_chain
 
 VOCAB = 10
 LENGTH = 12
@@ -133,3 +133,69 @@ def test_tiny_teacher_samples(source):
     assert torch.equal(out, again)
     # an untrained teacher is close to uniform: 40 tokens are not all the same
     assert out.unique().numel() > 1
+
+
+# ---- non-uniform grids
+
+FRONT = [1 / 16, 1 / 16, 1 / 8, 1 / 4, 1 / 2]
+
+
+def test_the_denoiser_sees_the_grid_of_step_sizes():
+    denoiser = _uniform_denoiser()
+    path = MixturePath(make_source("mask", VOCAB))
+    sample_chain(denoiser_step(denoiser, path, BlindJump()), path.source.sample, 2, LENGTH, len(FRONT),
+                 torch.Generator().manual_seed(0), step_sizes=FRONT)
+    starts = [0.0, 1 / 16, 1 / 8, 1 / 4, 1 / 2]
+    assert [(t[0].item(), h[0].item()) for _, t, h in denoiser.calls] == list(zip(starts, FRONT))
+
+
+@pytest.mark.parametrize("source_name", ["mask", "uniform"])
+def test_uniform_step_sizes_are_the_uniform_grid_bit_for_bit(source_name):
+    path = MixturePath(make_source(source_name, VOCAB))
+    denoiser = FixedLogits(torch.randn(1, LENGTH, VOCAB, generator=torch.Generator().manual_seed(1)))
+    step = denoiser_step(denoiser, path, BlindJump())
+    default = sample_chain(step, path.source.sample, 5, LENGTH, 4, torch.Generator().manual_seed(0))
+    explicit = sample_chain(step, path.source.sample, 5, LENGTH, 4, torch.Generator().manual_seed(0),
+                            step_sizes=[0.25] * 4)
+    assert torch.equal(default, explicit)
+
+
+@pytest.mark.parametrize("sizes,steps,message", [([0.5, 0.25], 2, "sum to 1"), ([1.5, -0.5], 2, "positive"),
+                                                 ([0.5, 0.5], 3, "2 step sizes for 3 steps")])
+def test_a_bad_grid_is_refused(sizes, steps, message):
+    path = MixturePath(make_source("mask", VOCAB))
+    with pytest.raises(ValueError, match=message):
+        sample_chain(denoiser_step(_uniform_denoiser(), path, BlindJump()), path.source.sample, 1, LENGTH, steps,
+                     step_sizes=sizes)
+
+
+def test_step_sizes_parse_as_fractions():
+    assert parse_step_sizes("1/64, 1/64,1/32,0.5") == [1 / 64, 1 / 64, 1 / 32, 0.5]
+    with pytest.raises(ValueError, match="comma-separated fractions"):
+        parse_step_sizes("1/64,a quarter")
+
+
+def test_a_teacher_samples_on_a_grid_and_first_hitting_refuses_one():
+    torch.manual_seed(0)
+    teacher = TeacherModule(8, 8, source="mask", backbone=TransformerConfig(hidden_size=32, num_layers=1, num_heads=2, cond_size=32))
+    uniform = teacher.sample(4, 4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(uniform, teacher.sample(4, 4, generator=torch.Generator().manual_seed(0), step_sizes=[0.25] * 4))
+    front = teacher.sample(4, 5, generator=torch.Generator().manual_seed(0), step_sizes=FRONT)
+    assert front.shape == (4, 8) and front.max() < 8
+    with pytest.raises(ValueError, match="uniform grid only"):
+        teacher.sample(4, 5, sampler="first_hitting", step_sizes=FRONT)
+
+
+def test_a_model_family_without_grids_is_told_so(monkeypatch):
+    from lightning_tsdfm import samples_io
+    from lightning_tsdfm.errors import UserError
+
+    class UniformGridOnly:
+        data_card = {"kind": "synthetic"}
+
+        def sample(self, num_samples, steps, generator=None, batch_size=None, progress=False, jump=None, sampler=None):
+            raise AssertionError("sampled on a grid it does not take")
+
+    monkeypatch.setattr(samples_io, "load_module", lambda *args, **kwargs: UniformGridOnly())
+    with pytest.raises(UserError, match="UniformGridOnly samples on the uniform grid h = 1/steps only"):
+        samples_io.generate_samples("x.ckpt", 2, 1, step_sizes=[0.5, 0.5], progress=False)

@@ -3,6 +3,7 @@ validation of the denoising loss and NELBO, and N-step sampling through a :class
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Optional
 
 import lightning as L
@@ -90,9 +91,10 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
     @torch.no_grad()
     def sample(self, num_samples: int, steps: int, generator: torch.Generator | None = None,
                batch_size: int | None = None, progress: bool = False, jump: JumpPolicy | None = None,
-               sampler: str | None = None) -> torch.Tensor:
+               sampler: str | None = None, step_sizes: Sequence[float] | None = None) -> torch.Tensor:
         """``steps``-step samples, LongTensor[num_samples, seq_len], drawn with ``jump`` or ``self.jump_policy``
-        by ``sampler`` (one of :attr:`samplers`, default the first)."""
+        by ``sampler`` (one of :attr:`samplers`, default the first), on the uniform grid h = 1/steps or on the
+        grid ``step_sizes`` (one size per step, summing to one)."""
         sampler = sampler or self.samplers[0]
         if sampler not in self.samplers:
             raise ValueError(f"{type(self).__name__} has no sampler {sampler!r}: choose one of {list(self.samplers)}.")
@@ -102,10 +104,14 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
         description = f"{self.checkpoint_kind} {sampler} {steps} steps"
         try:
             if sampler == "first_hitting":
+                if step_sizes is not None:
+                    raise ValueError("The first-hitting sampler draws on the uniform grid only: use the ancestral "
+                                     "sampler with step sizes.")
                 return sample_first_hitting(self.sampling_denoiser(sampler), self.path, jump, num_samples,
                                             self.hparams.seq_len, steps, generator, self.device, batch_size, progress,
                                             description)
             return sample_chain(self.sampling_step(sampler, jump), self.path.source.sample, num_samples,
-                                self.hparams.seq_len, steps, generator, self.device, batch_size, progress, description)
+                                self.hparams.seq_len, steps, generator, self.device, batch_size, progress, description,
+                                step_sizes)
         finally:
             self.train(was_training)

@@ -124,12 +124,18 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         """The step counts whose step size h = 1/steps the student was trained on: 1, 2, 4, ..., teacher_steps."""
         return [2**j for j in range(self.steps.num_levels + 1)]
 
-    def sample(self, num_samples: int, steps: int, *args, **kwargs) -> torch.Tensor:
-        """:meth:`DenoiserModule.sample`, with a warning when ``steps`` is not one the student was trained for."""
+    def sample(self, num_samples: int, steps: int, *args, step_sizes: Sequence[float] | None = None,
+               **kwargs) -> torch.Tensor:
+        """:meth:`DenoiserModule.sample`, with a warning when a step size is not one the student was trained for."""
         trained = self.trained_step_counts()
-        if steps not in trained:
+        if step_sizes is not None:
+            untrained = sorted({h for h in map(float, step_sizes) if not any(abs(h * c - 1) < 1e-9 for c in trained)})
+            if untrained:
+                warnings.warn(f"this student was trained for step sizes 1, 1/2, ..., 1/{trained[-1]}, not {untrained}: "
+                              "its samples may be worse than its training promises.", stacklevel=2)
+        elif steps not in trained:
             nearest = [s for s in trained if s < steps][-1:] + [s for s in trained if s > steps][:1]
             warnings.warn(f"this student was trained for power-of-two step counts 1..{trained[-1]} (step sizes "
                           f"1..1/{trained[-1]}), not for {steps} steps (h = 1/{steps}): its samples may be worse than "
                           f"its training promises; use {' or '.join(map(str, nearest))} steps.", stacklevel=2)
-        return super().sample(num_samples, steps, *args, **kwargs)
+        return super().sample(num_samples, steps, *args, step_sizes=step_sizes, **kwargs)
