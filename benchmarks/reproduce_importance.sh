@@ -20,9 +20,9 @@
 #                                                       #   source): the blind student guided while it samples from
 #                                                       #   0.25, 0.5, 0.75 (oracle importance K=16), and students shaped
 #                                                       #   from 0.5 (oracle importance K=16, learned argmin K=4; 750 steps)
-#   benchmarks/reproduce_importance.sh grid             # 8 steps on a grid that reveals few tokens first (step sizes
-#                                                       #   1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4): exact posterior,
-#                                                       #   teacher, blind and best shaped student (sampling only)
+#   benchmarks/reproduce_importance.sh grid front       # 8 steps on a grid that reveals few tokens first (step sizes
+#   benchmarks/reproduce_importance.sh grid back        #   1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4) or last (reversed):
+#                                                       #   exact posterior, teacher, blind and best shaped student
 #   benchmarks/reproduce_importance.sh rk4              # RK4's three midpoints, blind and shaped by importance K=16
 #                                                       #   (oracle), against Heun's one (750 steps each)
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
@@ -111,13 +111,18 @@ if [ "$STAGE" = shape-from ]; then      # where along the path the gain is made:
     --model "student-shaped-from0.5:mask:8=runs/textlike_learned_argmin4_from05_student_mask/checkpoints/last.ckpt"
 fi
 
-if [ "$STAGE" = grid ]; then            # the first jumps set the topic: reveal few tokens there, more later
-  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0 \
-    --step-sizes 1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4 \
-    --model "oracle-denoiser-front:mask:8=oracle" \
-    --model "teacher-front:mask:8=runs/textlike_teacher_mask/checkpoints/last.ckpt" \
-    --model "student-blind-front:mask:8=$S" \
-    --model "student-endpoint-averaged4-shaped-is16-front:mask:8=runs/textlike_endpoint_averaged4_is16_student_mask/checkpoints/last.ckpt"
+if [ "$STAGE" = grid ]; then            # which jumps should reveal the most tokens (8 steps, sizes summing to 1)
+  grid=${2:?grid needs a grid: front (few tokens first) or back (few tokens last)}
+  case $grid in
+    front) sizes=1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4 ;;
+    back) sizes=1/4,1/4,1/4,1/8,1/16,1/32,1/64,1/64 ;;
+    *) echo "unknown grid $grid: front or back" >&2; exit 2 ;;
+  esac
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0 --step-sizes $sizes \
+    --model "oracle-denoiser-$grid:mask:8=oracle" \
+    --model "teacher-$grid:mask:8=runs/textlike_teacher_mask/checkpoints/last.ckpt" \
+    --model "student-blind-$grid:mask:8=$S" \
+    --model "student-endpoint-averaged4-shaped-is16-$grid:mask:8=runs/textlike_endpoint_averaged4_is16_student_mask/checkpoints/last.ckpt"
 fi
 
 # blind_and_oracle TRAJECTORY: text-like mask students with that target (750 steps, as every text-like student),
