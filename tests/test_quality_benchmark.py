@@ -84,7 +84,21 @@ def test_frontier_takes_one_temperature_only_for_the_reference(quality, monkeypa
     assert "--frontier needs a sweep" in capsys.readouterr().err
     monkeypatch.setattr(sys, "argv", [*base, "--model", "teacher:mask:1024=t.ckpt"])
     quality.main()
-    assert len(calls) == 1 and calls[0][-1] is True
+    assert len(calls) == 1 and calls[0][11] is True and calls[0][12] is None  # frontier, no step sizes
+
+
+def test_step_sizes_set_every_models_step_count(quality, monkeypatch, tmp_path, capsys):
+    calls = []
+    monkeypatch.setattr(quality, "run", lambda *args: calls.append(args))
+    base = ["quality.py", "--dataset", "synthetic", "--config", "c.yaml", "--results-dir", str(tmp_path),
+            "--step-sizes", "1/4,1/4,1/2"]
+    monkeypatch.setattr(sys, "argv", [*base, "--model", "teacher:mask:8=t.ckpt"])
+    with pytest.raises(SystemExit):
+        quality.main()
+    assert "--step-sizes gives 3 steps: every --model must sample 3 steps" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", [*base, "--model", "teacher:mask:3=t.ckpt"])
+    quality.main()
+    assert calls[0][12] == [0.25, 0.25, 0.5]
 
 
 def test_a_model_guided_while_it_samples_may_name_the_time_its_shaping_starts(quality):
