@@ -149,14 +149,15 @@ def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict |
             fields = guide.rsplit(":", 3)  # the compass path may hold colons; K is digits, a policy is not
             if len(fields) == 4 and not fields[2].isdigit():
                 compass, k, policy, shape_from = fields
-                shaping = {"compass": compass, "num_candidates": int(k), "policy": policy, "shape_from": float(shape_from)}
+                shaping = {"compass": compass, "num_candidates": int(k), "policy": policy,
+                           "shape_from": float(shape_from)}
             else:
                 compass, k, policy = guide.rsplit(":", 2)
                 shaping = {"compass": compass, "num_candidates": int(k), "policy": policy}
         return method, source, [int(s) for s in steps.split(",")], checkpoint, (sampler[0] if sampler else None), shaping
     except ValueError as err:
-        raise SystemExit(f"--model {spec!r}: expected METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM]], "
-                         "e.g. teacher:mask:8,1024=last.ckpt, mdlm:mask:1024:cached=mdlm.ckpt or "
+        raise SystemExit(f"--model {spec!r}: expected "
+                         "METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM]], e.g. teacher:mask:8,1024=last.ckpt, mdlm:mask:1024:cached=mdlm.ckpt or "
                          "student:mask:8=last.ckpt@oracle:16:importance:0.5") from err
 
 

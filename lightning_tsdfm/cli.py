@@ -138,7 +138,8 @@ def sample(
         sampler: one of the checkpoint's samplers (teacher, student: ancestral | first_hitting; MDLM: ancestral | cached;
             SEDD: tweedie | euler); default its first.
         temperature: sampling temperature T: tokens are drawn from p^(1/T); 1 is the model itself.
-        step_sizes: a non-uniform grid, one step size per step summing to one, e.g. ``1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4``.
+        step_sizes: a non-uniform grid, one step size per step summing to one, e.g.
+            ``1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4``.
     """
     check_samples_path(output)
     grid = None

@@ -5,8 +5,9 @@ path's schedule kappa) and differ in the tokens drawn there: candidate 0 is exac
 with the caller's generator; candidates 1..K-1 use the shaper's own generator, so the caller's random
 stream is consumed as in blind distillation. A jump whose every sequence starts before the selection's
 ``shape_from`` is the blind jump alone (no candidates drawn, no compass forward). The compass scores all K
-candidates at time t + h in one batched forward; a :class:`SelectionPolicy` picks per sequence (or per token), given also each candidate's
-log proposal ratio log q(x_k | x_t) - log p(x_t | x_k) (the draw's probability over the noising probability).
+candidates at time t + h in one batched forward; a :class:`SelectionPolicy` picks per sequence (or per token),
+given also each candidate's log proposal ratio log q(x_k | x_t) - log p(x_t | x_k) (the draw's probability over
+the noising probability).
 """
 
 from __future__ import annotations
