@@ -157,7 +157,8 @@ def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict |
         return method, source, [int(s) for s in steps.split(",")], checkpoint, (sampler[0] if sampler else None), shaping
     except ValueError as err:
         raise SystemExit(f"--model {spec!r}: expected "
-                         "METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM]], e.g. teacher:mask:8,1024=last.ckpt, mdlm:mask:1024:cached=mdlm.ckpt or "
+                         "METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM]], e.g. "
+                         "teacher:mask:8,1024=last.ckpt, mdlm:mask:1024:cached=mdlm.ckpt or "
                          "student:mask:8=last.ckpt@oracle:16:importance:0.5") from err
 
 
