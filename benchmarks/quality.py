@@ -232,7 +232,7 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
                     samples = oracle_samples(datamodule, source, steps, num_samples, seed, temperature, step_sizes)
                 else:
                     samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, sampler=sampler,
-                                               temperature=temperature, shaping=shaping, **grid)
+                                               temperature=temperature, shaping=shaping, step_sizes=step_sizes)
                 if samples.meta["source"] != source:
                     raise ValueError(f"{checkpoint} was trained with the {samples.meta['source']} source, not {source}.")
                 suffix = "" if temperature == 1.0 else f"_T{temperature:g}"

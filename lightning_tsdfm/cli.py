@@ -144,10 +144,7 @@ def sample(
     check_samples_path(output)
     grid = None
     if step_sizes is not None:
-        try:
-            grid = parse_step_sizes(step_sizes)
-        except ValueError as err:
-            raise UserError(str(err)) from err
+        grid = parse_step_sizes(step_sizes)
         if steps is not None and steps != len(grid):
             raise UserError(f"--steps {steps} but {len(grid)} --step_sizes: give one size per step, or drop --steps.")
     steps = len(grid) if grid else (64 if steps is None else steps)

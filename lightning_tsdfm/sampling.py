@@ -38,7 +38,7 @@ def denoiser_step(denoiser: Denoiser, path: MixturePath, jump: JumpPolicy) -> St
     return step
 
 
-def check_step_sizes(step_sizes: Sequence[float], steps: int) -> list[float]:
+def _check_step_sizes(step_sizes: Sequence[float], steps: int) -> list[float]:
     """A grid of ``steps`` positive step sizes that sum to one (within 1e-9), as floats."""
     sizes = [float(h) for h in step_sizes]
     if len(sizes) != steps:
@@ -78,7 +78,7 @@ def sample_chain(
     if step_sizes is None:
         grid = [(k / steps, 1.0 / steps) for k in range(steps)]
     else:
-        sizes = check_step_sizes(step_sizes, steps)
+        sizes = _check_step_sizes(step_sizes, steps)
         grid = [(sum(sizes[:k]), h) for k, h in enumerate(sizes)]
     batch_size = batch_size or num_samples
     chunks = [min(batch_size, num_samples - first) for first in range(0, num_samples, batch_size)]
