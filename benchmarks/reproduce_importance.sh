@@ -16,10 +16,11 @@
 #                                                       #   the blind student's own jumps (on-policy), and 8x the
 #                                                       #   capacity for 2x the steps; each shapes a Boltzmann tau=1
 #                                                       #   K=16 student (750 steps); frontier rows (~2 h one thread)
-#   benchmarks/reproduce_importance.sh shape-from       # shaping only the jumps from t >= shape_from on (t = 0 the
-#                                                       #   source): the blind student guided while it samples from
-#                                                       #   0.25, 0.5, 0.75 (oracle importance K=16), and students shaped
-#                                                       #   from 0.5 (oracle importance K=16, learned argmin K=4; 750 steps)
+#   benchmarks/reproduce_importance.sh shape-from [sampling|distilled]  # shaping only the jumps from t >= shape_from
+#                                                       #   on (t = 0 the source): the blind student guided while it
+#                                                       #   samples from 0.25, 0.5, 0.75 (oracle importance K=16), and
+#                                                       #   students shaped from 0.5 (oracle importance K=16, learned
+#                                                       #   argmin K=4; 750 steps); both parts unless one is named
 #   benchmarks/reproduce_importance.sh grid front       # 8 steps on a grid that reveals few tokens first (step sizes
 #   benchmarks/reproduce_importance.sh grid back        #   1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4) or last (reversed):
 #                                                       #   exact posterior, teacher, blind and best shaped student
@@ -95,11 +96,13 @@ if [ "$STAGE" = compass-levers ]; then  # what the learned compass lacks: the ju
     --model "student-shaped-large-boltzmann16:mask:8=runs/textlike_learned_large_boltzmann16_student_mask/checkpoints/last.ckpt"
 fi
 
-if [ "$STAGE" = shape-from ]; then      # where along the path the gain is made: the early jumps left blind
+if [ "$STAGE" = shape-from ] && [ "${2:-sampling}" = sampling ]; then  # where along the path the gain is made
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.7,0.8,0.9,1.0 \
     --model "student-blind-sampled-is16-from0.25:mask:8=$S@oracle:16:importance:0.25" \
     --model "student-blind-sampled-is16-from0.5:mask:8=$S@oracle:16:importance:0.5" \
     --model "student-blind-sampled-is16-from0.75:mask:8=$S@oracle:16:importance:0.75"
+fi
+if [ "$STAGE" = shape-from ] && [ "${2:-distilled}" = distilled ]; then  # students shaped only from t = 0.5 on
   LATE=(configs/textlike_student.yaml --trainer.max_steps=750 --trainer.max_time=null --trainer.callbacks+=TrajectoryShaper
         --trainer.callbacks.shape_from=0.5)
   fit textlike_oracle_is16_from05_student_mask "${LATE[@]}" --trainer.callbacks.compass=oracle \
