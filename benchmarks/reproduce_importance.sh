@@ -26,6 +26,10 @@
 #                                                       #   exact posterior, teacher, blind and best shaped student
 #   benchmarks/reproduce_importance.sh rk4              # RK4's three midpoints, blind and shaped by importance K=16
 #                                                       #   (oracle), against Heun's one (750 steps each)
+#   benchmarks/reproduce_importance.sh latent shaped    # a student whose posterior is a mixture over 16 latent codes
+#   benchmarks/reproduce_importance.sh latent blind     #   (factorised given the code), with the targets of its
+#                                                       #   factorised twins: the averaged endpoint over 4 sub-steps
+#                                                       #   shaped by importance K=16 (oracle), or blind Heun; 750 steps
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
 #   benchmarks/reproduce_importance.sh uniform-1024     # the uniform text-like teacher at 1,024 steps, T = 1 (the
 #                                                       #   reference entropy; about 45 minutes of one CPU thread)
@@ -52,7 +56,7 @@ STAGE=${1:-sampling}
 source benchmarks/stages.sh
 TEMPERATURES=0.5,0.6,0.7,0.8,0.9,1.0,1.1
 
-if [[ "$STAGE" =~ ^(sampling|textlike|compass-levers|shape-from|grid|rk4|endpoint|endpoint-averaged|endpoint-substeps|endpoint-longer|endpoint-learned|uniform|uniform-1024)$ ]]; then
+if [[ "$STAGE" =~ ^(sampling|textlike|compass-levers|shape-from|grid|rk4|endpoint|endpoint-averaged|endpoint-substeps|endpoint-longer|endpoint-learned|latent|uniform|uniform-1024)$ ]]; then
   S=runs/textlike_student_mask/checkpoints/last.ckpt
   C=runs/textlike_compass_mask/checkpoints/last.ckpt
   QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256
@@ -158,6 +162,23 @@ if [ "$STAGE" = endpoint-substeps ]; then  # Heun's one midpoint leaves half the
     --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 --model \
     "student-endpoint-averaged4-shaped-is16:mask:8=runs/textlike_endpoint_averaged4_is16_student_mask/checkpoints/last.ckpt"
+fi
+
+if [ "$STAGE" = latent ]; then  # the joint choice a factorised student cannot hold, as a mixture over latent codes
+  arm=${2:?latent needs an arm: shaped (twin: endpoint-substeps) or blind (twin: the blind Heun student)}
+  LATENT=(configs/textlike_student.yaml --model.init_args.latent_codes=16 --trainer.max_steps=750 --trainer.max_time=null)
+  case $arm in
+    shaped) fit textlike_latent16_endpoint_averaged4_is16_student_mask "${LATENT[@]}" \
+              --model.init_args.trajectory=endpoint_averaged --model.init_args.substeps=4 \
+              --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
+              --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
+            run=textlike_latent16_endpoint_averaged4_is16_student_mask name=student-latent16-endpoint-averaged4-shaped-is16 ;;
+    blind) fit textlike_latent16_student_mask "${LATENT[@]}"
+           run=textlike_latent16_student_mask name=student-latent16-blind ;;
+    *) echo "unknown arm $arm: shaped or blind" >&2; exit 2 ;;
+  esac
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
+    --model "$name:mask:8=runs/$run/checkpoints/last.ckpt"
 fi
 
 if [ "$STAGE" = endpoint-longer ]; then # resumed: a constant learning rate after warm-up, so 750 + 750 = 1,500 at once

@@ -13,6 +13,9 @@
 
 from __future__ import annotations
 
+import math
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -30,6 +33,24 @@ def forward_kl(target: Tensor, logits: Tensor, positions: Tensor) -> Tensor:
     """Mean over the positions [B, L] (bool) of KL(q || p) = sum_v q_v (log q_v - log p_v), p = softmax(logits); 0 if none."""
     log_p, q = F.log_softmax(logits[positions].float(), dim=-1), target[positions].float()
     return _mean((q * (q.clamp_min(1e-30).log() - log_p)).sum(-1))
+
+
+def mixture_forward_kl(target: Tensor, logits: Tensor, positions: Tensor) -> tuple[Tensor, Tensor]:
+    """KL from a target to a mixture of M factorised posteriors p_m = softmax(logits[m]) [M, B, L, V], per sequence b:
+
+        a_mb = sum_{i in positions_b} sum_v q_iv log p_miv,     loss = sum_b (sum_i sum_v q log q - LME_m a_mb) / n,
+
+    LME_m a = log mean_m exp(a_m), n = the number of positions. a_mb is code m's log-likelihood of the target's
+    draws at their mean, so LME_m a_mb bounds the mixture's expected log-likelihood of them from below (Jensen), and
+    each code is pulled toward the targets it explains best. For M = 1 it is :func:`forward_kl`. Returns the loss
+    and the codes' responsibilities softmax_m(a_mb) [M, B] (detached)."""
+    weight = positions.float()
+    log_p = F.log_softmax(logits.float(), dim=-1).masked_fill(~positions[..., None], 0.0)  # SUBS's -inf off positions
+    q = target.float().masked_fill(~positions[..., None], 0.0)
+    a = ((q * log_p).sum(-1) * weight).sum(-1)  # [M, B]
+    neg_entropy = (q * q.clamp_min(1e-30).log()).sum((-1, -2))  # [B]
+    lme = torch.logsumexp(a, dim=0) - math.log(a.shape[0])
+    return (neg_entropy - lme).sum() / weight.sum().clamp_min(1.0), torch.softmax(a.detach(), dim=0)
 
 
 def reverse_kl(logits: Tensor, target: Tensor, positions: Tensor) -> Tensor:

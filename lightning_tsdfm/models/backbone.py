@@ -86,6 +86,21 @@ class TimestepEmbedding(nn.Module):
         return self.mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1))
 
 
+class CodeEmbedding(nn.Module):
+    """The conditioning of a latent code m in {0..M-1}: W e_m, with e_m ~ N(0, I) fixed per code and W a learned
+    linear map initialised at zero, so fresh codes change nothing yet differ in the direction their gradients take."""
+
+    def __init__(self, codes: int, size: int) -> None:
+        super().__init__()
+        self.register_buffer("codes", torch.randn(codes, size))
+        self.linear = nn.Linear(size, size)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.linear(self.codes[z])
+
+
 class Block(nn.Module):
     def __init__(self, cfg: TransformerConfig, rotary: RotaryEmbedding, causal: bool) -> None:
         super().__init__()
@@ -117,9 +132,12 @@ class Block(nn.Module):
 
 
 class DiffusionTransformer(nn.Module):
-    """logits[B, L, V_out] = f(x_t[B, L], t[B], h[B] | None).
+    """logits[B, L, V_out] = f(x_t[B, L], t[B], h[B] | None[, z]).
 
     ``input_vocab_size`` counts the mask id when there is one; ``output_vocab_size`` is the data vocabulary.
+    ``latent_codes`` M > 0 adds a per-sequence latent code z in {0..M-1} (:class:`CodeEmbedding`) to the
+    conditioning of the last ``latent_layers`` blocks and of the output layer: given z the positions are independent,
+    over z the model is a mixture. The blocks before them see no code and run once for any number of codes.
     """
 
     def __init__(
@@ -131,8 +149,13 @@ class DiffusionTransformer(nn.Module):
         step_size_conditioning: bool = False,
         time_conditioning: bool = True,
         causal: bool = False,
+        latent_codes: int = 0,
+        latent_layers: int = 1,
     ) -> None:
         super().__init__()
+        if latent_codes < 0 or not 0 <= latent_layers <= config.num_layers:
+            raise ValueError(f"latent_codes must be >= 0 and latent_layers in [0, num_layers={config.num_layers}], "
+                             f"got {latent_codes} and {latent_layers}.")
         self.config = config
         self.input_vocab_size = input_vocab_size
         self.max_seq_len = max_seq_len
@@ -141,6 +164,8 @@ class DiffusionTransformer(nn.Module):
         self.embed = nn.Embedding(input_vocab_size, d)
         self.time_embed = TimestepEmbedding(config.cond_size, scale=config.time_scale) if time_conditioning else None
         self.step_embed = TimestepEmbedding(config.cond_size, zero_init_output=True) if step_size_conditioning else None
+        self.code_embed = CodeEmbedding(latent_codes, config.cond_size) if latent_codes else None
+        self.latent_layers = latent_layers if latent_codes else 0
         self.cond_bias = nn.Parameter(torch.zeros(config.cond_size))
         rotary = RotaryEmbedding(d // config.num_heads)
         self.blocks = nn.ModuleList(Block(config, rotary, causal) for _ in range(config.num_layers))
@@ -163,9 +188,12 @@ class DiffusionTransformer(nn.Module):
         zero = {block.modulation for block in self.blocks} | {self.final_modulation}
         if self.step_embed is not None:
             zero.add(self.step_embed.mlp[-1])
+        if self.code_embed is not None:
+            zero.add(self.code_embed.linear)
         return zero
 
     def conditioning(self, batch: int, t: Tensor | None, h: Tensor | None, device) -> Tensor:
+        """The conditioning vector before its SiLU [B, cond_size]: emb(t) [+ emb(h)]."""
         c = self.cond_bias.expand(batch, -1)
         if self.time_embed is not None:
             if t is None:
@@ -173,12 +201,14 @@ class DiffusionTransformer(nn.Module):
             c = c + self.time_embed(t)
         if self.step_embed is not None and h is not None:
             c = c + self.step_embed(h)
-        return torch.nn.functional.silu(c)
+        return c
 
     def forward(self, x_t: Tensor, t: Tensor | None = None, h: Tensor | None = None, attn_mask: Tensor | None = None,
-                position_ids: Tensor | None = None) -> Tensor:
+                position_ids: Tensor | None = None, z: Tensor | None = None) -> Tensor:
         """``attn_mask``: bool [L, L] or [B, L, L], True where token i may attend to token j (on top of ``causal``);
         ``position_ids``: [L] or [B, L], the RoPE position of each token (default 0..L-1; a row may repeat positions).
+        ``z``: the latent codes of a model with ``latent_codes`` (required there, refused elsewhere): [B], one per
+        sequence, giving logits [B, L, V]; or [M, B], M codes per sequence, giving logits [M, B, L, V].
         ``x_t`` may be token ids [B, L] or continuous inputs [B, L, V] (float; e.g. noisy one-hot encodings), which
         enter through the embedding matrix: x_t @ embed.weight[:V]."""
         batch, length = x_t.shape[:2]
@@ -205,9 +235,27 @@ class DiffusionTransformer(nn.Module):
                 f"Token ids must lie in [0, {self.input_vocab_size}) for this model, got range "
                 f"[{int(x_t.min())}, {int(x_t.max())}]: the data's tokenizer does not match the model's vocabulary."
             )
+        if (z is None) != (self.code_embed is None):
+            raise ValueError("This backbone has latent codes: pass z of shape [B] or [M, B]." if z is None
+                             else "This backbone has no latent codes: z must be None.")
+        if z is not None and (z.shape[-1] != batch or z.dim() > 2):
+            raise ValueError(f"z must have shape [{batch}] or [M, {batch}], got {tuple(z.shape)}.")
         c = self.conditioning(batch, t, h, x_t.device)
         x = x_t.to(self.embed.weight.dtype) @ self.embed.weight[: x_t.shape[-1]] if x_t.is_floating_point() else self.embed(x_t)
-        for block in self.blocks:
+        first_coded = len(self.blocks) - self.latent_layers
+        uncoded = torch.nn.functional.silu(c)
+        for block in self.blocks[:first_coded]:
+            x = block(x, uncoded, attn_mask, position_ids)
+        rows = 1 if z is None or z.dim() == 1 else z.shape[0]
+        if z is None:
+            c = uncoded
+        else:  # the remaining blocks once per code: the batch repeated M times, code-major
+            x, c = x.repeat(rows, 1, 1), torch.nn.functional.silu(c.repeat(rows, 1) + self.code_embed(z.reshape(-1)))
+            attn_mask = attn_mask.repeat(rows, 1, 1) if attn_mask is not None and attn_mask.dim() == 3 else attn_mask
+            position_ids = (position_ids.repeat(rows, 1) if position_ids is not None and position_ids.dim() == 2
+                            else position_ids)
+        for block in self.blocks[first_coded:]:
             x = block(x, c, attn_mask, position_ids)
         shift, scale = self.final_modulation(c)[:, None].chunk(2, dim=-1)
-        return self.head(self.final_norm(x) * (1 + scale) + shift)
+        logits = self.head(self.final_norm(x) * (1 + scale) + shift)
+        return logits.unflatten(0, (rows, batch)) if z is not None and z.dim() == 2 else logits

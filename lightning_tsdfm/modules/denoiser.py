@@ -3,6 +3,7 @@ validation of the denoising loss and NELBO, and N-step sampling through a :class
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal, Optional
 
@@ -43,21 +44,52 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
         optimizer: OptimizerConfig = OptimizerConfig(),
         t_max: float = 0.999,
         seed: int = 0,
+        latent_codes: int = 1,
+        latent_layers: int = 1,
     ) -> None:
         super().__init__()
+        if latent_codes < 1:
+            raise ValueError(f"latent_codes must be >= 1 (1: a factorised posterior), got {latent_codes}.")
         self.optimizer_config = OptimizerConfig.of(optimizer)
         self.seed = seed
         self.path = MixturePath(make_source(source, vocab_size), scheduler or PolynomialScheduler())
         self.net = DiffusionTransformer(
             backbone or TransformerConfig(), self.path.source.input_vocab_size, vocab_size, seq_len,
             step_size_conditioning=self.step_size_conditioning,
+            latent_codes=latent_codes if latent_codes > 1 else 0, latent_layers=latent_layers,
         )
         self.t_max = t_max
         self.jump_policy: JumpPolicy = BlindJump()
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits of p(x1 | x_t, t[, h]) [B, L, V], with what the source fixes carried over."""
-        return self.path.source.carry_over(self.net(x_t, t, h if self.step_size_conditioning else None), x_t)
+    @property
+    def latent_codes(self) -> int:
+        """M, the number of latent codes of a mixture posterior; 1 for a factorised one."""
+        return 1 if self.net.code_embed is None else len(self.net.code_embed.codes)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor | None = None,
+                z: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of p(x1 | x_t, t[, h]) [B, L, V], with what the source fixes carried over.
+
+        A mixture posterior (``latent_codes`` M > 1) gives p(x1 | x_t, t, h, z) for the codes ``z`` ([B], or [M', B]
+        for logits [M', B, L, V]); without z, the log of its marginal per position, log mean_m p(. | z = m)."""
+        h = h if self.step_size_conditioning else None
+        if self.latent_codes == 1 or z is not None:
+            return self._carry_over(self.net(x_t, t, h, z=z), x_t)
+        codes = torch.arange(self.latent_codes, device=x_t.device)[:, None].expand(-1, x_t.shape[0])
+        log_p = torch.log_softmax(self.net(x_t, t, h, z=codes).float(), dim=-1)
+        return self._carry_over(torch.logsumexp(log_p, dim=0) - math.log(self.latent_codes), x_t)
+
+    def _carry_over(self, logits: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+        if logits.dim() == x_t.dim() + 1:
+            return self.path.source.carry_over(logits, x_t)
+        rows = logits.shape[0]
+        return self.path.source.carry_over(logits.flatten(0, 1), x_t.repeat(rows, 1)).unflatten(0, (rows, -1))
+
+    def draw_codes(self, batch: int, generator: torch.Generator | None, device) -> torch.Tensor | None:
+        """One latent code per sequence, z ~ Uniform{0..M-1} [B]; None for a factorised posterior (no draw)."""
+        if self.latent_codes == 1:
+            return None
+        return torch.randint(self.latent_codes, (batch,), generator=generator, device=device)
 
     def path_sample(self, x1: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(t ~ U(0, t_max) [B], x_t ~ p_t(. | x1))."""
@@ -85,8 +117,17 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
 
     def sampling_step(self, sampler: str, jump: JumpPolicy) -> Step:
         """One step x_t -> x_{t+h} of ``sampler``: the denoiser's p(x1 | x_t, t, h) drawn by ``jump`` on the path.
-        A model family with another kind of kernel overrides this (and draws with ``jump.transition``)."""
-        return denoiser_step(self.sampling_denoiser(sampler), self.path, jump)
+        A model family with another kind of kernel overrides this (and draws with ``jump.transition``). A mixture
+        posterior draws one latent code per sequence and step, then jumps with p(x1 | x_t, t, h, z)."""
+        denoiser = self.sampling_denoiser(sampler)
+        if self.latent_codes == 1:
+            return denoiser_step(denoiser, self.path, jump)
+
+        def step(x: torch.Tensor, t: torch.Tensor, h: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+            z = self.draw_codes(x.shape[0], generator, x.device)
+            return jump(x, torch.softmax(denoiser(x, t, h, z=z).float(), dim=-1), t, h, self.path, generator)
+
+        return step
 
     @torch.no_grad()
     def sample(self, num_samples: int, steps: int, generator: torch.Generator | None = None,
@@ -107,6 +148,9 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
                 if step_sizes is not None:
                     raise ValueError("The first-hitting sampler draws on the uniform grid only: use the ancestral "
                                      "sampler with step sizes.")
+                if self.latent_codes > 1:
+                    raise ValueError("The first-hitting sampler draws from a factorised posterior; this model is a "
+                                     f"mixture over {self.latent_codes} latent codes: use the ancestral sampler.")
                 return sample_first_hitting(self.sampling_denoiser(sampler), self.path, jump, num_samples,
                                             self.hparams.seq_len, steps, generator, self.device, batch_size, progress,
                                             description)

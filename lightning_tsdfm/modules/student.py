@@ -4,7 +4,8 @@ self-distillation.
 Per training sequence: a dyadic step h and a grid time t (:class:`DyadicStepSizes`), x_t on the path;
 target = the frozen teacher's p(x1 | x_t, t) for the base case h = 1/N, else a trajectory teacher (Heun or
 RK4) over two half steps of the EMA student, whose midpoints are draws of ``self.jump_policy``. Loss:
-forward KL(target || p_phi(. | x_t, t, h)) averaged over the positions that can still change.
+forward KL(target || p_phi(. | x_t, t, h)) averaged over the positions that can still change; for a mixture
+posterior over latent codes z (``latent_codes`` > 1), the KL to the mixture (:func:`mixture_forward_kl`).
 
 The student is the teacher's architecture plus a zero-initialised step-size embedding, initialised from the
 teacher's weights, so a fresh student equals its teacher. The frozen teacher is held by reference: never a
@@ -22,7 +23,7 @@ from typing import Literal, Optional, Sequence
 import torch
 
 from lightning_tsdfm.distillation import TRAJECTORIES, DyadicStepSizes, check_trajectory
-from lightning_tsdfm.losses import forward_kl
+from lightning_tsdfm.losses import forward_kl, mixture_forward_kl
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
 from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
@@ -50,6 +51,11 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         ema_decay: decay of the EMA student that builds the targets.
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         seed: seed of the training draws, combined with (global_step, rank).
+        latent_codes: M; above 1 the student's posterior is a mixture over a per-sequence latent code z in
+            {0..M-1} (factorised given z): trained on every code at once by :func:`mixture_forward_kl`, so each code
+            takes the targets it explains best (a joint choice across positions, such as a topic, that per-position
+            marginals cannot hold); each sampling step draws z ~ Uniform, at the same one forward per step.
+        latent_layers: how many of the last blocks see the code (besides the output layer); the others run once.
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
 
@@ -69,6 +75,8 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         ema_decay: float = 0.999,
         optimizer: OptimizerConfig = OptimizerConfig(lr=1e-4, warmup_steps=100),
         seed: int = 0,
+        latent_codes: int = 1,
+        latent_layers: int = 1,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
         teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams)
@@ -76,10 +84,11 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         super().__init__(
             vocab_size, teacher.hparams["seq_len"], source=teacher.hparams["source"],
             scheduler=PolynomialScheduler(teacher.hparams["scheduler_exponent"]), backbone=teacher.backbone,
-            optimizer=optimizer, t_max=teacher.hparams.get("t_max", 0.999), seed=seed,
+            optimizer=optimizer, t_max=teacher.hparams.get("t_max", 0.999), seed=seed, latent_codes=latent_codes,
+            latent_layers=latent_layers,
         )
         self.save_hyperparameters()
-        adopt(self, teacher, new_parameters=("net.step_embed.",))  # a fresh student equals its teacher
+        adopt(self, teacher, new_parameters=("net.step_embed.", "net.code_embed."))  # a fresh student is its teacher
         self.steps = DyadicStepSizes(teacher_steps, base_fraction, level_weights)
         self.trajectory = TRAJECTORIES[trajectory]
         if substeps != 2:
@@ -91,9 +100,11 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
     def configure_callbacks(self):
         return [self._ema]
 
-    def ema_posterior(self, x: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """p_ema(x1 | x, t, h) as probabilities."""
-        return torch.softmax(self._ema.averaged_module(self)(x, t, h).float(), dim=-1)
+    def ema_posterior(self, x: torch.Tensor, t: torch.Tensor, h: torch.Tensor,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """p_ema(x1 | x, t, h[, z]) as probabilities; a mixture posterior at a code z ~ Uniform drawn per sequence."""
+        z = self.draw_codes(x.shape[0], generator, x.device)
+        return torch.softmax(self._ema.averaged_module(self)(x, t, h, z=z).float(), dim=-1)
 
     @torch.no_grad()
     def distillation_target(self, x_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor, is_base: torch.Tensor,
@@ -103,7 +114,8 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
             target[is_base] = torch.softmax(self.teacher()(x_t[is_base], t[is_base]).float(), dim=-1)
         rec = ~is_base
         if rec.any():
-            target[rec] = self.trajectory(self.ema_posterior, self.jump_policy, self.path, x_t[rec], t[rec], h[rec], generator)
+            posterior = partial(self.ema_posterior, generator=generator)
+            target[rec] = self.trajectory(posterior, self.jump_policy, self.path, x_t[rec], t[rec], h[rec], generator)
         return target
 
     def training_step(self, x1: torch.Tensor, batch_idx: int) -> torch.Tensor:
@@ -111,7 +123,14 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         t, h, is_base = self.steps.sample(x1.shape[0], g, x1.device)
         x_t = self.path.sample(x1, t, g)
         target = self.distillation_target(x_t, t, h, is_base, g)
-        loss = forward_kl(target, self(x_t, t, h), self.path.source.unsettled(x_t))
+        positions = self.path.source.unsettled(x_t)
+        if self.latent_codes == 1:
+            loss = forward_kl(target, self(x_t, t, h), positions)
+        else:  # every code scores every target; the codes in use: exp(entropy of their mean responsibility)
+            codes = torch.arange(self.latent_codes, device=x1.device)[:, None].expand(-1, x1.shape[0])
+            loss, responsibility = mixture_forward_kl(target, self(x_t, t, h, z=codes), positions)
+            usage = responsibility.mean(dim=1)
+            self.log("train/codes_in_use", torch.exp(-(usage * usage.clamp_min(1e-30).log()).sum()))
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/base_fraction", is_base.float().mean())
         return loss
