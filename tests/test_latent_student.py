@@ -110,3 +110,19 @@ def test_latent_student_refuses_the_first_hitting_sampler_and_no_codes(teacher_c
         _student(teacher_ckpt, latent_codes=2).sample(2, 4, sampler="first_hitting")
     with pytest.raises(ValueError, match="latent_codes must be >= 1"):
         _student(teacher_ckpt, latent_codes=0)
+
+
+def test_code_use_is_logged_as_perplexities(teacher_ckpt):
+    student = _student(teacher_ckpt, latent_codes=4)
+    logged = {}
+    student.log = lambda name, value, **kwargs: logged.__setitem__(name, float(value))
+    one_hot = torch.eye(4)[:, [0, 1, 2, 3, 0, 1, 2, 3]]  # every target has its own code; all four codes used
+    student.log_code_use(one_hot)
+    assert logged == pytest.approx({"train/codes_in_use": 4.0, "train/codes_per_target": 1.0})
+    student.log_code_use(torch.full((4, 8), 0.25))  # the codes do not tell the targets apart
+    assert logged == pytest.approx({"train/codes_in_use": 4.0, "train/codes_per_target": 4.0})
+
+
+def test_latent_layers_beyond_the_backbone_are_refused(teacher_ckpt):
+    with pytest.raises(ValueError, match=r"latent_layers in \[0, num_layers=1\]"):
+        _student(teacher_ckpt, latent_codes=2, latent_layers=2)

@@ -126,14 +126,23 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         positions = self.path.source.unsettled(x_t)
         if self.latent_codes == 1:
             loss = forward_kl(target, self(x_t, t, h), positions)
-        else:  # every code scores every target; the codes in use: exp(entropy of their mean responsibility)
+        else:  # every code scores every target
             codes = torch.arange(self.latent_codes, device=x1.device)[:, None].expand(-1, x1.shape[0])
             loss, responsibility = mixture_forward_kl(target, self(x_t, t, h, z=codes), positions)
-            usage = responsibility.mean(dim=1)
-            self.log("train/codes_in_use", torch.exp(-(usage * usage.clamp_min(1e-30).log()).sum()))
+            self.log_code_use(responsibility)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/base_fraction", is_base.float().mean())
         return loss
+
+    def log_code_use(self, responsibility: torch.Tensor) -> None:
+        """How the codes share the targets, from their responsibilities r [M, B], as perplexities exp(entropy):
+        ``train/codes_in_use`` of the batch's mean r (1: one code takes every target) and ``train/codes_per_target``,
+        the mean over targets of r's own (M: the codes do not tell the targets apart yet; 1: each has one code)."""
+        def perplexity(r: torch.Tensor) -> torch.Tensor:
+            return torch.exp(-(r * r.clamp_min(1e-30).log()).sum(0))
+
+        self.log("train/codes_in_use", perplexity(responsibility.mean(dim=1)))
+        self.log("train/codes_per_target", perplexity(responsibility).mean())
 
     def validation_step_size(self, t: torch.Tensor) -> torch.Tensor:
         """The base case h = 1/N [B]: where the student is trained to be the teacher's p(x1 | x_t, t)."""
