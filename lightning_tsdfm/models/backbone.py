@@ -165,7 +165,7 @@ class DiffusionTransformer(nn.Module):
         self.time_embed = TimestepEmbedding(config.cond_size, scale=config.time_scale) if time_conditioning else None
         self.step_embed = TimestepEmbedding(config.cond_size, zero_init_output=True) if step_size_conditioning else None
         self.code_embed = CodeEmbedding(latent_codes, config.cond_size) if latent_codes else None
-        self.latent_layers = latent_layers if latent_codes else 0
+        self.latent_layers = latent_layers
         self.cond_bias = nn.Parameter(torch.zeros(config.cond_size))
         rotary = RotaryEmbedding(d // config.num_heads)
         self.blocks = nn.ModuleList(Block(config, rotary, causal) for _ in range(config.num_layers))
@@ -242,7 +242,7 @@ class DiffusionTransformer(nn.Module):
             raise ValueError(f"z must have shape [{batch}] or [M, {batch}], got {tuple(z.shape)}.")
         c = self.conditioning(batch, t, h, x_t.device)
         x = x_t.to(self.embed.weight.dtype) @ self.embed.weight[: x_t.shape[-1]] if x_t.is_floating_point() else self.embed(x_t)
-        first_coded = len(self.blocks) - self.latent_layers
+        first_coded = len(self.blocks) - (0 if z is None else self.latent_layers)
         uncoded = torch.nn.functional.silu(c)
         for block in self.blocks[:first_coded]:
             x = block(x, uncoded, attn_mask, position_ids)

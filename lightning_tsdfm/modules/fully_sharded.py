@@ -114,6 +114,6 @@ def unsharded_copy(network: DiffusionTransformer) -> DiffusionTransformer:
                                 network.max_seq_len, step_size_conditioning=network.step_embed is not None,
                                 time_conditioning=network.time_embed is not None, causal=network.causal,
                                 latent_codes=0 if network.code_embed is None else len(network.code_embed.codes),
-                                latent_layers=network.latent_layers or 1)
+                                latent_layers=network.latent_layers)
     twin.load_state_dict(full_state_dict(network))
     return twin.to(next(network.parameters()).device)
