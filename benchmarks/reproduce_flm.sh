@@ -35,7 +35,8 @@ if [ "$STAGE" = synthetic ]; then
     --model "flm:gaussian:1024=$F"
   $PY benchmarks/quality.py --benchmark frontier --frontier "${Q[@]}" --temperatures 0.5,0.6,0.7,0.8,0.9,1.0,1.1,1.3 \
     --model "flm:gaussian:8=$F" \
-    --model "fmlm:gaussian:1,4,8=$M"
+    --model "fmlm:gaussian:1,4,8=$M" \
+    --model "fmlm-g0:gaussian:4,8:flow_map_g0=$M"
   $PY benchmarks/speed.py --dataset synthetic-flm --batch-size 32 --repeats $REPEATS \
     --model "teacher:mask:1024=$(printf $R small_teacher_mask)" \
     --model "student-blind:mask:8=$(printf $R small_student_mask)" \
