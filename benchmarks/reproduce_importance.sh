@@ -27,7 +27,8 @@
 #   benchmarks/reproduce_importance.sh rk4              # RK4's three midpoints, blind and shaped by importance K=16
 #                                                       #   (oracle), against Heun's one (750 steps each)
 #   benchmarks/reproduce_importance.sh latent shaped    # a student whose posterior is a mixture over 16 latent codes
-#   benchmarks/reproduce_importance.sh latent blind     #   (factorised given the code), with the targets of its
+#   benchmarks/reproduce_importance.sh latent blind     #   (factorised given the code; the code modulates the output
+#                                                       #   layer), with the targets of its
 #                                                       #   factorised twins: the averaged endpoint over 4 sub-steps
 #                                                       #   shaped by importance K=16 (oracle), or blind Heun; 750 steps
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
@@ -166,7 +167,8 @@ fi
 
 if [ "$STAGE" = latent ]; then  # the joint choice a factorised student cannot hold, as a mixture over latent codes
   arm=${2:?latent needs an arm: shaped (twin: endpoint-substeps) or blind (twin: the blind Heun student)}
-  LATENT=(configs/textlike_student.yaml --model.init_args.latent_codes=16 --trainer.max_steps=750 --trainer.max_time=null)
+  LATENT=(configs/textlike_student.yaml --model.init_args.latent_codes=16 --model.init_args.latent_layers=0
+          --trainer.max_steps=750 --trainer.max_time=null)
   case $arm in
     shaped) fit textlike_latent16_endpoint_averaged4_is16_student_mask "${LATENT[@]}" \
               --model.init_args.trajectory=endpoint_averaged --model.init_args.substeps=4 \

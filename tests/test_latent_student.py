@@ -56,8 +56,10 @@ def test_equal_codes_are_one_code(seed):
     assert torch.allclose(responsibility, torch.full((3, 3), 1 / 3))
 
 
-def test_backbone_runs_the_uncoded_blocks_once_for_all_codes(make_backbone, randomize):
-    net = randomize(make_backbone(input_vocab_size=9, output_vocab_size=8, max_seq_len=6, latent_codes=4))
+@pytest.mark.parametrize("latent_layers", [0, 1])
+def test_backbone_runs_the_uncoded_blocks_once_for_all_codes(make_backbone, randomize, latent_layers):
+    net = randomize(make_backbone(input_vocab_size=9, output_vocab_size=8, max_seq_len=6, latent_codes=4,
+                                  latent_layers=latent_layers))
     x, t = torch.randint(0, 9, (3, 6)), torch.rand(3)
     codes = torch.arange(4)[:, None].expand(-1, 3)
     together = net(x, t, z=codes)

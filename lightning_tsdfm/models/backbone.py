@@ -150,7 +150,7 @@ class DiffusionTransformer(nn.Module):
         time_conditioning: bool = True,
         causal: bool = False,
         latent_codes: int = 0,
-        latent_layers: int = 1,
+        latent_layers: int = 0,
     ) -> None:
         super().__init__()
         if latent_codes < 0 or not 0 <= latent_layers <= config.num_layers:

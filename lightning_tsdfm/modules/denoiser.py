@@ -45,7 +45,7 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
         t_max: float = 0.999,
         seed: int = 0,
         latent_codes: int = 1,
-        latent_layers: int = 1,
+        latent_layers: int = 0,
     ) -> None:
         super().__init__()
         if latent_codes < 1:

@@ -55,7 +55,8 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
             {0..M-1} (factorised given z): trained on every code at once by :func:`mixture_forward_kl`, so each code
             takes the targets it explains best (a joint choice across positions, such as a topic, that per-position
             marginals cannot hold); each sampling step draws z ~ Uniform, at the same one forward per step.
-        latent_layers: how many of the last blocks see the code (besides the output layer); the others run once.
+        latent_layers: how many of the last blocks see the code besides the output layer (0: the output layer's
+            modulation only); the others run once for all M codes, each of these M times per training step.
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
 
@@ -76,7 +77,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         optimizer: OptimizerConfig = OptimizerConfig(lr=1e-4, warmup_steps=100),
         seed: int = 0,
         latent_codes: int = 1,
-        latent_layers: int = 1,
+        latent_layers: int = 0,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
         teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams)
