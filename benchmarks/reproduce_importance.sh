@@ -28,7 +28,7 @@
 #                                                       #   (oracle), against Heun's one (750 steps each)
 #   benchmarks/reproduce_importance.sh latent shaped    # a student whose posterior is a mixture over 16 latent codes
 #   benchmarks/reproduce_importance.sh latent blind     #   (factorised given the code; the code modulates the output
-#                                                       #   layer), with the targets of its
+#                                                       #   layer; blind: codes started 0.05 apart), with the targets of its
 #                                                       #   factorised twins: the averaged endpoint over 4 sub-steps
 #                                                       #   shaped by importance K=16 (oracle), or blind Heun; 750 steps
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
@@ -175,8 +175,8 @@ if [ "$STAGE" = latent ]; then  # the joint choice a factorised student cannot h
               --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=oracle \
               --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=importance
             run=textlike_latent16_endpoint_averaged4_is16_student_mask name=student-latent16-endpoint-averaged4-shaped-is16 ;;
-    blind) fit textlike_latent16_student_mask "${LATENT[@]}"
-           run=textlike_latent16_student_mask name=student-latent16-blind ;;
+    blind) fit textlike_latent16_init05_student_mask "${LATENT[@]}" --model.init_args.latent_init_std=0.05
+           run=textlike_latent16_init05_student_mask name=student-latent16-init0.05-blind ;;
     *) echo "unknown arm $arm: shaped or blind" >&2; exit 2 ;;
   esac
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \

@@ -57,6 +57,9 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
             marginals cannot hold); each sampling step draws z ~ Uniform, at the same one forward per step.
         latent_layers: how many of the last blocks see the code besides the output layer (0: the output layer's
             modulation only); the others run once for all M codes, each of these M times per training step.
+        latent_init_std: std of the code map's initial weights. 0: a fresh student is its teacher at every code, and
+            the codes part only as far as their shared gradient pulls them apart (slowly); 0.05: they start about
+            0.02 nats a position apart, so each target already prefers some codes.
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
 
@@ -78,6 +81,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         seed: int = 0,
         latent_codes: int = 1,
         latent_layers: int = 0,
+        latent_init_std: float = 0.0,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
         teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams)
@@ -90,6 +94,8 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         )
         self.save_hyperparameters()
         adopt(self, teacher, new_parameters=("net.step_embed.", "net.code_embed."))  # a fresh student is its teacher
+        if latent_init_std:
+            torch.nn.init.normal_(self.net.code_embed.linear.weight, std=latent_init_std)
         self.steps = DyadicStepSizes(teacher_steps, base_fraction, level_weights)
         self.trajectory = TRAJECTORIES[trajectory]
         if substeps != 2:
