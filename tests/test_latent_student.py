@@ -131,8 +131,9 @@ def test_latent_layers_beyond_the_backbone_are_refused(teacher_ckpt):
 
 
 def test_codes_started_apart_differ_from_the_first_step(teacher_ckpt):
-    x, t, h = torch.randint(0, TINY_VOCAB, (4, TINY_LEN)), torch.rand(4), torch.full((4,), 0.25)
+    together = _student(teacher_ckpt, latent_codes=3)
+    apart = _student(teacher_ckpt, latent_codes=3, latent_init_std=0.05)
+    x, t, h = together.path.source.sample((4, TINY_LEN), None, "cpu"), torch.zeros(4), torch.full((4,), 0.25)
     codes = torch.arange(3)[:, None].expand(-1, 4)
-    together = _student(teacher_ckpt, latent_codes=3)(x, t, h, z=codes)
-    apart = _student(teacher_ckpt, latent_codes=3, latent_init_std=0.05)(x, t, h, z=codes)
+    together, apart = together(x, t, h, z=codes), apart(x, t, h, z=codes)
     assert torch.equal(together[0], together[1]) and not torch.equal(apart[0], apart[1])
