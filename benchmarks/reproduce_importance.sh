@@ -28,9 +28,11 @@
 #                                                       #   (oracle), against Heun's one (750 steps each)
 #   benchmarks/reproduce_importance.sh latent shaped    # a student whose posterior is a mixture over 16 latent codes
 #   benchmarks/reproduce_importance.sh latent blind     #   (factorised given the code; the code modulates the output
-#                                                       #   layer; blind: codes started 0.05 apart), with the targets of its
+#   benchmarks/reproduce_importance.sh latent blind-endpoint  # layer; blind arms: codes started 0.05 apart), with the
+#                                                       #   targets of its
 #                                                       #   factorised twins: the averaged endpoint over 4 sub-steps
-#                                                       #   shaped by importance K=16 (oracle), or blind Heun; 750 steps
+#                                                       #   shaped by importance K=16 (oracle), blind Heun, or the blind
+#                                                       #   endpoint (one midpoint); 750 steps
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
 #   benchmarks/reproduce_importance.sh uniform-1024     # the uniform text-like teacher at 1,024 steps, T = 1 (the
 #                                                       #   reference entropy; about 45 minutes of one CPU thread)
@@ -177,7 +179,10 @@ if [ "$STAGE" = latent ]; then  # the joint choice a factorised student cannot h
             run=textlike_latent16_endpoint_averaged4_is16_student_mask name=student-latent16-endpoint-averaged4-shaped-is16 ;;
     blind) fit textlike_latent16_init05_student_mask "${LATENT[@]}" --model.init_args.latent_init_std=0.05
            run=textlike_latent16_init05_student_mask name=student-latent16-init0.05-blind ;;
-    *) echo "unknown arm $arm: shaped or blind" >&2; exit 2 ;;
+    blind-endpoint) fit textlike_latent16_init05_endpoint_student_mask "${LATENT[@]}" --model.init_args.latent_init_std=0.05 \
+                      --model.init_args.trajectory=endpoint
+                    run=textlike_latent16_init05_endpoint_student_mask name=student-latent16-init0.05-endpoint-blind ;;
+    *) echo "unknown arm $arm: shaped, blind or blind-endpoint" >&2; exit 2 ;;
   esac
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8,0.9,1.0,1.1 \
     --model "$name:mask:8=runs/$run/checkpoints/last.ckpt"
