@@ -28,11 +28,10 @@
 #                                                       #   (oracle), against Heun's one (750 steps each)
 #   benchmarks/reproduce_importance.sh latent shaped    # a student whose posterior is a mixture over 16 latent codes
 #   benchmarks/reproduce_importance.sh latent blind     #   (factorised given the code; the code modulates the output
-#   benchmarks/reproduce_importance.sh latent blind-endpoint  # layer; blind arms: codes started 0.05 apart), with the
-#                                                       #   targets of its
-#                                                       #   factorised twins: the averaged endpoint over 4 sub-steps
-#                                                       #   shaped by importance K=16 (oracle), blind Heun, or the blind
-#                                                       #   endpoint (one midpoint); 750 steps
+#   benchmarks/reproduce_importance.sh latent blind-endpoint  # layer; blind arms: codes started 0.05 apart), with
+#                                                       #   the targets of its factorised twins: the averaged endpoint
+#                                                       #   over 4 sub-steps shaped by importance K=16 (oracle), blind
+#                                                       #   Heun, or the blind endpoint (one midpoint); 750 steps
 #   benchmarks/reproduce_importance.sh uniform          # text-like uniform-source students, blind and importance-shaped
 #   benchmarks/reproduce_importance.sh uniform-1024     # the uniform text-like teacher at 1,024 steps, T = 1 (the
 #                                                       #   reference entropy; about 45 minutes of one CPU thread)
