@@ -264,7 +264,7 @@ if [ "$STAGE" = small ]; then           # today's small language, one source: te
   declare -A SAMPLER=([mask]=:first_hitting [uniform]=)   # first_hitting: the ancestral law in <= L forwards
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.9,1.0,1.1 \
     --model "teacher:$src:1024${SAMPLER[$src]}=$(printf $T $src)"
-  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures $TEMPERATURES \
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures $TEMPERATURES,1.2 \
     --model "teacher:$src:8=$(printf $T $src)" \
     --model "student-blind:$src:8=runs/small_student_$src/checkpoints/last.ckpt" \
     --model "student-shaped-is16:$src:8=runs/small_is16_student_$src/checkpoints/last.ckpt"
