@@ -112,6 +112,8 @@ def test_latent_student_refuses_the_first_hitting_sampler_and_no_codes(teacher_c
         _student(teacher_ckpt, latent_codes=2).sample(2, 4, sampler="first_hitting")
     with pytest.raises(ValueError, match="latent_codes must be >= 1"):
         _student(teacher_ckpt, latent_codes=0)
+    with pytest.raises(ValueError, match="this student has none: set latent_codes > 1"):
+        _student(teacher_ckpt, latent_init_std=0.05)
 
 
 def test_code_use_is_logged_as_perplexities(teacher_ckpt):

@@ -95,6 +95,9 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         self.save_hyperparameters()
         adopt(self, teacher, new_parameters=("net.step_embed.", "net.code_embed."))  # a fresh student is its teacher
         if latent_init_std:
+            if self.latent_codes == 1:
+                raise ValueError(f"latent_init_std={latent_init_std} starts latent codes apart, and this student has "
+                                 "none: set latent_codes > 1, or leave latent_init_std at 0.")
             torch.nn.init.normal_(self.net.code_embed.linear.weight, std=latent_init_std)
         self.steps = DyadicStepSizes(teacher_steps, base_fraction, level_weights)
         self.trajectory = TRAJECTORIES[trajectory]
