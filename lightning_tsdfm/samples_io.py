@@ -76,7 +76,7 @@ def generate_samples(
     if step_sizes is not None:
         if "step_sizes" not in inspect.signature(module.sample).parameters:
             raise UserError(f"{type(module).__name__} samples on the uniform grid h = 1/steps only; drop the step sizes.")
-        grid = {"step_sizes": [float(h) for h in step_sizes]}
+        grid = {"step_sizes": step_sizes}
     generator = torch.Generator(device=device).manual_seed(seed)
     jump = BlindJump(DTYPES[dtype], temperature)
     if shaping:

@@ -71,11 +71,18 @@ def test_ratio_rows_compare_each_model_with_the_blind_student_where_both_are_mat
     assert (ratio["matched_reverse_ppl"], ratio["blind_reverse_ppl"]) == (19.0, 20.0)
 
 
-def test_frontier_takes_one_temperature_only_for_the_reference(quality, monkeypatch, tmp_path, capsys):
-    """--frontier with T = 1 alone: refused for a few-step model (no sweep), accepted for a 1024-step one (its row
-    is the reference entropy)."""
+@pytest.fixture
+def recorded_runs(quality, monkeypatch) -> list[tuple]:
+    """The arguments of every ``run`` that ``quality.main()`` makes (none is carried out)."""
     calls = []
     monkeypatch.setattr(quality, "run", lambda *args: calls.append(args))
+    return calls
+
+
+def test_frontier_takes_one_temperature_only_for_the_reference(quality, recorded_runs, monkeypatch, tmp_path, capsys):
+    """--frontier with T = 1 alone: refused for a few-step model (no sweep), accepted for a 1024-step one (its row
+    is the reference entropy)."""
+    calls = recorded_runs
     base = ["quality.py", "--dataset", "synthetic", "--config", "c.yaml", "--frontier", "--temperatures", "1.0",
             "--results-dir", str(tmp_path)]
     monkeypatch.setattr(sys, "argv", [*base, "--model", "teacher:mask:8=t.ckpt"])
@@ -87,9 +94,8 @@ def test_frontier_takes_one_temperature_only_for_the_reference(quality, monkeypa
     assert len(calls) == 1 and calls[0][11] is True and calls[0][12] is None  # frontier, no step sizes
 
 
-def test_step_sizes_set_every_models_step_count(quality, monkeypatch, tmp_path, capsys):
-    calls = []
-    monkeypatch.setattr(quality, "run", lambda *args: calls.append(args))
+def test_step_sizes_set_every_models_step_count(quality, recorded_runs, monkeypatch, tmp_path, capsys):
+    calls = recorded_runs
     base = ["quality.py", "--dataset", "synthetic", "--config", "c.yaml", "--results-dir", str(tmp_path),
             "--step-sizes", "1/4,1/4,1/2"]
     monkeypatch.setattr(sys, "argv", [*base, "--model", "teacher:mask:8=t.ckpt"])

@@ -174,6 +174,11 @@ class DiffusionTransformer(nn.Module):
         self.head = nn.Linear(d, output_vocab_size)
         self._init_weights()
 
+    @property
+    def latent_codes(self) -> int:
+        """M, the number of latent codes; 0 for a backbone without them."""
+        return 0 if self.code_embed is None else len(self.code_embed.codes)
+
     def _init_weights(self) -> None:
         for module in self.modules():
             if isinstance(module, nn.Linear) and module not in self._zero_init_linears():

@@ -64,7 +64,11 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
     @property
     def latent_codes(self) -> int:
         """M, the number of latent codes of a mixture posterior; 1 for a factorised one."""
-        return 1 if self.net.code_embed is None else len(self.net.code_embed.codes)
+        return max(self.net.latent_codes, 1)
+
+    def every_code(self, batch: int, device) -> torch.Tensor:
+        """Every latent code for each of ``batch`` sequences, [M, B]: z[m, b] = m."""
+        return torch.arange(self.latent_codes, device=device)[:, None].expand(-1, batch)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor | None = None,
                 z: torch.Tensor | None = None) -> torch.Tensor:
@@ -75,8 +79,7 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
         h = h if self.step_size_conditioning else None
         if self.latent_codes == 1 or z is not None:
             return self._carry_over(self.net(x_t, t, h, z=z), x_t)
-        codes = torch.arange(self.latent_codes, device=x_t.device)[:, None].expand(-1, x_t.shape[0])
-        log_p = torch.log_softmax(self.net(x_t, t, h, z=codes).float(), dim=-1)
+        log_p = torch.log_softmax(self.net(x_t, t, h, z=self.every_code(x_t.shape[0], x_t.device)).float(), dim=-1)
         return self._carry_over(torch.logsumexp(log_p, dim=0) - math.log(self.latent_codes), x_t)
 
     def _carry_over(self, logits: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:

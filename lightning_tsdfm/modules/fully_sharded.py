@@ -113,7 +113,6 @@ def unsharded_copy(network: DiffusionTransformer) -> DiffusionTransformer:
     twin = DiffusionTransformer(network.config, network.input_vocab_size, network.head.out_features,
                                 network.max_seq_len, step_size_conditioning=network.step_embed is not None,
                                 time_conditioning=network.time_embed is not None, causal=network.causal,
-                                latent_codes=0 if network.code_embed is None else len(network.code_embed.codes),
-                                latent_layers=network.latent_layers)
+                                latent_codes=network.latent_codes, latent_layers=network.latent_layers)
     twin.load_state_dict(full_state_dict(network))
     return twin.to(next(network.parameters()).device)

@@ -137,8 +137,8 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         if self.latent_codes == 1:
             loss = forward_kl(target, self(x_t, t, h), positions)
         else:  # every code scores every target
-            codes = torch.arange(self.latent_codes, device=x1.device)[:, None].expand(-1, x1.shape[0])
-            loss, responsibility = mixture_forward_kl(target, self(x_t, t, h, z=codes), positions)
+            logits = self(x_t, t, h, z=self.every_code(x1.shape[0], x1.device))
+            loss, responsibility = mixture_forward_kl(target, logits, positions)
             self.log_code_use(responsibility)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/base_fraction", is_base.float().mean())
