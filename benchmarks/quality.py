@@ -330,14 +330,21 @@ def ratio_rows(matched: list[dict]) -> list[dict]:
         if b is None or not r.get("matched_gen_ppl") or r is b:
             continue
         t = teacher.get((r["dataset"], r["source"], r["judge"], r["reference"]))
+        ratio, stderr = matched_ratio(r, b)
         out.append({**{k: r.get(k) for k in ("dataset", "source", "steps", "judge", "reference", "method", "compass", "k",
                                              "policy", "trajectory", "train_steps", "matched_gen_ppl",
                                              "matched_reverse_ppl")},
-                    "ratio_to_blind": r["matched_gen_ppl"] / b["matched_gen_ppl"],
-                    "log_ratio_stderr": math.hypot(r["matched_nll_stderr"], b["matched_nll_stderr"]),
-                    "ratio_to_teacher_1024": r["matched_gen_ppl"] / t["matched_gen_ppl"] if t else None,
+                    "ratio_to_blind": ratio, "log_ratio_stderr": stderr,
+                    "ratio_to_teacher_1024": matched_ratio(r, t)[0] if t else None,
                     "blind_reverse_ppl": b.get("matched_reverse_ppl")})
     return out
+
+
+def matched_ratio(row: dict, baseline: dict) -> tuple[float, float]:
+    """ppl_row / ppl_baseline at their matched entropy, and the SE of its log: sqrt(se_row^2 + se_baseline^2), the
+    two sample sets being independent."""
+    return (row["matched_gen_ppl"] / baseline["matched_gen_ppl"],
+            math.hypot(row["matched_nll_stderr"], baseline["matched_nll_stderr"]))
 
 
 def write_frontier_report(benchmark: str, rows: list[dict]) -> None:
