@@ -197,7 +197,7 @@ def frontier_rows(rows: list[dict], common: dict) -> list[dict]:
                 continue
             matched = matched_perplexity(points, entropy)
             identity = {k: sweep[0].get(k) for k in ("compass", "k", "policy", "trajectory", "g", "train_steps",
-                                                     "step_sizes", "checkpoint")}
+                                                     "step_sizes", "checkpoint", "commit", "command")}  # the sweep's own
             row = {**common, "benchmark": "frontier", "source": source, "method": method, "steps": steps, "judge": judge,
                    "reference": reference, "reference_entropy": entropy, **identity,
                    "sampling_temperatures": sorted(p.temperature for p in points),

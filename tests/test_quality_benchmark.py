@@ -3,6 +3,7 @@ mode-coverage figures and the matched-entropy rows."""
 
 from __future__ import annotations
 
+import math
 import sys
 
 import pytest
@@ -115,3 +116,19 @@ def test_a_model_guided_while_it_samples_may_name_the_time_its_shaping_starts(qu
     assert quality.parse_model("s:mask:8=a.ckpt@c:/x.ckpt:4:argmin")[5]["compass"] == "c:/x.ckpt"
     with pytest.raises(SystemExit, match="SHAPE_FROM"):
         quality.parse_model("s:mask:8=a.ckpt@oracle:16:importance:late")
+
+
+def test_a_matched_row_keeps_the_commit_and_command_of_its_sweep(quality):
+    """Matched rows are recomputed for every stored sweep on each frontier run; each keeps the provenance of the
+    run that sampled its sweep, not of the run that recomputed it."""
+    def sweep(method, temperature, entropy, ppl, commit):
+        return {"method": method, "source": "mask", "steps": 8, "judge": "oracle", "sampling_temperature": temperature,
+                "entropy": entropy, "gen_ppl": ppl, "nll_stderr": 0.01, "commit": commit, "command": f"sampled {method}"}
+
+    data = {"method": "data", "judge": "oracle", "entropy": 2.5, "n_samples": 64}
+    rows = [data, sweep("old-model", 0.8, 2.0, 5.0, "aaaa"), sweep("old-model", 1.0, 3.0, 9.0, "aaaa"),
+            sweep("new-model", 0.8, 2.1, 6.0, "bbbb"), sweep("new-model", 1.0, 2.9, 8.0, "bbbb")]
+    matched = {r["method"]: r for r in quality.frontier_rows(rows, {"commit": "cccc", "command": "recomputed"})}
+    assert (matched["old-model"]["commit"], matched["old-model"]["command"]) == ("aaaa", "sampled old-model")
+    assert matched["new-model"]["commit"] == "bbbb"
+    assert matched["old-model"]["matched_gen_ppl"] == pytest.approx(math.exp((math.log(5) + math.log(9)) / 2))
