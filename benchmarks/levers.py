@@ -52,6 +52,9 @@ def m(method: str, **fields) -> dict:
 
 
 BLIND = m("student-blind", train_steps=750)
+#: the same blind student trained from a retrained teacher (same config and seed, one CPU thread: not bit for bit the
+#: first), the twin of the arms trained from that teacher
+RETRAINED = m("student-blind-retrained")
 LEVERS = [
     # the compass: a perfect one (the oracle) against a learned one, with the selection rule and K beside
     Lever("oracle compass, argmin K=4", "synthetic-textlike", "mask", m("student-shaped", compass="oracle"), BLIND,
@@ -65,15 +68,17 @@ LEVERS = [
     Lever("learned compass, Boltzmann at tau = 1 (its NCE ratio), K=16", "synthetic-textlike", "mask",
           m("student-shaped-boltzmann16"), BLIND, f"{IMPORTANCE} textlike"),
     Lever("compass negatives from the student's own jumps (on-policy), Boltzmann tau = 1, K=16", "synthetic-textlike",
-          "mask", m("student-shaped-onpolicy-boltzmann16"), BLIND, f"{IMPORTANCE} compass-levers"),
+          "mask", m("student-shaped-onpolicy-boltzmann16"), RETRAINED, f"{IMPORTANCE} compass-levers"),
     Lever("compass with 8x the capacity and 2x the steps, Boltzmann tau = 1, K=16", "synthetic-textlike", "mask",
-          m("student-shaped-large-boltzmann16"), BLIND, f"{IMPORTANCE} compass-levers"),
+          m("student-shaped-large-boltzmann16"), RETRAINED, f"{IMPORTANCE} compass-levers"),
     # what distillation keeps of the mechanism
     Lever("not distilled: the blind student guided while it samples (oracle importance K=16)", "synthetic-textlike",
           "mask", m("student-blind-sampled-is16"), BLIND, f"{IMPORTANCE} sampling"),
     Lever("not distilled: the same with argmin K=16", "synthetic-textlike", "mask", m("student-blind-sampled-argmin16"),
           BLIND, f"{IMPORTANCE} sampling"),
     # the target
+    Lever("the teacher and blind student retrained (same config and seed): the run-to-run spread", "synthetic-textlike",
+          "mask", RETRAINED, BLIND, f"{TEXTLIKE} teachers, students"),
     Lever("endpoint target, blind (its cost: a noisier target)", "synthetic-textlike", "mask",
           m("student-endpoint-blind"), BLIND, f"{IMPORTANCE} endpoint"),
     Lever("endpoint target, oracle importance K=16 (against its blind twin)", "synthetic-textlike", "mask",
@@ -82,7 +87,7 @@ LEVERS = [
           m("student-endpoint-averaged-shaped-is16"), BLIND, f"{IMPORTANCE} endpoint-averaged"),
     Lever("averaged endpoint over 4 sub-steps (3 shaped midpoints), oracle importance K=16", "synthetic-textlike",
           "mask", m("student-endpoint-averaged4-shaped-is16"), BLIND, f"{IMPORTANCE} endpoint-substeps"),
-    Lever("RK4 target, blind (against blind Heun)", "synthetic-textlike", "mask", m("student-rk4-blind"), BLIND,
+    Lever("RK4 target, blind (against blind Heun)", "synthetic-textlike", "mask", m("student-rk4-blind"), RETRAINED,
           f"{IMPORTANCE} rk4"),
     Lever("RK4 target (3 midpoints), oracle importance K=16 (against its blind twin)", "synthetic-textlike", "mask",
           m("student-rk4-shaped-is16"), m("student-rk4-blind"), f"{IMPORTANCE} rk4"),

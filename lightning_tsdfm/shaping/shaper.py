@@ -41,7 +41,8 @@ class TrajectoryShaper(Callback):
         compass: path of a compass checkpoint (``tsdfm fit`` with CompassModule), or ``oracle``: the exact
             energy -log p_t(x_t) / L of a synthetic language's data path (the upper bound of a compass).
         num_candidates: K, candidates per midpoint (K = 1 is blind distillation).
-        policy: ``argmin`` (lowest energy), ``boltzmann`` (k ~ softmax(-E / selection_temperature)),
+        policy: ``argmin`` (lowest energy), ``boltzmann`` (k ~ softmax(-E / selection_temperature); at tau = 1 a
+            learned compass's NCE logit -E estimates log p_data / p_teacher, so this resamples toward the data),
             ``importance`` (k ~ softmax(-L E - log q + log p_noise): resampling toward the density the energy names,
             for the oracle compass) or ``sequence_to_token`` (sequence argmin before ``switch_time``, per-token
             argmin after).
@@ -51,8 +52,8 @@ class TrajectoryShaper(Callback):
         seed: seed of the candidate draws, combined with (global_step, rank).
     """
 
-    def __init__(self, compass: str, num_candidates: int = 4,
-                 policy: Literal["argmin", "boltzmann", "importance", "sequence_to_token"] = "argmin",
+    def __init__(self, compass: str, num_candidates: int = 16,
+                 policy: Literal["argmin", "boltzmann", "importance", "sequence_to_token"] = "boltzmann",
                  selection_temperature: float = 1.0, switch_time: float = 0.5, shape_from: float = 0.0,
                  seed: int = 0) -> None:
         self.compass_path = compass
