@@ -91,6 +91,8 @@ LEVERS = [
           f"{IMPORTANCE} rk4"),
     Lever("RK4 target (3 midpoints), oracle importance K=16 (against its blind twin)", "synthetic-textlike", "mask",
           m("student-rk4-shaped-is16"), m("student-rk4-blind"), f"{IMPORTANCE} rk4"),
+    Lever("RK4 target, oracle importance K=16 (against blind Heun)", "synthetic-textlike", "mask",
+          m("student-rk4-shaped-is16"), RETRAINED, f"{IMPORTANCE} rk4"),
     Lever("endpoint target, learned compass Boltzmann tau = 1 K=16 (against its blind twin)", "synthetic-textlike",
           "mask", m("student-endpoint-shaped-boltzmann16"), m("student-endpoint-blind"), f"{IMPORTANCE} endpoint-learned"),
     Lever("longer training: blind, 1,500 steps against 750", "synthetic-textlike", "mask", m("student-blind-1500"),
