@@ -32,8 +32,9 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# The demo: the whole TS-DFM pipeline on the embedded World English Bible corpus, about 20 minutes on a 2-core
-# CPU: teacher (6 min), energy compass (3 min), blind and shaped students (400 steps each), then one table
+# The demo: the whole TS-DFM pipeline on the embedded World English Bible corpus, about 40 minutes on a 2-core
+# CPU: teacher (6 min), energy compass (3 min), blind and shaped students (400 steps each; the shaped one, K = 16,
+# takes most of the time), then one table
 # and plot (SmolLM2-135M judge, offline) in runs/demo/quality.{md,png}. Finished stages are reused when re-run
 # (make's file targets); a stage made again starts over (`tsdfm fit --overwrite`); `make clean-demo` starts over.
 demo: $(DEMO)/quality.md
