@@ -52,13 +52,11 @@ $(DEMO)/student_blind.ckpt: $(DEMO)/teacher.ckpt configs/demo_text_student.yaml
 	$(TSDFM) fit --overwrite --config configs/demo_text_student.yaml
 	cp $(DEMO)/student_blind/checkpoints/last.ckpt $@
 
-# the same student config, shaped by adding the callback on the command line; its defaults are the best setting
+# the same student config, shaped by adding the callback on the command line with its defaults, the best setting
 # measured with a learned compass (benchmarks/results/levers.md): Boltzmann selection at tau = 1 over K = 16
 $(DEMO)/student_shaped.ckpt: $(DEMO)/teacher.ckpt $(DEMO)/compass.ckpt configs/demo_text_student.yaml
 	$(TSDFM) fit --overwrite --config configs/demo_text_student.yaml --trainer.default_root_dir=$(DEMO)/student_shaped \
-	  --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=$(DEMO)/compass.ckpt \
-	  --trainer.callbacks.num_candidates=16 --trainer.callbacks.policy=boltzmann \
-	  --trainer.callbacks.selection_temperature=1.0
+	  --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=$(DEMO)/compass.ckpt
 	cp $(DEMO)/student_shaped/checkpoints/last.ckpt $@
 
 $(DEMO)/quality.md: $(DEMO)/student_blind.ckpt $(DEMO)/student_shaped.ckpt

@@ -30,6 +30,7 @@ REFERENCES = {"synthetic-textlike": ("teacher-1024",), "synthetic": ("data", "te
               "web-bible": ("data", "teacher-1024")}
 TEXTLIKE = "benchmarks/reproduce_textlike.sh"
 IMPORTANCE = "benchmarks/reproduce_importance.sh"
+STEPS = 8  # every lever is compared at the few-step student's headline step count
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,10 @@ class Lever:
     twin: dict
     stage: str
     judge: str = "oracle"
-    steps: int = 8
 
 
 def m(method: str, **fields) -> dict:
+    """A row selector: the method and any fields that tell its rows apart."""
     return {"method": method, **fields}
 
 
@@ -146,7 +147,7 @@ def select(rows: list[dict], lever: Lever, reference: str, fields: dict) -> dict
     """The one matched row of the lever's dataset, source, judge and steps at this reference with these fields, or
     None."""
     found = [r for r in rows if r.get("reference") == reference and r.get("matched_gen_ppl")
-             and (r["dataset"], r["source"], r["judge"], r["steps"]) == (lever.dataset, lever.source, lever.judge, lever.steps)
+             and (r["dataset"], r["source"], r["judge"], r["steps"]) == (lever.dataset, lever.source, lever.judge, STEPS)
              and all(r.get(k) == v for k, v in fields.items())]
     if len(found) > 1:
         raise ValueError(f"lever {lever.name!r}: {fields} matches {len(found)} frontier rows; name more fields "
