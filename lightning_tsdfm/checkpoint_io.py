@@ -3,7 +3,8 @@ loads name an unreadable checkpoint file instead of failing deep inside torch.
 
 A local checkpoint is written to a temporary file in its own directory, flushed to disk, then renamed over its
 path (``os.replace``, atomic on one file system): a save that fails (a full disk, a crash, a kill) leaves the
-previous checkpoint whole and removes its temporary file. Remote paths (``s3://``, ...) keep Lightning's own save.
+previous checkpoint whole and removes its temporary file. Remote paths (``s3://``, ...) keep Lightning's own save,
+but are never loaded (:func:`~lightning_tsdfm.modules.checkpoint.check_local_checkpoint`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lightning_tsdfm.modules.checkpoint import check_checkpoint_file, unreadable
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """:class:`~lightning.pytorch.plugins.io.TorchCheckpointIO` that saves a local checkpoint atomically (temporary
-    file, then ``os.replace``) and refuses an unreadable one with a message naming the file."""
+    file, then ``os.replace``) and refuses to load a remote or unreadable one with a message naming the file."""
 
     @override
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Optional[Any] = None) -> None:
@@ -33,9 +34,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     @override
     def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only: Optional[bool] = None) -> dict[str, Any]:
-        if not _is_local_file_protocol(path):
-            return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
-        check_checkpoint_file(path)
+        check_checkpoint_file(path)  # a remote path is refused: Lightning would unpickle a download unchecked
         try:
             return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
         except (RuntimeError, EOFError) as err:

@@ -30,7 +30,13 @@ from lightning_tsdfm.checkpoint_io import install_atomic_checkpoint_io
 from lightning_tsdfm.errors import UserError, user_message
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
 from lightning_tsdfm.metrics.judges import build_judge, check_judge_fits
-from lightning_tsdfm.modules.checkpoint import check_resumed_kind, current_hparams, module_class, read_checkpoint
+from lightning_tsdfm.modules.checkpoint import (
+    check_local_checkpoint,
+    check_resumed_kind,
+    current_hparams,
+    module_class,
+    read_checkpoint,
+)
 from lightning_tsdfm.plugins import load_plugins
 from lightning_tsdfm.run_directory import link_logger_to_run_directory, place_checkpoints_in_run_directory
 from lightning_tsdfm.samples_io import check_samples_path, generate_samples, read_jsonl, write_jsonl
@@ -55,11 +61,14 @@ class TsdfmCLI(LightningCLI):
         """Lightning's step that reads a resumed checkpoint's hyper-parameters into the config, after checking that
         ``--ckpt_path`` is a readable lightning-tsdfm checkpoint of the configured model's kind (Lightning would
         otherwise swap in the checkpoint's own class), and with a checkpoint of an earlier version read under today's
-        names (flat ``lr`` as ``optimizer.lr``, ...): Lightning would pass the old names to the module."""
+        names (flat ``lr`` as ``optimizer.lr``, ...): Lightning would pass the old names to the module. A remote
+        ``--ckpt_path`` (a URL, ``registry:``) is refused: Lightning would download and unpickle it unchecked."""
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path:
+            check_local_checkpoint(ckpt_path)
         if not ckpt_path or not Path(ckpt_path).is_file():
-            return  # "last", "best", a remote path, or a missing file: Lightning's checks
+            return  # "last", "best", "hpc" or a missing file: Lightning's checks
         checkpoint = read_checkpoint(ckpt_path)
         model = self.config[subcommand].get("model")
         class_path = model.get("class_path") if hasattr(model, "get") else None

@@ -16,6 +16,7 @@ from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.checkpoint import load_module
+from lightning_tsdfm.sample_card import CARD_KEYS, check_row
 from lightning_tsdfm.shaping import GuidedJump, make_selection
 from lightning_tsdfm.shaping.compasses import load_matching_compass
 
@@ -33,8 +34,7 @@ class SampleSet:
 
 def judge_card(card: dict) -> dict:
     """The part of a data card a judge needs (the language spec; a text judge needs only the text)."""
-    keep = ("kind", "vocab_size", "seq_len", "hmm", "corpus")
-    return {k: v for k, v in card.items() if k in keep}
+    return {k: v for k, v in card.items() if k in CARD_KEYS}
 
 
 def generate_samples(
@@ -137,11 +137,13 @@ def write_jsonl(samples: SampleSet, path: str | Path) -> None:
 
 
 def read_jsonl(path: str | Path) -> SampleSet:
-    """The samples of a JSONL file written by :func:`write_jsonl`; a malformed line is named by its line number."""
+    """The samples of a JSONL file written by :func:`write_jsonl`, read as untrusted input: a malformed line, or one
+    whose tokens or data card are malformed or oversized (:func:`~lightning_tsdfm.sample_card.check_row`), is named
+    by its line number."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Sample file {path} does not exist (write one with `tsdfm sample`).")
-    rows = []
+    rows, width = [], None
     for number, line in enumerate(path.read_bytes().split(b"\n"), 1):
         if not line.strip():
             continue
@@ -153,9 +155,13 @@ def read_jsonl(path: str | Path) -> SampleSet:
         except json.JSONDecodeError as err:
             raise UserError(f"{path}, line {number}: not valid JSON ({err.msg}, column {err.colno}). Fix or delete "
                             f"that line, or write the file again with `tsdfm sample`.") from err
+        except RecursionError:
+            raise UserError(f"{path}, line {number}: JSON nested too deeply to read, which `tsdfm sample` never "
+                            f"writes. Fix or delete that line, or write the file again with `tsdfm sample`.") from None
         if not isinstance(rows[-1], dict) or "tokens" not in rows[-1] or "text" not in rows[-1]:
             raise UserError(f"{path}, line {number}: every line needs 'tokens' and 'text' fields, as `tsdfm sample` "
                             f"writes them.")
+        width = check_row(rows[-1], f"{path}, line {number}", width)
     if not rows:
         raise UserError(f"Sample file {path} is empty: write samples into it with `tsdfm sample`.")
     meta = {k: v for k, v in rows[0].items() if k not in ("index", "text", "tokens")}

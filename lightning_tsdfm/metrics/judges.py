@@ -38,17 +38,21 @@ class Judge(Protocol):
 
 
 class OracleJudge:
-    """Exact NLL under the synthetic language that generated the training data."""
+    """Exact NLL under the synthetic language that generated the training data, scored in batches whose forward
+    pass holds at most :attr:`batch_entries` float64 entries (samples x length x hidden states)."""
 
     name = "oracle"
     wants = "tokens"
+    batch_entries = 1 << 24  # 128 MiB
 
     def __init__(self, spec) -> None:
         self.language = HiddenMarkovLanguage(spec)
         self.spec = self.language.spec
 
     def score(self, samples: Tensor) -> tuple[Tensor, Tensor]:
-        nll = -self.language.log_likelihood(samples)
+        rows = max(1, self.batch_entries // max(1, samples.shape[1] * self.language.num_states))
+        batches = samples.split(rows) if len(samples) else [samples]
+        nll = torch.cat([-self.language.log_likelihood(batch) for batch in batches])
         return nll, torch.full_like(nll, samples.shape[1])
 
 

@@ -6,7 +6,10 @@ The header, ``checkpoint["tsdfm"]``: ``kind`` (the module's ``checkpoint_kind``,
 
 Checkpoints are read with ``torch.load(weights_only=True)``: besides tensors and plain Python containers, only the
 types in :data:`CHECKPOINT_GLOBALS` may be rebuilt, and only a registered module class (:func:`module_classes`) is
-instantiated, so a checkpoint never runs code of its own.
+instantiated, so a checkpoint never runs code of its own. Every class a checkpoint names (its header's
+``class_path``; in its hyper-parameters, LightningCLI's ``_class_path`` and ``_instantiator`` and any nested
+``class_path``) is checked against the allow-list before anything is imported (:func:`check_named_classes`), and a
+checkpoint given as a URL is refused (:func:`check_local_checkpoint`): a download would be unpickled unchecked.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextvars
 import inspect
 import pickle
 import re
+import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -43,9 +47,28 @@ def unreadable_checkpoint(path, reason: str) -> UserError:
     )
 
 
+def is_remote(path) -> bool:
+    """Whether ``path`` names a checkpoint elsewhere than in a local file: a URL (``https://``, ``s3://``,
+    ``file://``, ...), an fsspec chain (``simplecache::...``) or Lightning's model registry (``registry:...``)."""
+    text = str(path)
+    return "://" in text or "::" in text or text.lower() == "registry" or text.lower().startswith("registry:")
+
+
+def check_local_checkpoint(path) -> None:
+    """Refuse a remote checkpoint (:func:`is_remote`): Lightning and torch.hub would download and unpickle it
+    unchecked, so only a local file, read by :func:`read_checkpoint`, is loaded."""
+    if is_remote(path):
+        raise UserError(
+            f"Refusing to load the checkpoint {path}: remote checkpoints (URLs such as https://, s3://, file://, or "
+            f"registry:) are not loaded, as reading one unchecked could run code it holds. Download the file and pass "
+            f"its local path, which is read safely (weights only, registered module classes)."
+        )
+
+
 def check_checkpoint_file(path: str | Path) -> None:
-    """Refuse a file that cannot be a checkpoint: ``torch.save`` writes a zip archive, whole only with its
-    directory at the end, so an empty, truncated or random file fails here before torch reads it."""
+    """Refuse a file that cannot be a checkpoint: a remote one, a missing one, and, as ``torch.save`` writes a zip
+    archive whole only with its directory at the end, an empty, truncated or random one, before torch reads it."""
+    check_local_checkpoint(path)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} does not exist.")
@@ -127,12 +150,15 @@ def checkpoint_name(module) -> str:
 
 
 def read_checkpoint(path: str | Path, expected_kind: str | tuple[str, ...] | None = None) -> dict:
-    """The whole checkpoint dict, read safely, after checking it is a lightning-tsdfm checkpoint of an expected kind."""
+    """The whole checkpoint dict, read safely, after checking it is a local lightning-tsdfm checkpoint of an expected
+    kind that names registered classes only (:func:`check_named_classes`)."""
+    check_local_checkpoint(path)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} does not exist.")
     checkpoint = _safe_load(path)
     header = header_of(checkpoint, path)
+    check_named_classes(checkpoint, path)
     kinds = (expected_kind,) if isinstance(expected_kind, str) else expected_kind
     kinds = None if kinds is None else tuple(map(canonical_kind, kinds))
     if kinds is not None and header["kind"] not in kinds:
@@ -159,16 +185,90 @@ def module_classes() -> dict[str, type[L.LightningModule]]:
     return {f"{c.__module__}.{c.__qualname__}": c for c in classes}
 
 
-def module_class(class_path, path: str | Path = "the checkpoint") -> type[L.LightningModule]:
-    """The registered module class named ``class_path``; anything else is refused without importing it."""
+def module_class(class_path, path: str | Path = "the checkpoint", where: str = "") -> type[L.LightningModule]:
+    """The registered module class named ``class_path`` (:func:`registered_class`); anything else is refused without
+    importing it. ``where`` says where the checkpoint names it (its header when empty)."""
     classes = module_classes()
-    if not isinstance(class_path, str) or class_path not in classes:
+    cls = registered_class(class_path, classes)
+    if cls is None:
         raise ValueError(
-            f"{path} names the module class {class_path!r}, which is not a registered lightning-tsdfm module: "
-            f"allowed are {', '.join(sorted(classes))}. A plugin's classes are allowed once it is installed "
-            f"(e.g. `pip install plugins/<name>`)."
+            f"{path} names the module class {class_path!r}{f' in {where}' if where else ''}, which is not a registered "
+            f"lightning-tsdfm module: allowed are {', '.join(sorted(classes))}. A plugin's classes are allowed once it "
+            f"is installed (e.g. `pip install plugins/<name>`)."
         )
-    return classes[class_path]
+    return cls
+
+
+def registered_class(name, classes: dict[str, type]) -> type | None:
+    """The class of ``classes`` (class path -> class) that ``name`` names, by its own path or by the path of an
+    imported module that holds it (``lightning_tsdfm.TeacherModule``, as LightningCLI records it), else None.
+    Only modules already imported are looked at, so nothing is imported."""
+    if not isinstance(name, str):
+        return None
+    if name in classes:
+        return classes[name]
+    module_name, _, attribute = name.rpartition(".")
+    found = getattr(sys.modules.get(module_name), "__dict__", {}).get(attribute)
+    return found if any(found is cls for cls in classes.values()) else None
+
+
+#: the instantiators LightningCLI records as a module's ``_instantiator`` hyper-parameter (Lightning's own allow-list)
+INSTANTIATORS = ("lightning.pytorch.cli.instantiate_module", "pytorch_lightning.cli.instantiate_module")
+
+#: the hyper-parameter keys whose value names a class or function that Lightning or jsonargparse would import
+NAMING_KEYS = ("class_path", "_class_path", "_instantiator")
+
+
+def check_named_classes(checkpoint: dict, path) -> None:
+    """Refuse a checkpoint that names a class outside the allow-list anywhere Lightning or jsonargparse would import
+    it from, before anything is imported: the header's ``class_path`` and the hyper-parameters' ``_class_path`` name
+    one registered module (:func:`module_class`), an ``_instantiator`` is LightningCLI's (:data:`INSTANTIATORS`), a
+    nested ``class_path`` a registered module or a :data:`CHECKPOINT_GLOBALS` config."""
+    cls = module_class(checkpoint["tsdfm"].get("class_path"), path)
+    hparams = checkpoint.get("hyper_parameters")
+    for where, key, name in _named(hparams if isinstance(hparams, dict) else {}, "hyper_parameters", path):
+        if key == "_instantiator":
+            if name not in INSTANTIATORS:
+                raise ValueError(
+                    f"{path} names the instantiator {name!r} in {where}, which is not LightningCLI's "
+                    f"({', '.join(INSTANTIATORS)}): refused without importing it. Use a checkpoint written by "
+                    f"`tsdfm fit`.")
+        elif where == f"hyper_parameters.{key}":
+            if module_class(name, path, where) is not cls:
+                raise ValueError(
+                    f"{path} names the module class {name!r} in {where} but {checkpoint['tsdfm'].get('class_path')!r} "
+                    f"in its header: refused, as the two disagree. Use a checkpoint written by `tsdfm fit`.")
+        elif registered_class(name, _nested_classes()) is None:
+            raise ValueError(
+                f"{path} names the class {name!r} in {where}, which is not allowed in a checkpoint's "
+                f"hyper-parameters (allowed: {', '.join(sorted(_nested_classes()))}): refused without importing it. "
+                f"Use a checkpoint written by `tsdfm fit`.")
+
+
+def _nested_classes() -> dict[str, type]:
+    """class_path -> class of what a hyper-parameter may name: a registered module or a checkpoint config."""
+    return module_classes() | {f"{c.__module__}.{c.__qualname__}": c for c in CHECKPOINT_GLOBALS}
+
+
+#: the deepest nesting of hyper-parameters a checkpoint may hold (a written one holds a few levels)
+MAX_HPARAMS_DEPTH = 64
+
+
+def _named(value, where: str, path, depth: int = 0):
+    """(where, key, name) for every :data:`NAMING_KEYS` entry in ``value`` (of the checkpoint ``path``), at any depth
+    up to :data:`MAX_HPARAMS_DEPTH` (``where`` is its place, e.g. ``hyper_parameters.backbone.class_path``)."""
+    if depth > MAX_HPARAMS_DEPTH:
+        raise ValueError(f"{path} holds hyper-parameters nested deeper than {MAX_HPARAMS_DEPTH} levels, which no "
+                         f"checkpoint written by `tsdfm fit` holds: refused. Use a checkpoint written by `tsdfm fit`.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            place = f"{where}.{key}"
+            if key in NAMING_KEYS:
+                yield place, key, item
+            yield from _named(item, place, path, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _named(item, f"{where}[{index}]", path, depth + 1)
 
 
 def load_module(path: str | Path, expected_kind: str | tuple[str, ...] | None = None, map_location="cpu") -> L.LightningModule:
