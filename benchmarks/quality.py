@@ -50,7 +50,7 @@ from lightning_tsdfm.modules import read_checkpoint  # noqa: E402
 from lightning_tsdfm.paths import MixturePath, make_source  # noqa: E402
 from lightning_tsdfm.samples_io import SampleSet, generate_samples, write_jsonl  # noqa: E402
 from lightning_tsdfm.sampling import denoiser_step, parse_step_sizes, sample_chain  # noqa: E402
-from lightning_tsdfm.shaping.compasses import ORACLE  # noqa: E402
+from lightning_tsdfm.shaping.compasses import compass_kind  # noqa: E402
 
 COLUMNS = ["dataset", "source", "method", "steps", "sampling_temperature", "judge", "gen_ppl", "nll_stderr", "entropy",
            "reverse_ppl", "distinct_4", "n_samples", "seed", "compass", "k", "policy", "trajectory", "g", "train_steps"]
@@ -130,9 +130,16 @@ def training_provenance(checkpoint: str) -> dict:
     if shaping:  # K is the table's column k (earlier checkpoints saved it under that name)
         shaping = {**{key: value for key, value in shaping.items() if key != "num_candidates"},
                    "k": shaping.get("num_candidates", shaping.get("k")), "compass_path": shaping.get("compass"),
-                   "compass": "oracle" if shaping.get("compass") == ORACLE else "learned"}
+                   **compass_labels(shaping.get("compass"))}
     trajectory = state.get("hyper_parameters", {}).get("trajectory")
     return {"train_steps": state.get("global_step"), "trajectory": trajectory, **(shaping or {})}
+
+
+def compass_labels(name: str) -> dict:
+    """A row's names for the compass ``name``: ``compass`` (``oracle``, ``learned`` for a trained NCE compass as the
+    stored rows have it, else the kind), ``compass_kind`` (nce, causal-lm, oracle, oracle-sequence) and the checkpoint."""
+    kind = compass_kind(name)
+    return {"compass": "learned" if kind == "nce" else kind, "compass_kind": kind, "compass_checkpoint": name}
 
 
 def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict | None]:
@@ -224,8 +231,8 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
     for method, source, step_list, checkpoint, sampler, shaping in map(parse_model, models):
         provenance = training_provenance(checkpoint)
         if shaping:  # a model guided while it samples: the row names the sampling compass
-            provenance = {**provenance, "sampling_shaping": shaping, "k": shaping["num_candidates"], "policy": shaping["policy"],
-                          "compass": "oracle" if shaping["compass"] == ORACLE else "learned"}
+            provenance = {**provenance, "sampling_shaping": {**shaping, "compass_kind": compass_kind(shaping["compass"])},
+                          "k": shaping["num_candidates"], "policy": shaping["policy"], **compass_labels(shaping["compass"])}
         for steps in step_list:
             for temperature in temperatures:
                 if checkpoint == ORACLE_DENOISER:

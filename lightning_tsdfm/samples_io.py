@@ -18,7 +18,7 @@ from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.checkpoint import load_module
 from lightning_tsdfm.sample_card import CARD_KEYS, check_row
 from lightning_tsdfm.shaping import GuidedJump, make_selection
-from lightning_tsdfm.shaping.compasses import load_matching_compass
+from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -83,7 +83,7 @@ def generate_samples(
         compass = load_matching_compass(shaping["compass"], module, device)
         selection = make_selection(shaping.get("policy", "argmin"), shaping.get("selection_temperature", 1.0),
                                    shaping.get("switch_time", 0.5), shaping.get("shape_from", 0.0))
-        jump = GuidedJump(compass.energies, shaping.get("num_candidates", 4), selection, jump)
+        jump = GuidedJump(compass.energies, shaping.get("num_candidates", 4), selection, jump, scores=compass.scores)
         jump.generator = torch.Generator(device=device).manual_seed(seed + 1)
     start = time.perf_counter()
     sampler = sampler or module.samplers[0]
@@ -103,7 +103,7 @@ def generate_samples(
         "sampling_temperature": temperature,
         "seconds_per_sequence": seconds / num_samples,
         "data": judge_card(module.data_card),
-        "sampling_shaping": shaping,
+        "sampling_shaping": {**shaping, "compass_kind": compass_kind(shaping["compass"])} if shaping else None,
     }
     return SampleSet(tokens, decoder_from_card(module.data_card)(tokens), meta)
 

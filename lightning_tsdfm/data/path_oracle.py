@@ -93,6 +93,9 @@ class OracleCompass:
     Accepted wherever a compass checkpoint is (``compass=oracle``) for models of a synthetic language.
     """
 
+    kind = "oracle"
+    scores = "state"  # it scores the noised states x_{t+h}
+
     def __init__(self, oracle: PathOracle, seq_len: int) -> None:
         self.oracle = oracle
         self.hparams = {"vocab_size": oracle.language.vocab_size, "seq_len": seq_len}

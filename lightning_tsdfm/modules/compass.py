@@ -96,6 +96,8 @@ class CompassModule(FrozenTeacherMixin, TrainingMixin, DataCardMixin, L.Lightnin
     """
 
     checkpoint_kind = "compass"
+    kind = "nce"  # the kind of energy, in result rows
+    scores = "state"  # it scores the noised states x_{t+h}
 
     def __init__(
         self,

@@ -1,12 +1,18 @@
-"""Compasses for shaping: a trained compass checkpoint, or the oracle of a synthetic language, checked to
-score the states of the module it shapes (vocabulary, source, length)."""
+"""Compasses for shaping, named as on the command line and checked to score what the module it shapes makes
+(vocabulary, length, and the source for a state energy; the language for a proposal energy):
+
+- a compass checkpoint (kind ``nce``) or ``oracle`` (the exact data-path energy): state energies, on x_{t+h};
+- ``ar:<checkpoint>``, ``hf:<name>``, ``smollm2`` (kind ``causal-lm``) or ``oracle-sequence``: energies over the
+  denoiser's whole proposals x1_hat (:mod:`lightning_tsdfm.shaping.energies`)."""
 
 from __future__ import annotations
 
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
 from lightning_tsdfm.data.path_oracle import OracleCompass, PathOracle
 from lightning_tsdfm.modules.checkpoint import load_module
-from lightning_tsdfm.modules.data_card import check_fits
+from lightning_tsdfm.errors import UserError
+from lightning_tsdfm.modules.data_card import card_differences, check_fits
+from lightning_tsdfm.shaping.energies import is_proposal_energy, proposal_energy
 from lightning_tsdfm.shaping.protocol import declared_seq_len, declared_vocab_size
 
 #: the compass name that selects the exact data-path energy instead of a checkpoint
@@ -19,16 +25,22 @@ def check_compass_matches(compass, module, compass_path: str) -> None:
     name = type(module).__name__
     check_fits(f"the compass {compass_path}", compass.hparams["vocab_size"], compass.hparams["seq_len"], name,
                declared_vocab_size(module), declared_seq_len(module))
+    if compass.scores == "proposal":
+        _check_same_language(compass, module, compass_path)
+        return
     if compass.source_name != module.path.source.name:
         raise ValueError(f"The compass {compass_path} scores states of the {compass.source_name!r} source but {name} "
                          f"uses the {module.path.source.name!r} source: train a compass for that source.")
 
 
 def load_matching_compass(path: str, module, device="cpu", data_card: dict | None = None):
-    """The compass checkpoint at ``path`` frozen on ``device``, or with ``path="oracle"`` the exact energy of the
-    synthetic language in ``data_card`` (default: the module's), after checking it scores ``module``'s states."""
+    """The compass named ``path`` frozen on ``device`` (a checkpoint, ``oracle``, or a proposal energy), with the
+    synthetic language or tokenizer of ``data_card`` (default: the module's), after checking it fits ``module``."""
+    card = data_card or getattr(module, "data_card", None)
     if path == ORACLE:
-        compass = oracle_compass(data_card or getattr(module, "data_card", None), module)
+        compass = oracle_compass(card, module)
+    elif is_proposal_energy(path):
+        compass = proposal_energy(path, card, declared_seq_len(module), device)
     else:
         compass = load_module(path, expected_kind="compass", map_location=device).requires_grad_(False)
     check_compass_matches(compass, module, path)
@@ -43,3 +55,22 @@ def oracle_compass(data_card: dict | None, module) -> OracleCompass:
                          f"was trained on {kind} data. Train a compass with CompassModule and pass its checkpoint.")
     language = HiddenMarkovLanguage(data_card["hmm"])
     return OracleCompass(PathOracle(language, module.path), declared_seq_len(module))
+
+
+def compass_kind(name: str) -> str:
+    """The kind of energy a compass name gives, as result rows name it: ``oracle``, ``oracle-sequence``, ``causal-lm``
+    (``ar:``, ``hf:``, ``smollm2``) or ``nce`` (a compass checkpoint)."""
+    if name in (ORACLE, "oracle-sequence"):
+        return name
+    return "causal-lm" if is_proposal_energy(name) else "nce"
+
+
+def _check_same_language(energy, module, name: str) -> None:
+    """A proposal energy with a data card (a causal LM) must have been trained on the module's data."""
+    ours, theirs = getattr(module, "data_card", None), getattr(energy, "data_card", None)
+    if not ours or not theirs:
+        return
+    differences = [d for d in card_differences(theirs, ours) if not d.startswith("seq_len")]
+    if differences:
+        raise UserError(f"The energy {name} was trained on other data than {type(module).__name__} ("
+                        + "; ".join(differences) + "): train the causal LM on the shaped model's data.")

@@ -8,12 +8,18 @@ stream is consumed as in blind distillation. A jump whose every sequence starts 
 candidates at time t + h in one batched forward; a :class:`SelectionPolicy` picks per sequence (or per token),
 given also each candidate's log proposal ratio log q(x_k | x_t) - log p(x_t | x_k) (the draw's probability over
 the noising probability).
+
+An energy over whole proposals (``scores="proposal"``: a causal LM, the sequence oracle) scores instead each
+candidate's full draw x1_hat_k: its own tokens where it moves and, where nothing moves, draws shared by all K
+candidates (candidate 0's), so the candidates differ only where they reveal. Its log proposal ratio is
+log q(y_k | x_t), the probability of the moving tokens alone: the shared draws cancel between candidates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -50,10 +56,13 @@ class GuidedJump:
     """x_{t+h} = the selected one of K candidate blind jumps (or transitions). K = 1 is the blind jump."""
 
     def __init__(self, energies: Energies, num_candidates: int, selection: SelectionPolicy,
-                 blind: BlindJump | None = None) -> None:
+                 blind: BlindJump | None = None, scores: Literal["state", "proposal"] = "state") -> None:
         if num_candidates < 1:
             raise ValueError(f"num_candidates (K) must be >= 1, got {num_candidates}.")
+        if scores not in ("state", "proposal"):
+            raise ValueError(f"scores must be 'state' (x_{{t+h}}) or 'proposal' (whole draws x1_hat), got {scores!r}.")
         self.energies = energies
+        self.scores = scores
         self.num_candidates = num_candidates
         self.selection = selection
         self.blind = blind or BlindJump()
@@ -62,35 +71,40 @@ class GuidedJump:
         self.calls = 0  # jumps asked of this policy (K = 1 included)
 
     def __call__(self, x_t, probs, t, h, path: MixturePath, generator=None):
-        candidates, log_proposal = self._jump_candidates(x_t, probs, t, h, path, generator)
-        return candidates[0] if len(candidates) == 1 else self.select(candidates, t, h, log_proposal)
+        candidates, log_proposal, scored = self._jump_candidates(x_t, probs, t, h, path, generator)
+        return candidates[0] if len(candidates) == 1 else self.select(candidates, t, h, log_proposal, scored)
 
     def draw_candidates(self, x_t, probs, t, h, path: MixturePath, generator=None) -> Candidates:
         """The K candidate jumps, the kept one and the law it was drawn from (the selection's keep probabilities)."""
-        candidates, log_proposal = self._jump_candidates(x_t, probs, t, h, path, generator)
+        candidates, log_proposal, scored = self._jump_candidates(x_t, probs, t, h, path, generator)
         if len(candidates) == 1:
             return Candidates.single(candidates[0])
-        kept, energies = self.scored_selection(candidates, t, h, log_proposal)
+        kept, energies = self.scored_selection(candidates, t, h, log_proposal, scored)
         return Candidates(kept, candidates, self.selection.keep_probabilities(energies, t, log_proposal))
 
     def _unshaped(self, t: Tensor) -> bool:
         """K = 1, or every sequence's jump starts before the selection's ``shape_from``: the blind jump alone."""
         return self.num_candidates == 1 or bool((t < self.selection.shape_from).all())
 
-    def _jump_candidates(self, x_t, probs, t, h, path: MixturePath, generator) -> tuple[Tensor, Tensor | None]:
-        """K blind jumps sharing the moves [K, B, L] (candidate 0 with the caller's generator) and their log proposal
-        ratios [K, B] (the blind jump alone and None where :meth:`_unshaped`)."""
+    def _jump_candidates(self, x_t, probs, t, h, path: MixturePath, generator) -> tuple[Tensor, Tensor | None, Tensor]:
+        """K blind jumps sharing the moves [K, B, L] (candidate 0 with the caller's generator), their log proposal
+        ratios [K, B] and what the energy scores [K, B, L] (the states, or the whole proposals x1_hat); the blind jump
+        alone and None where :meth:`_unshaped`."""
         self.calls += 1
         first_tokens = self.blind.draw_tokens(probs, generator)
         moves = self.blind.draw_moves(x_t, t, h, path, generator)
         if self._unshaped(t):
-            return torch.where(moves, first_tokens, x_t)[None], None
+            blind = torch.where(moves, first_tokens, x_t)[None]
+            return blind, None, blind
         other_tokens = self.blind.draw_tokens(probs.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), self.generator)
         tokens = torch.cat([first_tokens.unsqueeze(0), other_tokens])  # [K, B, L]
         candidates = torch.where(moves, tokens, x_t)
         drawn = temper(probs.double(), self.blind.temperature).log().expand(self.num_candidates, -1, -1, -1)
         log_q = torch.where(moves, drawn.gather(-1, tokens[..., None]).squeeze(-1), 0.0).sum(-1)  # [K, B]
-        return candidates, log_q - path.log_noising(candidates, x_t, t, (t + h).clamp(max=1.0))
+        if self.scores == "proposal":
+            shared = torch.where(path.source.unsettled(x_t), first_tokens, x_t)  # settled positions are x1 already
+            return candidates, log_q, torch.where(moves, tokens, shared)
+        return candidates, log_q - path.log_noising(candidates, x_t, t, (t + h).clamp(max=1.0)), candidates
 
     def transition(self, x_t, kernel, t, h, generator=None):
         """K draws of x_{t+h} ~ kernel (candidate 0 with the caller's generator, as the blind transition), one kept.
@@ -99,21 +113,28 @@ class GuidedJump:
         first = self.blind.transition(x_t, kernel, t, h, generator)
         if self._unshaped(t):
             return first
+        if self.scores == "proposal":
+            raise TypeError("An energy over whole proposals (a causal LM, oracle-sequence) scores the denoiser's draws "
+                            "x1_hat, which a next-state kernel does not expose: shape this model with a state compass "
+                            "(a compass checkpoint or oracle), or call the jump policy with the denoiser's probs.")
         others = self.blind.transition(x_t, kernel.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), t, h, self.generator)
         candidates = torch.cat([first.unsqueeze(0), others])
         drawn = temper_moves(kernel.double(), x_t, self.blind.temperature).log().expand(self.num_candidates, -1, -1, -1)
         return self.select(candidates, t, h, drawn.gather(-1, candidates[..., None]).squeeze(-1).sum(-1))
 
-    def select(self, candidates: Tensor, t: Tensor, h: Tensor, log_proposal: Tensor | None = None) -> Tensor:
+    def select(self, candidates: Tensor, t: Tensor, h: Tensor, log_proposal: Tensor | None = None,
+               scored: Tensor | None = None) -> Tensor:
         """The kept one of ``candidates`` [K, B, L] (states at t + h), scored by the compass in one forward;
-        ``log_proposal`` [K, B]: log q(x_k | x_t) - log p(x_t | x_k) per candidate, for ``importance``."""
-        return self.scored_selection(candidates, t, h, log_proposal)[0]
+        ``log_proposal`` [K, B]: log q(x_k | x_t) - log p(x_t | x_k) per candidate, for ``importance``; ``scored``
+        [K, B, L]: what the energy reads in the candidates' place (default: the candidates)."""
+        return self.scored_selection(candidates, t, h, log_proposal, scored)[0]
 
-    def scored_selection(self, candidates: Tensor, t: Tensor, h: Tensor,
-                         log_proposal: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """:meth:`select`'s kept state [B, L], with the candidates' per-token energies [K, B, L]."""
-        k, b, n = candidates.shape
-        energies = self.energies(candidates.reshape(k * b, n), (t + h).clamp(max=1.0).repeat(k)).reshape(k, b, n).float()
+    def scored_selection(self, candidates: Tensor, t: Tensor, h: Tensor, log_proposal: Tensor | None = None,
+                         scored: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`select`'s kept state [B, L], with the per-token energies [K, B, L] of ``scored``."""
+        scored = candidates if scored is None else scored
+        k, b, n = scored.shape
+        energies = self.energies(scored.reshape(k * b, n), (t + h).clamp(max=1.0).repeat(k)).reshape(k, b, n).float()
         if not torch.isfinite(energies).all():
             raise FloatingPointError(
                 "The energy compass returned NaN or infinite energies; check the compass checkpoint (was its "

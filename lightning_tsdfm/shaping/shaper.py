@@ -27,7 +27,8 @@ from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.frozen import FrozenReference
 from lightning_tsdfm.seeding import derived_generator
 from lightning_tsdfm.shaping.guided_jump import GuidedJump, ShapingStatistics
-from lightning_tsdfm.shaping.compasses import load_matching_compass
+from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
+from lightning_tsdfm.shaping.energies import is_proposal_energy
 from lightning_tsdfm.shaping.protocol import check_shapeable
 from lightning_tsdfm.shaping.selection import make_selection
 
@@ -39,7 +40,9 @@ class TrajectoryShaper(Callback):
 
     Args:
         compass: path of a compass checkpoint (``tsdfm fit`` with CompassModule), or ``oracle``: the exact
-            energy -log p_t(x_t) / L of a synthetic language's data path (the upper bound of a compass).
+            energy -log p_t(x_t) / L of a synthetic language's data path (the upper bound of a compass); or an energy
+            over the denoiser's whole proposals: ``ar:<causal LM checkpoint>``, ``hf:<name>``, ``smollm2`` or
+            ``oracle-sequence`` (the language's own log p(x1)), best with ``policy=importance``.
         num_candidates: K, candidates per midpoint (K = 1 is blind distillation).
         policy: ``argmin`` (lowest energy), ``boltzmann`` (k ~ softmax(-E / selection_temperature); at tau = 1 a
             learned compass's NCE logit -E estimates log p_data / p_teacher, so this resamples toward the data),
@@ -59,7 +62,8 @@ class TrajectoryShaper(Callback):
         self.compass_path = compass
         self.seed = seed
         selection = make_selection(policy, selection_temperature, switch_time, shape_from)
-        self.jump = GuidedJump(self._energies, num_candidates, selection)
+        self.jump = GuidedJump(self._energies, num_candidates, selection,
+                               scores="proposal" if is_proposal_energy(compass) else "state")
         self._compass: FrozenReference | None = None
         self._previous_policy = None
         self._checked_jumps = False
@@ -122,7 +126,7 @@ class TrajectoryShaper(Callback):
     def settings(self) -> dict[str, Any]:
         """What shaped this run (saved in the checkpoint, read by the benchmarks)."""
         selection = self.jump.selection
-        return {"compass": self.compass_path, "num_candidates": self.jump.num_candidates, "policy": selection.name,
+        return {"compass": self.compass_path, "compass_kind": compass_kind(self.compass_path), "num_candidates": self.jump.num_candidates, "policy": selection.name,
                 "selection_temperature": getattr(selection, "temperature", None), "switch_time": getattr(selection, "switch_time", None),
                 "shape_from": selection.shape_from}
 

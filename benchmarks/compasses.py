@@ -1,0 +1,167 @@
+"""The compass instrument: how well each energy ranks a jump's candidates, independent of sampling and distillation.
+
+    python benchmarks/compasses.py --teacher runs/textlike_teacher_mask/checkpoints/last.ckpt \
+        --compass nce=runs/textlike_compass_mask/checkpoints/last.ckpt \
+        --compass causal-lm=ar:runs/textlike_causal_lm/checkpoints/last.ckpt \
+        --compass oracle --compass oracle-sequence --compass random
+
+For each time t_j = j / N of the N-step grid: states x_t of the data path (x1 drawn from the synthetic language,
+noised to t_j), the teacher's K candidate jumps to t_j + 1/N (sharing the moves, as :class:`GuidedJump` draws them),
+and their value under the state oracle, v_k = log p_{t+h}(x_k) (nats). Each compass picks the candidate with the
+highest score: -sum_i e_i for a state energy (the argmin of the compass); an energy over whole proposals is scored
+both ways, by its importance weight -sum_i e_i - log q(y_k | x_t) (``scoring=importance``, what sampling uses) and by
+its energy alone (``scoring=energy``, the mode-seeking argmin). Per compass, scoring and time:
+
+- share: the oracle's selection gain that the compass's choice gets, sum_b (v_c - mean_k v) / sum_b (max_k v - mean_k v)
+  (1 for the state oracle, about 0 for a random choice), with its SE over sequences;
+- top1: how often its choice is the oracle's; spearman: the rank correlation of its scores with v over the K.
+
+Writes benchmarks/results/compasses.{jsonl,md} (rows of this teacher and grid replaced), one table per time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_command  # noqa: E402
+
+from lightning_tsdfm.data.hmm import HiddenMarkovLanguage  # noqa: E402
+from lightning_tsdfm.data.path_oracle import OracleCompass, PathOracle  # noqa: E402
+from lightning_tsdfm.modules.checkpoint import load_module  # noqa: E402
+from lightning_tsdfm.shaping import GuidedJump, make_selection  # noqa: E402
+from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass  # noqa: E402
+
+BENCHMARK = "compasses"
+COLUMNS = ["time", "compass", "kind", "scoring", "share", "share_se", "top1", "spearman", "oracle_gain_nats", "n_states", "k"]
+RANDOM = "random"
+
+
+def selection_share(values: torch.Tensor, scores: torch.Tensor) -> tuple[float, float]:
+    """The oracle's selection gain that the choice argmax_k scores gets, and its SE (delta method over sequences).
+
+    values, scores: [K, B]. share = sum_b (v_c - mean v) / sum_b (max v - mean v)."""
+    choice = scores.argmax(0)
+    mean = values.mean(0)
+    got = values.gather(0, choice[None])[0] - mean
+    best = values.amax(0) - mean
+    share = got.sum() / best.sum()
+    residual = got - share * best  # the ratio estimator's linearisation
+    se = residual.std() * math.sqrt(len(got)) / best.sum() if len(got) > 1 else torch.tensor(float("nan"))
+    return share.item(), se.item()
+
+
+def rank_correlation(values: torch.Tensor, scores: torch.Tensor) -> float:
+    """Spearman's rho between ``scores`` and ``values`` over the K candidates [K, B], averaged over sequences."""
+    def ranks(x):
+        return x.argsort(0).argsort(0).double()
+
+    a, b = ranks(values), ranks(scores)
+    a, b = a - a.mean(0), b - b.mean(0)
+    rho = (a * b).sum(0) / (a.norm(dim=0) * b.norm(dim=0)).clamp_min(1e-12)
+    return rho.mean().item()
+
+
+def measure(teacher, compasses: dict[str, object], num_states: int, k: int, steps: int, seed: int) -> list[dict]:
+    """Rows of (time, compass) figures for ``num_states`` data-path states at each time of the ``steps`` grid."""
+    card = teacher.data_card
+    language = HiddenMarkovLanguage(card["hmm"])
+    oracle = OracleCompass(PathOracle(language, teacher.path), teacher.hparams.seq_len)
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for j in tqdm(range(steps), desc="times"):
+        t = torch.full((num_states,), j / steps, dtype=torch.float64)
+        h = torch.full((num_states,), 1 / steps, dtype=torch.float64)
+        x_t = teacher.path.sample(language.sample(num_states, teacher.hparams.seq_len, g), t, g)
+        with torch.no_grad():
+            probs = torch.softmax(teacher(x_t, t.float()).float(), -1)
+        jump = GuidedJump(lambda x, s: torch.zeros(x.shape), k, make_selection("importance"), scores="proposal")
+        jump.generator = g
+        states, log_q, proposals = jump._jump_candidates(x_t, probs, t, h, teacher.path, g)
+        later = (t + h).clamp(max=1.0).repeat(k)
+        flat = states.reshape(k * num_states, -1)
+        values = -oracle.energies(flat, later).double().sum(-1).reshape(k, num_states)
+        for name, compass in compasses.items():
+            for scoring, scores in _scores(compass, states, proposals, log_q, later, g).items():
+                share, se = selection_share(values, scores)
+                rows.append({"time": j / steps, "compass": name, "kind": _kind(name), "scoring": scoring,
+                             "share": share, "share_se": se,
+                             "top1": (scores.argmax(0) == values.argmax(0)).double().mean().item(),
+                             "spearman": rank_correlation(values, scores),
+                             "oracle_gain_nats": (values.amax(0) - values.mean(0)).mean().item(),
+                             "n_states": num_states, "k": k})
+    return rows
+
+
+def _scores(compass, states, proposals, log_q, later, g) -> dict[str, torch.Tensor]:
+    """The compass's scores of the candidates [K, B] (higher is chosen), by scoring."""
+    k, b, n = states.shape
+    if compass == RANDOM:
+        return {"random": torch.rand(k, b, generator=g, dtype=torch.float64)}
+    if compass.scores == "state":
+        with torch.no_grad():
+            return {"energy": -compass.energies(states.reshape(k * b, n), later.float()).double().sum(-1).reshape(k, b)}
+    with torch.no_grad():
+        energies = compass.energies(proposals.reshape(k * b, n), later.float()).double().sum(-1).reshape(k, b)
+    return {"importance": -energies - log_q.double(), "energy": -energies}
+
+
+def _kind(name: str) -> str:
+    return RANDOM if name == RANDOM else compass_kind(name)
+
+
+def parse_compass(spec: str) -> tuple[str, str]:
+    """``label=name`` or ``name`` -> (label, name)."""
+    return tuple(spec.split("=", 1)) if "=" in spec and not spec.startswith(("ar:", "hf:")) else (spec, spec)
+
+
+def write_report(rows: list[dict]) -> None:
+    lines = ["# The compass instrument", "",
+             "Each energy's choice among K teacher candidates of a jump from data-path states, against the state oracle's "
+             "(share of the oracle's selection gain, top-1 agreement, rank correlation). Generated by "
+             "benchmarks/compasses.py from compasses.jsonl.", ""]
+    groups = sorted({(r["teacher"], r["steps"], r["seed"], r["command"], r["commit"]) for r in rows})
+    for teacher, steps, seed, command, commit in groups:
+        lines += [f"## {teacher}, {steps}-step grid", "", f"Command: `{command}` (commit {commit}, seed {seed}).", ""]
+        group = [r for r in rows if r["teacher"] == teacher and r["steps"] == steps]
+        for time in sorted({r["time"] for r in group}):
+            lines += [f"### t = {time:.3f}", "", markdown_table([r for r in group if r["time"] == time], COLUMNS), ""]
+    (RESULTS / f"{BENCHMARK}.md").write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", required=True, help="teacher checkpoint of a synthetic language")
+    parser.add_argument("--compass", action="append", required=True, metavar="[LABEL=]NAME",
+                        help="a compass checkpoint, oracle, oracle-sequence, ar:<causal LM>, or random (repeatable)")
+    parser.add_argument("--num-states", type=int, default=256, help="data-path states per time (default 256)")
+    parser.add_argument("--k", type=int, default=16, help="candidates per jump (default 16)")
+    parser.add_argument("--steps", type=int, default=8, help="the grid: N jumps of size 1/N (default 8)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    teacher = load_module(args.teacher, expected_kind="teacher").eval()
+    if (teacher.data_card or {}).get("kind") != "synthetic":
+        raise SystemExit(f"compasses.py: {args.teacher} was not trained on a synthetic language; the instrument needs "
+                         "the state oracle of one.")
+    compasses = {}
+    for label, name in map(parse_compass, args.compass):
+        compasses[label] = name if name == RANDOM else load_matching_compass(name, teacher).eval()
+    rows = measure(teacher, compasses, args.num_states, args.k, args.steps, args.seed)
+    common = {"benchmark": BENCHMARK, "teacher": args.teacher, "steps": args.steps, "seed": args.seed,
+              "commit": git_commit(), "command": this_command()}
+    rows = [{**common, **row} for row in rows]
+    for row in rows:
+        print(f"t={row['time']:.3f} {row['compass']:>16}: share {row['share']:.3f} ({row['share_se']:.3f}) "
+              f"top1 {row['top1']:.3f} spearman {row['spearman']:.3f}  gain {row['oracle_gain_nats']:.1f} nats")
+    write_report(replace_rows(BENCHMARK, rows, teacher=args.teacher, steps=args.steps))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Quality per unit of sampling cost: matched perplexity against seconds per sequence and forward-equivalents.
+
+    python benchmarks/cost_quality.py        # after quality.py --benchmark cost_quality --frontier ...
+
+Reads benchmarks/results/cost_quality.jsonl (written by quality.py: sweeps and matched-entropy rows) and writes
+cost_quality.md and .png. Per model and step count, at the 1024-step teacher's T = 1 entropy (the matched rows):
+its perplexity, the ratio to the blind student at the same step count and to the 1024-step teacher (with the SE of
+the log ratio: independent sample sets), the seconds per sequence of its T = 1 sweep point (measured in the run
+that sampled it) and the ratio to the 1024-step teacher's, and its forward-equivalents per sequence:
+
+    N-step ancestral: N;   first-hitting: N (1 - (1 - 1/N)^L), the expected number of steps at which a token is
+    revealed (kappa(t) = t);   guided: N + (guided steps) * K * (energy parameters / denoiser parameters).
+
+An oracle energy is not a network: its forward-equivalents are left empty (its seconds are measured all the same).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import results_io  # noqa: E402
+from quality import matched_ratio  # noqa: E402
+from results_io import markdown_table, read_rows  # noqa: E402
+
+from lightning_tsdfm.modules.checkpoint import load_module  # noqa: E402
+
+BENCHMARK = "cost_quality"
+REFERENCE = "teacher-1024"
+COLUMNS = ["dataset", "method", "steps", "compass_kind", "k", "policy", "matched_gen_ppl", "ratio_to_blind",
+           "log_ratio_se_blind", "ratio_to_teacher_1024", "log_ratio_se_teacher", "matched_reverse_ppl",
+           "seconds_per_sequence", "time_vs_teacher_1024", "forward_equivalents"]
+
+
+def first_hitting_forwards(steps: int, length: int) -> float:
+    """E[# of the N steps at which at least one of L positions is revealed], reveal steps uniform (kappa(t) = t)."""
+    return steps * (1 - (1 - 1 / steps) ** length)
+
+
+def parameters(checkpoint: str, kind: str | tuple[str, ...]) -> int:
+    """Parameters of the network of a checkpoint's module (its ``net``: no frozen teacher, no EMA copy)."""
+    return sum(p.numel() for p in load_module(checkpoint, expected_kind=kind).net.parameters())
+
+
+def energy_parameters(name: str) -> int | None:
+    """Parameters of the energy named ``name`` (a compass or causal LM checkpoint); None for an oracle."""
+    if name.startswith("oracle"):
+        return None
+    return parameters(name[3:], "causal_lm") if name.startswith("ar:") else parameters(name, "compass")
+
+
+def forward_equivalents(sweep: dict, length: int, denoiser_parameters: int) -> float | None:
+    steps, shaping = sweep["steps"], sweep.get("sampling_shaping")
+    if sweep.get("sampler") == "first_hitting":
+        return first_hitting_forwards(steps, length)
+    if not shaping:
+        return float(steps)
+    energy = energy_parameters(shaping["compass"])
+    if energy is None:
+        return None
+    guided = sum(1 for j in range(steps) if j / steps >= shaping.get("shape_from", 0.0))
+    return steps + guided * shaping["num_candidates"] * energy / denoiser_parameters
+
+
+def cost_rows(rows: list[dict]) -> list[dict]:
+    matched = [r for r in rows if r.get("reference") == REFERENCE and r.get("matched_gen_ppl")]
+    sweeps = [r for r in rows if not r.get("reference") and r["method"] != "data" and r.get("sampling_temperature") == 1.0]
+    out = []
+    for row in matched:
+        sweep = next(s for s in sweeps if (s["dataset"], s["method"], s["steps"]) == (row["dataset"], row["method"], row["steps"]))
+        teacher = next((s for s in sweeps if s["dataset"] == row["dataset"] and s["method"] == "teacher" and s["steps"] == 1024), None)
+        blind = next((m for m in matched if (m["dataset"], m["method"], m["steps"]) == (row["dataset"], "student-blind", row["steps"])), None)
+        teacher_matched = next((m for m in matched if m["dataset"] == row["dataset"] and m["method"] == "teacher" and m["steps"] == 1024), None)
+        denoiser = parameters(sweep["checkpoint"], ("teacher", "student"))
+        out.append({
+            "dataset": row["dataset"], "method": row["method"], "steps": row["steps"],
+            "compass_kind": (sweep.get("sampling_shaping") or {}).get("compass_kind") or row.get("compass_kind"),
+            "k": row.get("k"), "policy": row.get("policy"), "matched_gen_ppl": row["matched_gen_ppl"],
+            **_ratio("blind", row, blind), **_ratio("teacher_1024", row, teacher_matched),
+            "matched_reverse_ppl": row.get("matched_reverse_ppl"),
+            "seconds_per_sequence": sweep["seconds_per_sequence"],
+            "time_vs_teacher_1024": sweep["seconds_per_sequence"] / teacher["seconds_per_sequence"] if teacher else None,
+            "forward_equivalents": forward_equivalents(sweep, sweep.get("seq_len", 128), denoiser),
+            "commit": sweep.get("commit"), "command": sweep.get("command")})
+    return out
+
+
+def _ratio(name: str, row: dict, baseline: dict | None) -> dict:
+    se_key = "log_ratio_se_" + ("blind" if name == "blind" else "teacher")
+    if baseline is None:
+        return {f"ratio_to_{name}": None, se_key: None}
+    ratio, se = matched_ratio(row, baseline)
+    return {f"ratio_to_{name}": ratio, se_key: se}
+
+
+def write_report(rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = ["# Quality per unit of sampling cost", "",
+             "Perplexity at the 1024-step teacher's T = 1 entropy (oracle judge, 256 samples, seed 0) against the "
+             "seconds per sequence of the T = 1 sweep point and forward-equivalents. Generated by "
+             "benchmarks/cost_quality.py from cost_quality.jsonl; each row's command is in the jsonl.", "",
+             markdown_table(rows, COLUMNS), ""]
+    (results_io.RESULTS / f"{BENCHMARK}.md").write_text("\n".join(lines))
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for row in rows:
+        ax.scatter(row["seconds_per_sequence"], row["matched_gen_ppl"], s=20)
+        ax.annotate(f"{row['method']} {row['steps']}", (row["seconds_per_sequence"], row["matched_gen_ppl"]), fontsize=6)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per sequence (T = 1 point)")
+    ax.set_ylabel(f"perplexity at the {REFERENCE} entropy")
+    fig.tight_layout()
+    fig.savefig(results_io.RESULTS / f"{BENCHMARK}.png", dpi=120)
+
+
+def main() -> None:
+    rows = cost_rows(read_rows(BENCHMARK))
+    for row in rows:
+        print(markdown_table([row], COLUMNS).splitlines()[-1])
+    write_report(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A learned energy that gets what the oracle gets: a causal LM over the denoiser's whole proposals, on the text-like
+# language (mask source), measured against the NCE compass and both oracles.
+#   benchmarks/reproduce_compass.sh causal-lm     # the causal LM energy (configs/textlike_causal_lm.yaml, ~12 min)
+#   benchmarks/reproduce_compass.sh instrument    # how each energy ranks 16 teacher candidates at each jump of the
+#                                                 #   8-step grid (benchmarks/results/compasses.*; ~10 min)
+#   benchmarks/reproduce_compass.sh cost-quality  # one run: the 1024-step first-hitting teacher, the blind student at
+#                                                 #   4 and 8 steps, and the same student guided while it samples by
+#                                                 #   each energy (K = 4, 16); matched perplexity against seconds per
+#                                                 #   sequence (benchmarks/results/cost_quality.*; ~1 h of one thread)
+#   benchmarks/reproduce_compass.sh distilled     # a student distilled with the causal LM energy (importance, K = 16,
+#                                                 #   750 steps, the blind student's config), then its frontier rows
+#                                                 #   beside the blind twin's in cost_quality
+# Needs the text-like teacher, NCE compass and blind student (benchmarks/reproduce_textlike.sh, or the cached copies
+# placed under runs/ as their README says). Run from the repository root; a stage whose run directory has a .done
+# marker is skipped.
+set -euo pipefail
+STAGE=${1:?usage: benchmarks/reproduce_compass.sh causal-lm|instrument|cost-quality|distilled}
+source benchmarks/stages.sh
+T=runs/textlike_teacher_mask/checkpoints/last.ckpt
+S=runs/textlike_student_mask/checkpoints/last.ckpt
+C=runs/textlike_compass_mask/checkpoints/last.ckpt
+LM=runs/textlike_causal_lm/checkpoints/last.ckpt
+QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256 --seed 0
+         --samples-dir runs/benchmarks/samples --keep-other-models --benchmark cost_quality --frontier
+         --temperatures 0.7,0.8,0.9,1.0,1.1)
+
+if [ "$STAGE" = causal-lm ]; then
+  fit textlike_causal_lm configs/textlike_causal_lm.yaml
+fi
+
+if [ "$STAGE" = instrument ]; then
+  $PY benchmarks/compasses.py --teacher $T --num-states 256 --k 16 --steps 8 --seed 0 \
+    --compass nce=$C --compass causal-lm=ar:$LM --compass oracle --compass oracle-sequence --compass random
+fi
+
+if [ "$STAGE" = cost-quality ]; then
+  $PY benchmarks/quality.py "${QUALITY[@]}" \
+    --model "teacher:mask:1024:first_hitting=$T" \
+    --model "student-blind:mask:4,8=$S" \
+    --model "student-guided-lm-is16:mask:4,8=$S@ar:$LM:16:importance" \
+    --model "student-guided-lm-is4:mask:4,8=$S@ar:$LM:4:importance" \
+    --model "student-guided-seqoracle-is16:mask:8=$S@oracle-sequence:16:importance" \
+    --model "student-guided-oracle-is16:mask:8=$S@oracle:16:importance" \
+    --model "student-guided-nce-boltzmann16:mask:8=$S@$C:16:boltzmann"
+  $PY benchmarks/cost_quality.py
+fi
+
+if [ "$STAGE" = distilled ]; then
+  fit textlike_lm_is16_student_mask configs/textlike_student.yaml --trainer.max_steps=750 --trainer.max_time=null \
+    --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=ar:$LM --trainer.callbacks.num_candidates=16 \
+    --trainer.callbacks.policy=importance
+  $PY benchmarks/quality.py "${QUALITY[@]}" \
+    --model "student-shaped-lm-is16:mask:8=runs/textlike_lm_is16_student_mask/checkpoints/last.ckpt"
+  $PY benchmarks/cost_quality.py
+fi

@@ -1,0 +1,154 @@
+"""Energies over whole proposals (a causal LM, the sequence oracle): importance resampling of the denoiser's full
+draws toward the energy's joint law, blind bit for bit when the energy has no opinion or K = 1, accepted wherever a
+compass is (the callback, guided sampling), and refused with a clear error where it cannot apply."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from lightning_helpers import quick_trainer
+from test_importance_selection import LANGUAGE, LEN as ENUM_LEN, _total_variation
+from test_shaper import SMALL, _datamodule, _distil, _same_weights, teacher_ckpt  # noqa: F401 (fixture)
+
+from lightning_tsdfm import CausalLMModule
+from lightning_tsdfm.data import HiddenMarkovLanguage
+from lightning_tsdfm.errors import UserError
+from lightning_tsdfm.jumps import BlindJump
+from lightning_tsdfm.modules.optim import OptimizerConfig
+from lightning_tsdfm.paths import MixturePath, make_source
+from lightning_tsdfm.samples_io import generate_samples
+from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper, make_selection
+from lightning_tsdfm.shaping.energies import CausalLMEnergy, SequenceOracleEnergy, proposal_energy
+
+VOCAB = 8
+
+
+def _lm_ckpt(root, constant: bool = False, **data):
+    torch.manual_seed(0)
+    lm = CausalLMModule(VOCAB, 8, backbone=SMALL, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1), start_token=True)
+    trainer = quick_trainer(root, 3)
+    trainer.fit(lm, datamodule=_datamodule(**data))
+    if constant:  # an LM with no opinion: every token equally likely everywhere
+        with torch.no_grad():
+            lm.net.head.weight.zero_()
+            lm.net.head.bias.zero_()
+    trainer.save_checkpoint(root / "lm.ckpt")
+    return root / "lm.ckpt"
+
+
+@pytest.fixture(scope="module")
+def lm_ckpt(tmp_path_factory):
+    return _lm_ckpt(tmp_path_factory.mktemp("lm"))
+
+
+@pytest.fixture(scope="module")
+def constant_lm_ckpt(tmp_path_factory):
+    return _lm_ckpt(tmp_path_factory.mktemp("constant_lm"), constant=True)
+
+
+def _joint_posterior(language: HiddenMarkovLanguage, x_t: list[int], mask_id: int) -> dict[tuple, float]:
+    """p(x1 | the revealed tokens of x_t), by enumerating every completion."""
+    completions = [x for x in itertools.product(range(language.vocab_size), repeat=len(x_t))
+                   if all(v == mask_id or v == c for v, c in zip(x_t, x))]
+    log_p = language.log_likelihood(torch.tensor(completions))
+    return {x: p.item() for x, p in zip(completions, torch.softmax(log_p, 0))}
+
+
+@pytest.mark.parametrize("t, x_t", [(0.0, [3, 3, 3]), (0.5, [3, 1, 3])])
+def test_sequence_oracle_importance_draws_the_joint_posterior_as_k_grows(t, x_t):
+    language = HiddenMarkovLanguage(LANGUAGE)
+    path = MixturePath(make_source("mask", language.vocab_size))
+    energy = SequenceOracleEnergy(language, ENUM_LEN)
+    n = 6000
+    state = torch.tensor([x_t]).expand(n, -1)
+    flat = torch.tensor([0.25, 0.25, 0.5], dtype=torch.float64).expand(n, ENUM_LEN, -1)  # a wrong proposal
+    times, steps = torch.full((n,), t, dtype=torch.float64), torch.full((n,), 1.0 - t, dtype=torch.float64)
+    law = _joint_posterior(language, x_t, path.source.mask_id)
+
+    def distance(k: int) -> float:
+        jump = GuidedJump(energy.energies, k, make_selection("importance"), scores="proposal")
+        jump.generator = torch.Generator().manual_seed(1)
+        return _total_variation(jump(state, flat, times, steps, path, torch.Generator().manual_seed(0)), law)
+
+    blind, few, many = distance(1), distance(4), distance(64)
+    assert blind > 0.2
+    assert many < 0.04
+    assert many < few < blind
+
+
+@pytest.mark.parametrize("source", ["mask", "uniform"])
+def test_one_candidate_or_an_lm_with_no_opinion_is_the_blind_jump(source, constant_lm_ckpt, lm_ckpt):
+    path = MixturePath(make_source(source, VOCAB))
+    g = torch.Generator().manual_seed(0)
+    x_t = path.sample(torch.randint(0, VOCAB, (16, 8), generator=g), torch.full((16,), 0.3))
+    probs = torch.softmax(torch.randn(16, 8, VOCAB, generator=g), -1)
+    t, h = torch.full((16,), 0.3), torch.full((16,), 0.25)
+    blind = BlindJump()(x_t, probs, t, h, path, torch.Generator().manual_seed(5))
+    for checkpoint, k in ((constant_lm_ckpt, 8), (lm_ckpt, 1)):
+        energy = proposal_energy(f"ar:{checkpoint}", None, 8)
+        jump = GuidedJump(energy.energies, k, make_selection("importance"), scores="proposal")
+        jump.generator = torch.Generator().manual_seed(1)
+        assert torch.equal(jump(x_t, probs, t, h, path, torch.Generator().manual_seed(5)), blind)
+
+
+def test_candidates_share_the_draws_where_nothing_moves(lm_ckpt):
+    path = MixturePath(make_source("uniform", VOCAB))
+    g = torch.Generator().manual_seed(0)
+    x_t = torch.randint(0, VOCAB, (4, 8), generator=g)
+    probs = torch.softmax(torch.randn(4, 8, VOCAB, generator=g), -1)
+    jump = GuidedJump(lambda x, t: torch.zeros(x.shape), 6, make_selection("importance"), scores="proposal")
+    jump.generator = torch.Generator().manual_seed(1)
+    states, log_q, proposals = jump._jump_candidates(x_t, probs, torch.full((4,), 0.2), torch.full((4,), 0.3), path, g)
+    moving = (states != x_t).any(0)  # a position moves in every candidate or in none
+    assert torch.equal(proposals[:, ~moving], proposals[0:1, ~moving].expand(6, -1))  # shared where nothing moves
+    assert torch.equal(torch.where(moving, proposals, x_t), states)  # the state is the proposal where it moves
+    assert log_q.shape == (6, 4)
+
+
+def test_the_causal_lm_scores_every_token_with_a_start_token(lm_ckpt):
+    lm = proposal_energy(f"ar:{lm_ckpt}", None, 8)
+    assert isinstance(lm, CausalLMEnergy)
+    tokens = torch.randint(0, VOCAB, (5, 8), generator=torch.Generator().manual_seed(0))
+    terms = lm.lm.token_log_likelihood(tokens)
+    assert terms.shape == (5, 8) and (terms < 0).all()  # the first token is predicted, not free
+    assert torch.allclose(-terms.mean(), lm.lm._loss(tokens), atol=1e-5)
+
+
+def test_the_callback_distils_with_a_causal_lm_energy(teacher_ckpt, lm_ckpt, constant_lm_ckpt, tmp_path):
+    blind = _distil(teacher_ckpt, tmp_path / "blind")
+    constant = _distil(teacher_ckpt, tmp_path / "constant", shaper=TrajectoryShaper(f"ar:{constant_lm_ckpt}",
+                                                                                    num_candidates=4, policy="importance"))
+    shaper = TrajectoryShaper(f"ar:{lm_ckpt}", num_candidates=4, policy="importance")
+    shaped = _distil(teacher_ckpt, tmp_path / "shaped", shaper=shaper)
+    assert _same_weights(blind, constant)
+    assert not _same_weights(blind, shaped)
+    assert shaper.settings()["compass_kind"] == "causal-lm"
+    assert not any("lm" in key for key in shaped.state_dict())
+
+
+def test_guided_sampling_takes_a_causal_lm_and_records_its_kind(teacher_ckpt, lm_ckpt):
+    shaping = {"compass": f"ar:{lm_ckpt}", "num_candidates": 4, "policy": "importance"}
+    guided = generate_samples(str(teacher_ckpt), steps=4, num_samples=6, seed=0, shaping=shaping)
+    blind = generate_samples(str(teacher_ckpt), steps=4, num_samples=6, seed=0)
+    assert guided.meta["sampling_shaping"]["compass_kind"] == "causal-lm"
+    assert guided.tokens.shape == blind.tokens.shape
+    assert not torch.equal(guided.tokens, blind.tokens)
+
+
+def test_a_causal_lm_of_other_data_is_refused(teacher_ckpt, tmp_path):
+    other = _lm_ckpt(tmp_path, language_seed=7)
+    with pytest.raises(UserError, match="other data"):
+        _distil(teacher_ckpt, tmp_path / "run", shaper=TrajectoryShaper(f"ar:{other}", num_candidates=4))
+
+
+def test_proposal_energies_refuse_what_they_cannot_score():
+    with pytest.raises(UserError, match="synthetic language"):
+        proposal_energy("oracle-sequence", {"kind": "text"}, 8)
+    with pytest.raises(UserError, match="decoded text"):
+        proposal_energy("smollm2", {"kind": "synthetic"}, 8)
+    jump = GuidedJump(lambda x, t: torch.zeros(x.shape), 4, make_selection("importance"), scores="proposal")
+    kernel = torch.full((2, 8, VOCAB), 1.0 / VOCAB)
+    with pytest.raises(TypeError, match="whole proposals"):
+        jump.transition(torch.zeros(2, 8, dtype=torch.long), kernel, torch.full((2,), 0.5), torch.full((2,), 0.1))
