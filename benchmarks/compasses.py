@@ -30,7 +30,8 @@ import torch
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_command  # noqa: E402
+import results_io  # noqa: E402
+from results_io import git_commit, markdown_table, replace_rows, this_command  # noqa: E402
 
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage  # noqa: E402
 from lightning_tsdfm.data.path_oracle import OracleCompass, PathOracle  # noqa: E402
@@ -132,7 +133,7 @@ def write_report(rows: list[dict]) -> None:
         group = [r for r in rows if r["teacher"] == teacher and r["steps"] == steps]
         for time in sorted({r["time"] for r in group}):
             lines += [f"### t = {time:.3f}", "", markdown_table([r for r in group if r["time"] == time], COLUMNS), ""]
-    (RESULTS / f"{BENCHMARK}.md").write_text("\n".join(lines))
+    (results_io.RESULTS / f"{BENCHMARK}.md").write_text("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> None:
