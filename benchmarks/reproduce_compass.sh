@@ -34,12 +34,12 @@ if [ "$STAGE" = instrument ]; then
     --compass nce=$C --compass causal-lm=ar:$LM --compass oracle --compass oracle-sequence --compass random
 fi
 
-if [ "$STAGE" = cost-quality ]; then
+if [ "$STAGE" = cost-quality ]; then    # the reference (the teacher's T = 1 entropy) needs its T = 1 point only
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 1.0 --model "teacher:mask:1024:first_hitting=$T"
   $PY benchmarks/quality.py "${QUALITY[@]}" \
-    --model "teacher:mask:1024:first_hitting=$T" \
     --model "student-blind:mask:4,8=$S" \
     --model "student-guided-lm-is16:mask:4,8=$S@ar:$LM:16:importance" \
-    --model "student-guided-lm-is4:mask:4,8=$S@ar:$LM:4:importance" \
+    --model "student-guided-lm-is4:mask:8=$S@ar:$LM:4:importance" \
     --model "student-guided-seqoracle-is16:mask:8=$S@oracle-sequence:16:importance" \
     --model "student-guided-oracle-is16:mask:8=$S@oracle:16:importance" \
     --model "student-guided-nce-boltzmann16:mask:8=$S@$C:16:boltzmann"
