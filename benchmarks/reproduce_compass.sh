@@ -2,6 +2,8 @@
 # A learned energy that gets what the oracle gets: a causal LM over the denoiser's whole proposals, on the text-like
 # language (mask source), measured against the NCE compass and both oracles.
 #   benchmarks/reproduce_compass.sh causal-lm     # the causal LM energy (configs/textlike_causal_lm.yaml, ~12 min)
+#   benchmarks/reproduce_compass.sh causal-lm-small  # a causal LM of about a tenth of its parameters (64 wide, 2
+#                                                 #   blocks), for the cost target; guided 8-step rows at K = 4, 16
 #   benchmarks/reproduce_compass.sh instrument    # how each energy ranks 16 teacher candidates at each jump of the
 #                                                 #   8-step grid (benchmarks/results/compasses.*; ~10 min)
 #   benchmarks/reproduce_compass.sh cost-quality  # one run: the 1024-step first-hitting teacher, the blind student at
@@ -15,7 +17,7 @@
 # placed under runs/ as their README says). Run from the repository root; a stage whose run directory has a .done
 # marker is skipped.
 set -euo pipefail
-STAGE=${1:?usage: benchmarks/reproduce_compass.sh causal-lm|instrument|cost-quality|distilled}
+STAGE=${1:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled}
 source benchmarks/stages.sh
 T=runs/textlike_teacher_mask/checkpoints/last.ckpt
 S=runs/textlike_student_mask/checkpoints/last.ckpt
@@ -29,9 +31,20 @@ if [ "$STAGE" = causal-lm ]; then
   fit textlike_causal_lm configs/textlike_causal_lm.yaml
 fi
 
+if [ "$STAGE" = causal-lm-small ]; then
+  fit textlike_causal_lm_small configs/textlike_causal_lm.yaml --model.init_args.backbone.hidden_size=64 \
+    --model.init_args.backbone.num_layers=2 --model.init_args.backbone.num_heads=2
+  SMALL=runs/textlike_causal_lm_small/checkpoints/last.ckpt
+  $PY benchmarks/quality.py "${QUALITY[@]}" \
+    --model "student-guided-smalllm-is16:mask:8=$S@ar:$SMALL:16:importance" \
+    --model "student-guided-smalllm-is4:mask:8=$S@ar:$SMALL:4:importance"
+  $PY benchmarks/cost_quality.py
+fi
+
 if [ "$STAGE" = instrument ]; then
   $PY benchmarks/compasses.py --teacher $T --num-states 256 --k 16 --steps 8 --seed 0 \
-    --compass nce=$C --compass causal-lm=ar:$LM --compass oracle --compass oracle-sequence --compass random
+    --compass nce=$C --compass causal-lm=ar:$LM --compass causal-lm-small=ar:runs/textlike_causal_lm_small/checkpoints/last.ckpt \
+    --compass oracle --compass oracle-sequence --compass random
 fi
 
 if [ "$STAGE" = cost-quality ]; then    # the reference (the teacher's T = 1 entropy) needs its T = 1 point only
