@@ -1,8 +1,8 @@
 """A module written without this library's classes, in the style of MDLM's public LightningModule
 (kuleshov-group/mdlm, diffusion.py), becomes shapeable with a few lines: one draw through ``jump_policy`` in the
-library's time, a declared ``path`` and ``time_convention``, and ``vocab_size`` / ``seq_len`` properties over its
-own hyper-parameter names. Then K = 1 is its unshaped training bit for bit, the oracle compass with K > 1 changes
-its training, and a compass trained on its own jumps matches it and shapes it."""
+library's time, a declared ``path`` and ``time_convention``, and its data vocabulary and length declared beside its
+own ``vocab_size`` (which counts the mask, as MDLM's does). Then K = 1 is its unshaped training bit for bit, the
+oracle compass with K > 1 changes its training, and a compass trained on its own jumps matches it and shapes it."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from lightning_tsdfm.modules import load_module
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import MaskSource, MixturePath
 from lightning_tsdfm.shaping import TrajectoryShaper, check_shapeable
-from lightning_tsdfm.shaping.protocol import library_time
+from lightning_tsdfm.shaping.protocol import declared_vocab_size, library_time
 
 VOCAB, LEN = 8, 8
 SMALL = TransformerConfig(hidden_size=8, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=8)
@@ -63,8 +63,9 @@ class ForeignMDLM(L.LightningModule):
     distillation-like step: the midpoint m = one reverse draw from x_t to t / 2, the target p(x0 | m) (one-hot where
     m revealed a token), the loss -sum_i target^i . log p(x0^i | x_t) on the masked positions of x_t.
 
-    The shaping lines: ``jump_policy`` and ``path`` (set in ``__init__``), ``time_convention``, the ``vocab_size``
-    and ``seq_len`` properties, and the draw in :meth:`_ddpm_update` (MDLM's ``_sample_categorical(q_xs)``) made by
+    Like MDLM's, its ``vocab_size`` counts the mask (V + 1, assigned in ``__init__`` and used by its own code).
+    The shaping lines: ``jump_policy``, ``path``, ``shaping_vocab_size`` and ``seq_len`` (set in ``__init__``),
+    ``time_convention``, and the draw in :meth:`_ddpm_update` (MDLM's ``_sample_categorical(q_xs)``) made by
     ``jump_policy.transition`` in the library's time. For the compass loader: ``checkpoint_kind``, the checkpoint
     header written in :meth:`on_save_checkpoint`, and :meth:`sampling_step`.
     """
@@ -76,18 +77,14 @@ class ForeignMDLM(L.LightningModule):
                  lr: float = 1e-2, seed: int = 0) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.mask_index = num_tokens
-        self.backbone = TinyBackbone(num_tokens + 1, model_length, hidden)
+        self.vocab_size = num_tokens  # MDLM's: the tokenizer's vocabulary, then the mask id appended
+        self.mask_index = self.vocab_size
+        self.vocab_size += 1
+        self.backbone = TinyBackbone(self.vocab_size, model_length, hidden)
         self.jump_policy = BlindJump()  # shaping: every reverse draw goes through it
-        self.path = MixturePath(MaskSource(num_tokens), LogLinearSchedule(sampling_eps))  # shaping: kappa(1 - t) = alpha(t)
-
-    @property
-    def vocab_size(self) -> int:  # shaping: the data tokens (MDLM's own vocab_size counts the mask too)
-        return self.hparams.num_tokens
-
-    @property
-    def seq_len(self) -> int:  # shaping
-        return self.hparams.model_length
+        self.path = MixturePath(MaskSource(self.mask_index), LogLinearSchedule(sampling_eps))  # shaping: kappa(1 - t) = alpha(t)
+        self.shaping_vocab_size = self.mask_index  # shaping: the data tokens (its own vocab_size counts the mask)
+        self.seq_len = model_length  # shaping
 
     # ---- MDLM's pieces
 
@@ -100,7 +97,7 @@ class ForeignMDLM(L.LightningModule):
         logits[:, :, self.mask_index] = -torch.inf
         logits = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
         revealed = (x != self.mask_index)[..., None]
-        return torch.where(revealed, torch.log(F.one_hot(x, self.mask_index + 1).to(logits)), logits)
+        return torch.where(revealed, torch.log(F.one_hot(x, self.vocab_size).to(logits)), logits)
 
     def q_xt(self, x0: torch.Tensor, move_chance: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         move = torch.rand(x0.shape, generator=generator, device=x0.device) < move_chance[:, None]
@@ -113,7 +110,7 @@ class ForeignMDLM(L.LightningModule):
         q_xs = self(x, self.noise(t)).exp() * (move_chance_t - move_chance_s)
         q_xs[:, :, self.mask_index] = move_chance_s[:, :, 0]
         # shaping: the next-state kernel, drawn by the jump policy in the library's time (MDLM: _sample_categorical)
-        stay = F.one_hot(x, self.mask_index + 1).to(q_xs)
+        stay = F.one_hot(x, self.vocab_size).to(q_xs)
         kernel = torch.where((x == self.mask_index)[..., None], q_xs / move_chance_t, stay)
         _x = (jump or self.jump_policy).transition(x, kernel, library_time(self, t), dt, generator)
         copy_flag = (x != self.mask_index).to(x.dtype)
@@ -170,10 +167,12 @@ def registered(monkeypatch):
 
 # ---- the declarations
 
-def test_it_is_shapeable_with_its_own_hyper_parameter_names():
+def test_it_is_shapeable_with_its_own_hyper_parameter_names_and_vocab_size():
     module = ForeignMDLM()
     check_shapeable(module)
     assert "vocab_size" not in module.hparams and "seq_len" not in module.hparams
+    assert module.vocab_size == VOCAB + 1 and module.mask_index == VOCAB  # MDLM's own, untouched
+    assert declared_vocab_size(module) == VOCAB
     t = torch.tensor([0.9, 0.25])
     assert torch.equal(library_time(module, t), 1 - t)
 
@@ -199,22 +198,32 @@ def test_its_draws_go_through_the_policy_in_the_library_time():
 
 
 def test_wrong_or_missing_declarations_are_clear_errors():
-    class CountsTheMask(ForeignMDLM):
-        vocab_size = VOCAB + 1  # MDLM's own self.vocab_size includes the mask id
+    counts_the_mask = ForeignMDLM()
+    del counts_the_mask.shaping_vocab_size  # MDLM as it is: only its own vocab_size, V + 1
+    with pytest.raises(ValueError, match=r"vocab_size=9 .* counts the mask id .* `self.shaping_vocab_size = 8`"):
+        check_shapeable(counts_the_mask)
+
+    wrong_mask = ForeignMDLM()  # the path built on MDLM's vocab_size: the mask at 9, where its mask_index is 8
+    wrong_mask.path = MixturePath(MaskSource(wrong_mask.vocab_size), LogLinearSchedule())
+    wrong_mask.shaping_vocab_size = wrong_mask.vocab_size
+    with pytest.raises(ValueError, match=r"mask_index = 8 but its path's MaskSource\(9\) puts the mask at id 9: .*MaskSource\(8\)"):
+        check_shapeable(wrong_mask)
+
+    too_many = ForeignMDLM()
+    too_many.shaping_vocab_size = VOCAB + 2
+    with pytest.raises(ValueError, match="declares shaping_vocab_size=10 but its path's source has 8 data tokens"):
+        check_shapeable(too_many)
 
     class OtherClock(ForeignMDLM):
         time_convention = "mdlm"
 
-    with pytest.raises(ValueError, match="declares vocab_size=9 but its path's source has 8 data tokens"):
-        check_shapeable(CountsTheMask())
     with pytest.raises(ValueError, match="time_convention='mdlm'.*noise_at_1"):
         check_shapeable(OtherClock())
 
-    class Undeclared(ForeignMDLM):
-        seq_len = None
-
+    undeclared = ForeignMDLM()
+    undeclared.seq_len = None
     with pytest.raises(TypeError, match="needs `seq_len`"):
-        TrajectoryShaper("oracle").setup(None, Undeclared(), "fit")
+        TrajectoryShaper("oracle").setup(None, undeclared, "fit")
 
 
 # ---- shaping its training
