@@ -4,7 +4,9 @@ save the last step, and a crash while building the token cache leaves no tempora
 from __future__ import annotations
 
 import errno
+import os
 import signal
+import stat
 
 import lightning as L
 import numpy as np
@@ -13,6 +15,7 @@ import torch
 
 from lightning_tsdfm import FinalCheckpoint, SyntheticDataModule, TeacherModule, TextDataModule, TransformerConfig
 from lightning_tsdfm import samples_io
+from lightning_tsdfm.atomic_file import atomic_write_text
 from lightning_tsdfm.checkpoint_io import AtomicCheckpointIO
 from lightning_tsdfm.data.tokenizer import TextTokenizer
 from lightning_tsdfm.samples_io import SampleSet, read_jsonl, write_jsonl
@@ -53,6 +56,25 @@ def test_a_failed_sample_write_leaves_the_previous_file_whole(tmp_path, monkeypa
         write_jsonl(SampleSet(torch.ones(3, 4, dtype=torch.long), ["x", "y", "z"], {"steps": 2}), path)
     assert path.read_bytes() == before and read_jsonl(path).meta["steps"] == 1
     assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_an_atomic_write_keeps_the_permissions_of_the_file_it_replaces(tmp_path, umask):
+    """A new file gets 0o666 less the umask, as open() would; a replaced file keeps its own mode."""
+    samples = SampleSet(torch.zeros(2, 4, dtype=torch.long), ["a", "b"], {"steps": 1})
+    old = os.umask(umask)
+    try:
+        write_jsonl(samples, tmp_path / "new.jsonl")
+        (tmp_path / "shared.jsonl").write_text("")
+        os.chmod(tmp_path / "shared.jsonl", 0o644)
+        write_jsonl(samples, tmp_path / "shared.jsonl")
+        (tmp_path / "private.jsonl").write_text("")
+        os.chmod(tmp_path / "private.jsonl", 0o600)
+        atomic_write_text(tmp_path / "private.jsonl", "kept private\n")
+    finally:
+        os.umask(old)
+    mode = {name: stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("new.jsonl", "shared.jsonl", "private.jsonl")}
+    assert mode == {"new.jsonl": 0o666 & ~umask, "shared.jsonl": 0o644, "private.jsonl": 0o600}, {k: oct(v) for k, v in mode.items()}
 
 
 def test_a_failed_checkpoint_save_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
