@@ -26,6 +26,47 @@ from lightning_tsdfm.shaping.protocol import declared_vocab_size, library_time
 VOCAB, LEN = 8, 8
 SMALL = TransformerConfig(hidden_size=8, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=8)
 KIND = "foreign-mdlm"
+#: its configuration, as MDLM's Hydra config holds it (model.length, the noise's eps, the optimizer)
+CONFIG = {"model": {"length": LEN, "hidden_size": 16}, "noise": {"eps": 1e-3}, "optim": {"lr": 1e-2, "betas": [0.9, 0.999]},
+          "seed": 0}
+TOKENIZERS = {"tiny": VOCAB}  # tokenizer name -> vocabulary size
+
+
+class Config:
+    """A stand-in for MDLM's OmegaConf DictConfig: entries read as attributes, and a record of each entry's type,
+    which its pickle names (builtins.dict, builtins.int, ...), as OmegaConf's metadata does."""
+
+    def __init__(self, content: dict) -> None:
+        self._content = {key: Config(value) if isinstance(value, dict) else value for key, value in content.items()}
+        self._types = {key: type(value) for key, value in content.items()}
+
+    def __getattr__(self, name: str):
+        if name.startswith("_") or name not in self._content:
+            raise AttributeError(name)
+        return self._content[name]
+
+    def to_container(self) -> dict:
+        """Plain values (OmegaConf.to_container)."""
+        return {key: value.to_container() if isinstance(value, Config) else value for key, value in self._content.items()}
+
+    @classmethod
+    def of(cls, value: Config | dict) -> Config:
+        return value if isinstance(value, Config) else cls(value)
+
+
+class Tokenizer:
+    """A stand-in for MDLM's Hugging Face tokenizer, known by its name: V data tokens and no mask token (MDLM then
+    appends the mask id V)."""
+
+    mask_token = None
+
+    def __init__(self, name_or_path: str = "tiny") -> None:
+        self.name_or_path = name_or_path
+        self.vocab_size = TOKENIZERS[name_or_path]
+
+    @classmethod
+    def of(cls, value: Tokenizer | str) -> Tokenizer:
+        return value if isinstance(value, Tokenizer) else cls(value)
 
 
 @dataclass(frozen=True)
@@ -63,33 +104,35 @@ class ForeignMDLM(L.LightningModule):
     distillation-like step: the midpoint m = one reverse draw from x_t to t / 2, the target p(x0 | m) (one-hot where
     m revealed a token), the loss -sum_i target^i . log p(x0^i | x_t) on the masked positions of x_t.
 
-    Like MDLM's, its ``vocab_size`` counts the mask (V + 1, assigned in ``__init__`` and used by its own code).
+    Like MDLM's, it keeps its config and tokenizer objects as hyper-parameters, and its ``vocab_size`` counts the
+    mask (V + 1, assigned in ``__init__`` and used by its own code).
     The shaping lines: ``jump_policy``, ``path``, ``shaping_vocab_size`` and ``seq_len`` (set in ``__init__``),
     ``time_convention``, and the draw in :meth:`_ddpm_update` (MDLM's ``_sample_categorical(q_xs)``) made by
     ``jump_policy.transition`` in the library's time. For the compass loader: ``checkpoint_kind``, the checkpoint
-    header written in :meth:`on_save_checkpoint`, and :meth:`sampling_step`.
+    header and plain hyper-parameters written in :meth:`on_save_checkpoint` (its ``__init__`` takes either), and
+    :meth:`sampling_step`.
     """
 
     checkpoint_kind = KIND
     time_convention = "noise_at_1"  # shaping: its t = 1 is noise; library_time(self, t) = 1 - t
 
-    def __init__(self, num_tokens: int = VOCAB, model_length: int = LEN, hidden: int = 16, sampling_eps: float = 1e-3,
-                 lr: float = 1e-2, seed: int = 0) -> None:
+    def __init__(self, config: Config | dict, tokenizer: Tokenizer | str) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.vocab_size = num_tokens  # MDLM's: the tokenizer's vocabulary, then the mask id appended
+        self.save_hyperparameters()  # as MDLM: its config and tokenizer
+        self.config, self.tokenizer = Config.of(config), Tokenizer.of(tokenizer)  # or the plain values a checkpoint holds
+        self.vocab_size = self.tokenizer.vocab_size  # MDLM's: the tokenizer's vocabulary, then the mask id appended
         self.mask_index = self.vocab_size
         self.vocab_size += 1
-        self.backbone = TinyBackbone(self.vocab_size, model_length, hidden)
+        self.backbone = TinyBackbone(self.vocab_size, self.config.model.length, self.config.model.hidden_size)
         self.jump_policy = BlindJump()  # shaping: every reverse draw goes through it
-        self.path = MixturePath(MaskSource(self.mask_index), LogLinearSchedule(sampling_eps))  # shaping: kappa(1 - t) = alpha(t)
+        self.path = MixturePath(MaskSource(self.mask_index), LogLinearSchedule(self.config.noise.eps))  # shaping: kappa(1 - t) = alpha(t)
         self.shaping_vocab_size = self.mask_index  # shaping: the data tokens (its own vocab_size counts the mask)
-        self.seq_len = model_length  # shaping
+        self.seq_len = self.config.model.length  # shaping
 
     # ---- MDLM's pieces
 
     def noise(self, t: torch.Tensor) -> torch.Tensor:
-        return -torch.log1p(-(1 - self.hparams.sampling_eps) * t)
+        return -torch.log1p(-(1 - self.config.noise.eps) * t)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """SUBS: log p(x0 | x_t) [B, L, V + 1], never the mask; a revealed token is carried over."""
@@ -117,8 +160,8 @@ class ForeignMDLM(L.LightningModule):
         return copy_flag * x + (1 - copy_flag) * _x
 
     def training_step(self, x0: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        g = torch.Generator(device=x0.device).manual_seed(self.hparams.seed * 1_000_003 + self.global_step)
-        eps = self.hparams.sampling_eps
+        g = torch.Generator(device=x0.device).manual_seed(self.config.seed * 1_000_003 + self.global_step)
+        eps = self.config.noise.eps
         t = (1 - eps) * torch.rand(x0.shape[0], generator=g, device=x0.device) + eps
         x_t = self.q_xt(x0, 1 - torch.exp(-self.noise(t)), g)
         with torch.no_grad():
@@ -131,13 +174,14 @@ class ForeignMDLM(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr)
+        return torch.optim.AdamW(self.parameters(), lr=self.config.optim.lr, betas=self.config.optim.betas)
 
     # ---- for the library's checkpoint loader and a compass on its own jumps
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["tsdfm"] = {"kind": KIND, "class_path": f"{type(self).__module__}.{type(self).__qualname__}",
                                "data_card": None}
+        checkpoint["hyper_parameters"] = {"config": self.config.to_container(), "tokenizer": self.tokenizer.name_or_path}
 
     def sampling_step(self, sampler, jump):
         """One reverse update from library time t to t + h (its own time 1 - t to 1 - t - h), drawn by ``jump``."""
@@ -148,9 +192,14 @@ def _datamodule() -> SyntheticDataModule:
     return SyntheticDataModule(vocab_size=VOCAB, num_states=4, seq_len=LEN, num_train=8, num_val=4, batch_size=4)
 
 
+def _mdlm() -> ForeignMDLM:
+    """Built as MDLM's own main builds its module: Diffusion(config, tokenizer=tokenizer)."""
+    return ForeignMDLM(Config(CONFIG), tokenizer=Tokenizer("tiny"))
+
+
 def _fit(root, steps: int = 3, callbacks=()) -> ForeignMDLM:
     torch.manual_seed(0)
-    module = ForeignMDLM()
+    module = _mdlm()
     quick_trainer(root, steps, list(callbacks)).fit(module, datamodule=_datamodule())
     return module
 
@@ -168,9 +217,9 @@ def registered(monkeypatch):
 # ---- the declarations
 
 def test_it_is_shapeable_with_its_own_hyper_parameter_names_and_vocab_size():
-    module = ForeignMDLM()
+    module = _mdlm()
     check_shapeable(module)
-    assert "vocab_size" not in module.hparams and "seq_len" not in module.hparams
+    assert set(module.hparams) == {"config", "tokenizer"}
     assert module.vocab_size == VOCAB + 1 and module.mask_index == VOCAB  # MDLM's own, untouched
     assert declared_vocab_size(module) == VOCAB
     t = torch.tensor([0.9, 0.25])
@@ -185,7 +234,7 @@ def test_its_draws_go_through_the_policy_in_the_library_time():
             seen.append((t, h, kernel))
             return super().transition(x, kernel, t, h, generator)
 
-    module = ForeignMDLM()
+    module = _mdlm()
     module.jump_policy = Recording()
     x = torch.full((2, LEN), VOCAB)
     t = torch.tensor([0.75, 0.5])
@@ -198,18 +247,18 @@ def test_its_draws_go_through_the_policy_in_the_library_time():
 
 
 def test_wrong_or_missing_declarations_are_clear_errors():
-    counts_the_mask = ForeignMDLM()
+    counts_the_mask = _mdlm()
     del counts_the_mask.shaping_vocab_size  # MDLM as it is: only its own vocab_size, V + 1
     with pytest.raises(ValueError, match=r"vocab_size=9 .* counts the mask id .* `self.shaping_vocab_size = 8`"):
         check_shapeable(counts_the_mask)
 
-    wrong_mask = ForeignMDLM()  # the path built on MDLM's vocab_size: the mask at 9, where its mask_index is 8
+    wrong_mask = _mdlm()  # the path built on MDLM's vocab_size: the mask at 9, where its mask_index is 8
     wrong_mask.path = MixturePath(MaskSource(wrong_mask.vocab_size), LogLinearSchedule())
     wrong_mask.shaping_vocab_size = wrong_mask.vocab_size
     with pytest.raises(ValueError, match=r"mask_index = 8 but its path's MaskSource\(9\) puts the mask at id 9: .*MaskSource\(8\)"):
         check_shapeable(wrong_mask)
 
-    too_many = ForeignMDLM()
+    too_many = _mdlm()
     too_many.shaping_vocab_size = VOCAB + 2
     with pytest.raises(ValueError, match="declares shaping_vocab_size=10 but its path's source has 8 data tokens"):
         check_shapeable(too_many)
@@ -218,9 +267,9 @@ def test_wrong_or_missing_declarations_are_clear_errors():
         time_convention = "mdlm"
 
     with pytest.raises(ValueError, match="time_convention='mdlm'.*noise_at_1"):
-        check_shapeable(OtherClock())
+        check_shapeable(OtherClock(Config(CONFIG), "tiny"))
 
-    undeclared = ForeignMDLM()
+    undeclared = _mdlm()
     undeclared.seq_len = None
     with pytest.raises(TypeError, match="needs `seq_len`"):
         TrajectoryShaper("oracle").setup(None, undeclared, "fit")
@@ -238,7 +287,7 @@ def test_the_oracle_compass_with_k_candidates_changes_its_training(tmp_path):
     shaper = TrajectoryShaper("oracle", num_candidates=4)
     trainer = quick_trainer(tmp_path / "k4", 3, [shaper])
     torch.manual_seed(0)
-    shaped = ForeignMDLM()
+    shaped = _mdlm()
     trainer.fit(shaped, datamodule=_datamodule())
     assert not _same_weights(_fit(tmp_path / "blind"), shaped)
     assert 0.0 < trainer.callback_metrics["shaping/changed_fraction"] <= 1.0
@@ -248,9 +297,30 @@ def test_the_oracle_compass_with_k_candidates_changes_its_training(tmp_path):
 
 # ---- a compass on its own jumps (CompassModule with teacher_kind)
 
+def test_its_config_and_tokenizer_objects_are_refused_by_name_with_what_to_do(tmp_path):
+    """Saved as MDLM saves them (the objects themselves), its hyper-parameters are refused: the message names the
+    two classes, not the plain types their pickles also name, and says how to save plain values."""
+
+    class KeepsTheObjects(ForeignMDLM):
+        def on_save_checkpoint(self, checkpoint: dict) -> None:
+            super().on_save_checkpoint(checkpoint)
+            checkpoint["hyper_parameters"] = dict(self.hparams)  # what save_hyperparameters() alone writes
+
+    torch.manual_seed(0)
+    path = fit_checkpoint(KeepsTheObjects(Config(CONFIG), Tokenizer("tiny")), tmp_path, 1, _datamodule())
+    assert {"builtins.dict", "builtins.int", "builtins.list"} <= set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    with pytest.raises(ValueError) as info:
+        load_module(path, expected_kind=KIND)
+    message = str(info.value)
+    refused = message[message.index("allow-list (") + len("allow-list ("):message.index(")")]
+    assert refused == f"{Config.__module__}.Config, {Tokenizer.__module__}.Tokenizer"
+    assert "builtins" not in message
+    assert "on_save_checkpoint" in message and "plain values" in message and "to_container" in message
+
+
 def test_a_compass_trained_on_its_own_jumps_matches_and_shapes_it(registered, tmp_path):
     torch.manual_seed(0)
-    model_ckpt = fit_checkpoint(ForeignMDLM(), tmp_path / "model", 2, _datamodule())
+    model_ckpt = fit_checkpoint(_mdlm(), tmp_path / "model", 2, _datamodule())
     assert type(load_module(model_ckpt, expected_kind=KIND)) is ForeignMDLM
 
     torch.manual_seed(0)
@@ -258,7 +328,8 @@ def test_a_compass_trained_on_its_own_jumps_matches_and_shapes_it(registered, tm
     assert compass.hparams.source == "mask" and compass.hparams.seq_len == LEN
     assert compass.hparams.scheduler_exponent is None  # not t^n: its training states are drawn on the model's path
     assert compass.model_path().scheduler == LogLinearSchedule()
-    assert compass.hparams.teacher_hparams["num_tokens"] == VOCAB  # its own hyper-parameters, completed
+    assert compass.hparams.teacher_hparams["config"] == CONFIG  # its own hyper-parameters, as saved, completed
+    assert compass.hparams.teacher_hparams["tokenizer"] == "tiny" and compass.hparams.teacher_hparams["vocab_size"] == VOCAB
     seen = []
 
     class Recording(BlindJump):

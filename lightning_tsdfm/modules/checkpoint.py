@@ -88,20 +88,32 @@ def _safe_load(path: Path):
     except pickle.UnpicklingError as err:
         allowed = ", ".join(f"{g.__module__}.{g.__qualname__}" for g in CHECKPOINT_GLOBALS)
         raise ValueError(
-            f"Refused to load {path}: it holds objects outside the checkpoint allow-list "
-            f"({_refused_objects(path, err)}). lightning-tsdfm never unpickles arbitrary code; a checkpoint may "
-            f"hold only tensors, plain Python values and {allowed}."
+            f"Refused to load {path}: it holds objects of classes outside the checkpoint allow-list "
+            f"({_refused_objects(path, err)}), which lightning-tsdfm does not rebuild: it never unpickles arbitrary "
+            f"code. A checkpoint may hold only tensors, plain Python values (numbers, strings, lists, dicts) and "
+            f"{allowed}. A module that keeps a config object or a tokenizer as hyper-parameters (MDLM's Diffusion "
+            f"keeps its OmegaConf config and its tokenizer) must save them as plain values: in its "
+            f"on_save_checkpoint, set checkpoint['hyper_parameters'] to what its __init__ accepts in their place (the "
+            f"config as OmegaConf.to_container(config, resolve=True), the tokenizer by its name), then save again."
         ) from None
 
 
+#: types a pickle names only as values of a config's type records (an OmegaConf config records each entry's type):
+#: harmless, and refused only with the object that records them, so a refusal does not list them
+TYPE_RECORDS = frozenset({*(f"builtins.{t.__name__}" for t in (bool, bytearray, bytes, complex, dict, float, frozenset,
+                                                               int, list, object, set, str, tuple, type)),
+                          "builtins.NoneType", "typing.Any"})
+
+
 def _refused_objects(path: Path, err: Exception) -> str:
-    """The globals of ``path`` outside the allow-list, or torch's reason when it cannot list them."""
+    """The globals of ``path`` outside the allow-list, plain types that a config records left out
+    (:data:`TYPE_RECORDS`), or torch's reason when it cannot list them."""
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception:  # noqa: BLE001 - not a zip checkpoint: fall back on torch's message
         names = []
     if names:
-        return ", ".join(sorted(names))
+        return ", ".join(sorted(set(names) - TYPE_RECORDS) or sorted(names))
     found = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\. Please use|\n\n|$)", str(err), re.S)
     return found.group(1).strip() if found else "objects torch could not name"
 
