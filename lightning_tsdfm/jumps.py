@@ -40,6 +40,20 @@ def sample_categorical(
     return torch.argmax(torch.log(probs.to(dtype)) + gumbel, dim=-1)
 
 
+def per_sequence(value, batch: int, device=None, name: str = "t") -> Tensor:
+    """A time or step size of each of ``batch`` sequences as [B]: given as [B], as [B, 1] (MDLM's sampler passes its
+    times so) or as one number for all; a [B] tensor is returned as it is."""
+    value = torch.as_tensor(value, device=device)
+    if value.dim() == 2 and value.shape[1] == 1:
+        value = value[:, 0]
+    elif value.dim() == 0:
+        value = value.expand(batch)
+    if value.shape != (batch,):
+        raise ValueError(f"{name} must have shape [B] or [B, 1] for B = {batch} sequences, or be one number; "
+                         f"got shape {list(value.shape)}.")
+    return value
+
+
 def temper(probs: Tensor, temperature: float) -> Tensor:
     """p^(1/T) / sum_y p(y)^(1/T) along the last axis; T = 1 returns ``probs`` itself (bit for bit)."""
     if temperature == 1.0:
@@ -70,6 +84,7 @@ def mixture_kernel(x_t: Tensor, probs: Tensor, t: Tensor, h: Tensor, path: Mixtu
         settled i:    delta(y, x_t^i)        (with the mask source a revealed token never returns to the mask)
     """
     states = path.source.input_vocab_size
+    t, h = per_sequence(t, len(x_t), x_t.device), per_sequence(h, len(x_t), x_t.device, "h")
     stay = torch.nn.functional.one_hot(x_t, states).to(probs.dtype)
     p_x1 = torch.nn.functional.pad(probs, (0, states - probs.shape[-1]))
     p_jump = path.jump_probability(t, h).to(probs.dtype)[:, None, None]
@@ -93,7 +108,8 @@ class Candidates:
 
 @runtime_checkable
 class JumpPolicy(Protocol):
-    """x_{t+h} = policy(x_t, probs, t, h, path, generator); probs: [B, L, V] of p(x1 | x_t, t); t, h: [B].
+    """x_{t+h} = policy(x_t, probs, t, h, path, generator); probs: [B, L, V] of p(x1 | x_t, t); t, h: [B] (or [B, 1],
+    or one number: :func:`per_sequence`).
 
     ``transition(x_t, kernel, t, h, generator)`` draws x_{t+h}^i ~ kernel[b, i] from a next-state kernel.
     """
@@ -150,6 +166,7 @@ class BlindJump:
     def draw_moves(self, x_t: Tensor, t: Tensor, h: Tensor, path: MixturePath,
                    generator: Optional[torch.Generator] = None) -> Tensor:
         """Bool [B, L]: the unsettled positions that move, each with probability (kappa(t+h)-kappa(t))/(1-kappa(t))."""
+        t, h = per_sequence(t, len(x_t), x_t.device), per_sequence(h, len(x_t), x_t.device, "h")
         p_jump = path.jump_probability(t, h)[:, None]
         u = torch.rand(x_t.shape, dtype=self.dtype, device=x_t.device, generator=generator)
         return (u < p_jump) & path.source.unsettled(x_t)

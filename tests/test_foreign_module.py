@@ -147,10 +147,14 @@ class ForeignMDLM(L.LightningModule):
         return torch.where(move, self.mask_index, x0)
 
     def _ddpm_update(self, x, t, dt, generator, jump=None):
-        """x_s, s = t - dt, drawn from MDLM's q(x_s | x_t) over the V + 1 states."""
-        move_chance_t = (1 - torch.exp(-self.noise(t)))[:, None, None]
-        move_chance_s = (1 - torch.exp(-self.noise(t - dt)))[:, None, None]
-        q_xs = self(x, self.noise(t)).exp() * (move_chance_t - move_chance_s)
+        """x_s, s = t - dt, drawn from MDLM's q(x_s | x_t) over the V + 1 states; t and dt of shape [B] or, as MDLM's
+        sampler passes them, [B, 1]."""
+        sigma_t, sigma_s = self.noise(t), self.noise(t - dt)
+        if sigma_t.ndim > 1:
+            sigma_t, sigma_s = sigma_t.squeeze(-1), sigma_s.squeeze(-1)
+        move_chance_t = (1 - torch.exp(-sigma_t))[:, None, None]
+        move_chance_s = (1 - torch.exp(-sigma_s))[:, None, None]
+        q_xs = self(x, sigma_t).exp() * (move_chance_t - move_chance_s)
         q_xs[:, :, self.mask_index] = move_chance_s[:, :, 0]
         # shaping: the next-state kernel, drawn by the jump policy in the library's time (MDLM: _sample_categorical)
         stay = F.one_hot(x, self.vocab_size).to(q_xs)
@@ -165,7 +169,7 @@ class ForeignMDLM(L.LightningModule):
         t = (1 - eps) * torch.rand(x0.shape[0], generator=g, device=x0.device) + eps
         x_t = self.q_xt(x0, 1 - torch.exp(-self.noise(t)), g)
         with torch.no_grad():
-            midpoint = self._ddpm_update(x_t, t, t / 2, g)
+            midpoint = self._ddpm_update(x_t, t[:, None], t[:, None] / 2, g)  # times [B, 1], as MDLM's sampler
             target = self(midpoint, self.noise(t / 2)).exp()[..., : self.mask_index]
         log_p = self(x_t, self.noise(t))[..., : self.mask_index]
         masked = x_t == self.mask_index

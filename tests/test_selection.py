@@ -162,6 +162,32 @@ def test_a_jump_that_starts_before_shape_from_is_the_blind_jump_without_a_compas
                        BlindJump().transition(x_t, kernel, t, h, torch.Generator().manual_seed(0)))
 
 
+@pytest.mark.parametrize("policy", POLICIES)
+def test_times_of_shape_b_1_or_one_step_size_are_the_times_of_shape_b(policy):
+    """t and h as MDLM's sampler passes them, [B, 1] (and h as one number), give the jump of t and h of shape [B],
+    through the denoiser's probabilities and through a next-state kernel."""
+    path, x_t, probs, t, h = _state("mask", 0)
+    kernel = mixture_kernel(x_t, probs.double(), t, h, path)
+
+    def jumps(t, h):
+        guided = GuidedJump(_sum_of_ids, 4, make_selection(policy))
+        guided.generator = torch.Generator().manual_seed(1)
+        drawn = guided.draw_candidates(x_t, probs, t, h, path, torch.Generator().manual_seed(0))
+        guided.generator = torch.Generator().manual_seed(1)
+        moved = guided(x_t, probs, t, h, path, torch.Generator().manual_seed(0))
+        guided.generator = torch.Generator().manual_seed(1)
+        return drawn.kept, moved, guided.transition(x_t, kernel, t, h, torch.Generator().manual_seed(0))
+
+    for expected, given in zip(jumps(t, h), jumps(t[:, None], 0.125)):
+        assert torch.equal(expected, given)
+    for expected, given in zip(jumps(t, h), jumps(t[:, None], h[:, None])):
+        assert torch.equal(expected, given)
+    blind = BlindJump()(x_t, probs, t, h, path, torch.Generator().manual_seed(0))
+    assert torch.equal(BlindJump()(x_t, probs, t[:, None], h[:, None], path, torch.Generator().manual_seed(0)), blind)
+    with pytest.raises(ValueError, match=r"t must have shape \[B\] or \[B, 1\] for B = 8"):
+        GuidedJump(_sum_of_ids, 4, make_selection(policy))(x_t, probs, t[:3], h, path)
+
+
 def test_nan_energies_are_a_clear_error():
     path, x_t, probs, t, h = _state("mask", 0)
     guided = GuidedJump(lambda x, tt: torch.full(x.shape, float("nan")), 2, make_selection("argmin"))

@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from lightning_tsdfm.jumps import BlindJump, Candidates, temper, temper_moves
+from lightning_tsdfm.jumps import BlindJump, Candidates, per_sequence, temper, temper_moves
 from lightning_tsdfm.paths import MixturePath
 from lightning_tsdfm.shaping.selection import SelectionPolicy, gather_candidates
 
@@ -71,11 +71,13 @@ class GuidedJump:
         self.calls = 0  # jumps asked of this policy (K = 1 included)
 
     def __call__(self, x_t, probs, t, h, path: MixturePath, generator=None):
+        t, h = _per_sequence(t, h, x_t)
         candidates, log_proposal, scored = self._jump_candidates(x_t, probs, t, h, path, generator)
         return candidates[0] if len(candidates) == 1 else self.select(candidates, t, h, log_proposal, scored)
 
     def draw_candidates(self, x_t, probs, t, h, path: MixturePath, generator=None) -> Candidates:
         """The K candidate jumps, the kept one and the law it was drawn from (the selection's keep probabilities)."""
+        t, h = _per_sequence(t, h, x_t)
         candidates, log_proposal, scored = self._jump_candidates(x_t, probs, t, h, path, generator)
         if len(candidates) == 1:
             return Candidates.single(candidates[0])
@@ -109,6 +111,7 @@ class GuidedJump:
     def transition(self, x_t, kernel, t, h, generator=None):
         """K draws of x_{t+h} ~ kernel (candidate 0 with the caller's generator, as the blind transition), one kept.
         A kernel carries no path, so its log proposal ratio is the draw's log q alone (no noising term)."""
+        t, h = _per_sequence(t, h, x_t)
         self.calls += 1
         first = self.blind.transition(x_t, kernel, t, h, generator)
         if self._unshaped(t):
@@ -132,6 +135,7 @@ class GuidedJump:
     def scored_selection(self, candidates: Tensor, t: Tensor, h: Tensor, log_proposal: Tensor | None = None,
                          scored: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """:meth:`select`'s kept state [B, L], with the per-token energies [K, B, L] of ``scored``."""
+        t, h = _per_sequence(t, h, candidates[0])
         scored = candidates if scored is None else scored
         k, b, n = scored.shape
         energies = self.energies(scored.reshape(k * b, n), (t + h).clamp(max=1.0).repeat(k)).reshape(k, b, n).float()
@@ -146,3 +150,8 @@ class GuidedJump:
 
     def __repr__(self) -> str:
         return f"GuidedJump(K={self.num_candidates}, selection={self.selection.name})"
+
+
+def _per_sequence(t, h, x_t: Tensor) -> tuple[Tensor, Tensor]:
+    """t and h as [B] (given as [B], [B, 1] or one number)."""
+    return per_sequence(t, len(x_t), x_t.device), per_sequence(h, len(x_t), x_t.device, "h")
