@@ -125,6 +125,7 @@ def sample(
     sampler: Optional[str] = None,
     temperature: float = 1.0,
     step_sizes: Optional[str] = None,
+    overwrite: bool = False,
 ) -> None:
     """Draw samples from a teacher or student checkpoint and write them as JSONL (one sample a line, with metadata).
 
@@ -149,8 +150,9 @@ def sample(
         temperature: sampling temperature T: tokens are drawn from p^(1/T); 1 is the model itself.
         step_sizes: a non-uniform grid, one step size per step summing to one, e.g.
             ``1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4``.
+        overwrite: write over ``output`` even when it is not a sample file (never over a ``.ckpt``).
     """
-    check_samples_path(output)
+    check_samples_path(output, overwrite)
     grid = None
     if step_sizes is not None:
         grid = parse_step_sizes(step_sizes)
@@ -162,7 +164,7 @@ def sample(
     with _one_line_warnings():
         samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
                                    sampler=sampler, temperature=temperature, step_sizes=grid)
-    write_jsonl(samples, output)
+    write_jsonl(samples, output, overwrite)
     print(f"wrote {num_samples} samples ({steps} steps, seed {seed}, temperature {temperature}) to {output}")
     for text in samples.texts[:3]:
         print("  ", text[:200])
@@ -209,6 +211,8 @@ def sample_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tsdfm sample", description=sample.__doc__.split("\n")[0])
     p.add_argument("--checkpoint", required=True, help="a teacher or student checkpoint written by `tsdfm fit`")
     p.add_argument("--output", required=True, help="the JSONL file to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write over --output even when it is not a sample file (default: refuse; never a .ckpt)")
     p.add_argument("--steps", type=int, default=None,
                    help="sampling steps, jumps of size 1/steps (default 64, or the number of --step_sizes)")
     p.add_argument("--num_samples", type=int, default=64, help="number of sequences (default 64)")

@@ -119,34 +119,62 @@ def check_shaping_keys(shaping: dict) -> None:
         raise UserError(f"Unknown shaping settings {unknown}: use {list(SHAPING_KEYS)} (K is 'num_candidates').")
 
 
-def check_samples_path(path: str | Path) -> None:
-    """Refuse a sample output path that names a checkpoint (``.ckpt``), so a slip of the command line cannot
-    write samples over a trained model."""
-    if Path(path).suffix.lower() == ".ckpt":
+def check_samples_path(path: str | Path, overwrite: bool = False) -> None:
+    """Refuse a sample output path that names a checkpoint (``.ckpt``), a directory, or, unless ``overwrite``, an
+    existing file that is not a sample file (:func:`is_sample_file`), so a slip of the command line cannot write
+    samples over a trained model or any other file."""
+    path = Path(path)
+    if path.suffix.lower() == ".ckpt":
         raise UserError(f"Refusing to write samples to {path}: a .ckpt path is a checkpoint. "
                         f"Write the samples to a .jsonl file (--output samples.jsonl).")
+    if path.is_dir():
+        raise UserError(f"Refusing to write samples to {path}: it is a directory. Name a file in it "
+                        f"(--output {path / 'samples.jsonl'}).")
+    if not overwrite and path.exists() and not is_sample_file(path):
+        raise UserError(f"Refusing to write samples over {path}: it exists and is not a sample file (its first line "
+                        f"is not a sample of `tsdfm sample`). Write them to another file, or pass --overwrite to "
+                        f"replace it.")
 
 
-def write_jsonl(samples: SampleSet, path: str | Path) -> None:
+def is_sample_file(path: str | Path) -> bool:
+    """``path`` is empty, or its first line is a sample row (a JSON object with ``tokens`` and ``text``)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+            if not head.strip():
+                return not f.read(1)
+            if not head.lstrip().startswith(b"{"):  # a checkpoint (a zip archive), a tensor file, text, ...
+                return False
+            f.seek(0)
+            row = json.loads(f.readline().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):  # unreadable, or not one JSON value
+        return False
+    return isinstance(row, dict) and "tokens" in row and "text" in row
+
+
+def write_jsonl(samples: SampleSet, path: str | Path, overwrite: bool = False) -> None:
     """Write one JSON object per sample to ``path`` atomically: to a temporary file in the same directory, then
-    renamed over ``path``, so a failed write leaves the previous file whole and no partial file behind."""
-    check_samples_path(path)
+    renamed over ``path``, so a failed write leaves the previous file whole and no partial file behind. An existing
+    ``path`` that is not a sample file is replaced only with ``overwrite`` (:func:`check_samples_path`)."""
+    check_samples_path(path, overwrite)
     with atomic_write(path) as f:
         for i, (ids, text) in enumerate(zip(samples.tokens.tolist(), samples.texts)):
             f.write(json.dumps({"index": i, "text": text, "tokens": ids, **samples.meta}) + "\n")
 
 
 def read_jsonl(path: str | Path) -> SampleSet:
-    """The samples of a JSONL file written by :func:`write_jsonl`, read as untrusted input: a malformed line, or one
-    whose tokens or data card are malformed or oversized (:func:`~lightning_tsdfm.sample_card.check_row`), is named
-    by its line number."""
+    """The samples of a JSONL file written by :func:`write_jsonl`, read as untrusted input: a malformed line, one
+    whose tokens or data card are malformed or oversized (:func:`~lightning_tsdfm.sample_card.check_row`), or one
+    whose data card differs from the first line's (the file's samples are judged by that card), is named by its line
+    number."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Sample file {path} does not exist (write one with `tsdfm sample`).")
-    rows, width = [], None
+    rows, width, first = [], None, None
     for number, line in enumerate(path.read_bytes().split(b"\n"), 1):
         if not line.strip():
             continue
+        first = first or number
         try:
             rows.append(json.loads(line.decode("utf-8")))
         except UnicodeDecodeError as err:
@@ -162,6 +190,10 @@ def read_jsonl(path: str | Path) -> SampleSet:
             raise UserError(f"{path}, line {number}: every line needs 'tokens' and 'text' fields, as `tsdfm sample` "
                             f"writes them.")
         width = check_row(rows[-1], f"{path}, line {number}", width)
+        if rows[-1].get("data") != rows[0].get("data"):
+            raise UserError(f"{path}, line {number}: its data card ('data') differs from line {first}'s: the file mixes "
+                            f"samples of different languages or corpora, which one judge cannot score. Keep each "
+                            f"`tsdfm sample` output in its own file.")
     if not rows:
         raise UserError(f"Sample file {path} is empty: write samples into it with `tsdfm sample`.")
     meta = {k: v for k, v in rows[0].items() if k not in ("index", "text", "tokens")}

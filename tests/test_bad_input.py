@@ -61,6 +61,24 @@ def _sample(*args: str):
     return lambda e, tmp: ["sample", "--checkpoint", str(e["teacher"]), "--output", str(tmp / "s.jsonl"), "--steps", "2", *args]
 
 
+def _two_languages(e, tmp) -> list[str]:
+    """``tsdfm evaluate`` on the samples of one language with, from line 3, those of another (files concatenated)."""
+    rows = e["samples"].read_text().splitlines()
+    other = [json.loads(row) for row in rows]
+    for row in other:
+        row["data"]["hmm"]["seed"] += 1
+    (tmp / "mixed.jsonl").write_text("\n".join(rows[:2] + [json.dumps(row) for row in other]) + "\n")
+    return ["evaluate", str(tmp / "mixed.jsonl"), "--judges", "oracle"]
+
+
+def _sample_over(name: str, content: bytes):
+    """``tsdfm sample --output`` naming an existing file of ``content``."""
+    def build(e, tmp) -> list[str]:
+        (tmp / name).write_bytes(content)
+        return ["sample", "--checkpoint", str(e["teacher"]), "--output", str(tmp / name), "--steps", "2"]
+    return build
+
+
 CASES = {
     "shaper num_candidates 0": (_shaped("--trainer.callbacks.num_candidates=0"),
                                 "TrajectoryShaper: num_candidates (K) must be >= 1, got 0."),
@@ -80,6 +98,11 @@ CASES = {
     "sample batch_size -4": (_sample("--batch_size", "-4"), "batch_size must be at least 1, got -4: pass --batch_size 1 or more."),
     "sample output .ckpt": (lambda e, tmp: ["sample", "--checkpoint", str(e["teacher"]), "--output", str(tmp / "model.ckpt")],
                             "a .ckpt path is a checkpoint. Write the samples to a .jsonl file"),
+    "sample output over a .pt checkpoint": (
+        lambda e, tmp: _sample_over("model.pt", e["teacher"].read_bytes())(e, tmp),
+        "Refusing to write samples over "),
+    "sample output over a file without extension": (
+        _sample_over("notes", b"my notes\n"), "notes: it exists and is not a sample file"),
     "fit data batch_size -1": (_teacher_fit("--data.init_args.batch_size=-1"),
                                "SyntheticDataModule: batch_size must be at least 1, got -1: set data.init_args.batch_size"),
     "corpus not UTF-8": (
@@ -88,6 +111,8 @@ CASES = {
         "latin1.txt is not valid UTF-8: byte 0xe9 at byte offset 22 (line 3). Convert the file to UTF-8"),
     "evaluate malformed line": (lambda e, tmp: ["evaluate", str(e["root"] / "malformed.jsonl"), "--judges", "oracle"],
                                 "malformed.jsonl, line 4: not valid JSON"),
+    "evaluate a file of two languages": (
+        _two_languages, "mixed.jsonl, line 3: its data card ('data') differs from line 1's: the file mixes samples"),
     "evaluate text judge on synthetic samples": (
         lambda e, tmp: ["evaluate", str(e["samples"]), "--judges", "smollm2"],
         "samples.jsonl come from a synthetic language, which the text judge 'smollm2' cannot score (it would read "
@@ -173,3 +198,26 @@ def test_a_student_warns_on_a_step_count_it_was_not_trained_for(env, tmp_path, m
         warnings = [line for line in capsys.readouterr().err.splitlines() if "trained for step sizes" in line]
         assert len(warnings) == int(warned), warnings
     assert read_jsonl(tmp_path / "s.jsonl").meta["step_sizes"] == [1 / 16, 15 / 16]
+
+
+def test_sample_writes_over_a_sample_file_or_an_empty_one_and_over_another_file_only_with_overwrite(env, tmp_path,
+                                                                                                  monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["tsdfm"])
+    checkpoint = tmp_path / "model.pt"
+    shutil.copy(env["teacher"], checkpoint)
+    before = checkpoint.read_bytes()
+    for output in (checkpoint, tmp_path / "README"):
+        if not output.exists():
+            output.write_text("not samples\n")
+        with pytest.raises(SystemExit):
+            main(["sample", "--checkpoint", str(env["teacher"]), "--output", str(output), "--steps", "2"])
+        assert "is not a sample file" in capsys.readouterr().err
+    assert checkpoint.read_bytes() == before  # the checkpoint is whole
+    shutil.copy(env["samples"], tmp_path / "old.jsonl")
+    (tmp_path / "empty.jsonl").write_text("")
+    for output in (tmp_path / "old.jsonl", tmp_path / "empty.jsonl"):
+        main(["sample", "--checkpoint", str(env["teacher"]), "--output", str(output), "--steps", "2", "--num_samples", "2"])
+        assert len(read_jsonl(output).texts) == 2
+    main(["sample", "--checkpoint", str(env["teacher"]), "--output", str(tmp_path / "README"), "--steps", "2",
+          "--num_samples", "2", "--overwrite"])
+    assert len(read_jsonl(tmp_path / "README").texts) == 2
