@@ -27,8 +27,7 @@ VOCAB, LEN = 8, 8
 SMALL = TransformerConfig(hidden_size=8, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=8)
 KIND = "foreign-mdlm"
 #: its configuration, as MDLM's Hydra config holds it (model.length, the noise's eps, the optimizer)
-CONFIG = {"model": {"length": LEN, "hidden_size": 16}, "noise": {"eps": 1e-3}, "optim": {"lr": 1e-2, "betas": [0.9, 0.999]},
-          "seed": 0}
+CONFIG = {"model": {"length": LEN, "hidden_size": 16}, "noise": {"eps": 1e-3}, "optim": {"lr": 1e-2, "betas": [0.9, 0.999]}}
 TOKENIZERS = {"tiny": VOCAB}  # tokenizer name -> vocabulary size
 
 
@@ -102,7 +101,8 @@ class ForeignMDLM(L.LightningModule):
     """MDLM's Diffusion module in miniature: t = 1 is noise, log-linear noise sigma(t) = -log(1 - (1 - eps) t),
     SUBS logits over V + 1 states (mask id V), MDLM's reverse update q(x_s | x_t) with s = t - dt, and a
     distillation-like step: the midpoint m = one reverse draw from x_t to t / 2, the target p(x0 | m) (one-hot where
-    m revealed a token), the loss -sum_i target^i . log p(x0^i | x_t) on the masked positions of x_t.
+    m revealed a token), the loss -sum_i target^i . log p(x0^i | x_t) on the masked positions of x_t. As MDLM's, its
+    training draws (times, masks, the reverse draws) come from torch's global generator.
 
     Like MDLM's, it keeps its config and tokenizer objects as hyper-parameters, and its ``vocab_size`` counts the
     mask (V + 1, assigned in ``__init__`` and used by its own code).
@@ -142,11 +142,11 @@ class ForeignMDLM(L.LightningModule):
         revealed = (x != self.mask_index)[..., None]
         return torch.where(revealed, torch.log(F.one_hot(x, self.vocab_size).to(logits)), logits)
 
-    def q_xt(self, x0: torch.Tensor, move_chance: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        move = torch.rand(x0.shape, generator=generator, device=x0.device) < move_chance[:, None]
+    def q_xt(self, x0: torch.Tensor, move_chance: torch.Tensor) -> torch.Tensor:
+        move = torch.rand(x0.shape, device=x0.device) < move_chance[:, None]  # torch's global generator, as MDLM
         return torch.where(move, self.mask_index, x0)
 
-    def _ddpm_update(self, x, t, dt, generator, jump=None):
+    def _ddpm_update(self, x, t, dt, generator=None, jump=None):
         """x_s, s = t - dt, drawn from MDLM's q(x_s | x_t) over the V + 1 states; t and dt of shape [B] or, as MDLM's
         sampler passes them, [B, 1]."""
         sigma_t, sigma_s = self.noise(t), self.noise(t - dt)
@@ -164,12 +164,11 @@ class ForeignMDLM(L.LightningModule):
         return copy_flag * x + (1 - copy_flag) * _x
 
     def training_step(self, x0: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        g = torch.Generator(device=x0.device).manual_seed(self.config.seed * 1_000_003 + self.global_step)
-        eps = self.config.noise.eps
-        t = (1 - eps) * torch.rand(x0.shape[0], generator=g, device=x0.device) + eps
-        x_t = self.q_xt(x0, 1 - torch.exp(-self.noise(t)), g)
+        eps = self.config.noise.eps  # every draw from torch's global generator, as MDLM's
+        t = (1 - eps) * torch.rand(x0.shape[0], device=x0.device) + eps
+        x_t = self.q_xt(x0, 1 - torch.exp(-self.noise(t)))
         with torch.no_grad():
-            midpoint = self._ddpm_update(x_t, t[:, None], t[:, None] / 2, g)  # times [B, 1], as MDLM's sampler
+            midpoint = self._ddpm_update(x_t, t[:, None], t[:, None] / 2)  # times [B, 1], as MDLM's sampler
             target = self(midpoint, self.noise(t / 2)).exp()[..., : self.mask_index]
         log_p = self(x_t, self.noise(t))[..., : self.mask_index]
         masked = x_t == self.mask_index
@@ -216,6 +215,19 @@ def _same_weights(a, b) -> bool:
 def registered(monkeypatch):
     """ForeignMDLM known to the checkpoint loader, as an installed plugin's entry point would make it."""
     monkeypatch.setitem(plugin_registry._loaded, "foreign_mdlm", ForeignMDLM)
+
+
+@pytest.fixture(scope="module")
+def own_compass(tmp_path_factory):
+    """A compass checkpoint trained on ForeignMDLM's own jumps (two steps of each)."""
+    root = tmp_path_factory.mktemp("own_compass")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(plugin_registry._loaded, "foreign_mdlm", ForeignMDLM)
+        torch.manual_seed(0)
+        model = fit_checkpoint(_mdlm(), root / "model", 2, _datamodule())
+        compass = CompassModule(str(model), VOCAB, LEN, backbone=SMALL, teacher_kind=KIND,
+                                optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
+        return fit_checkpoint(compass, root / "compass", 2, _datamodule())
 
 
 # ---- the declarations
@@ -281,10 +293,16 @@ def test_wrong_or_missing_declarations_are_clear_errors():
 
 # ---- shaping its training
 
-def test_one_candidate_is_its_unshaped_training_bit_for_bit(tmp_path):
+def test_one_candidate_is_its_unshaped_training_bit_for_bit(own_compass, tmp_path):
+    """Its draws come from torch's global generator, so the callback must leave it as it found it, also while it
+    builds a compass checkpoint's module (initialised at random before its weights load)."""
+    module, state = _mdlm(), torch.random.get_rng_state()
+    TrajectoryShaper(str(own_compass), num_candidates=1).setup(None, module, "fit")
+    assert torch.equal(torch.random.get_rng_state(), state)
     blind = _fit(tmp_path / "blind")
-    single = _fit(tmp_path / "k1", callbacks=[TrajectoryShaper("oracle", num_candidates=1)])
-    assert _same_weights(blind, single)
+    for name, compass in (("oracle", "oracle"), ("checkpoint", str(own_compass))):
+        single = _fit(tmp_path / name, callbacks=[TrajectoryShaper(compass, num_candidates=1)])
+        assert _same_weights(blind, single), name
 
 
 def test_the_oracle_compass_with_k_candidates_changes_its_training(tmp_path):

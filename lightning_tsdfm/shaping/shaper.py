@@ -13,6 +13,9 @@ first batch: there is nothing to shape.
 Randomness: the candidates 1..K-1 of training step s on rank r come from a generator seeded by
 (seed, s, r). The seed is the callback's state (``state_dict``) and s is restored by the trainer, so a run
 resumed from a checkpoint draws the same candidates as an uninterrupted one, and every DDP rank draws its own.
+The callback leaves torch's global random state as it found it (building the compass draws only inside
+:func:`~lightning_tsdfm.seeding.global_random_state_kept`), so a module that draws from it (MDLM's draws its times,
+masks and reverse draws there) trains with K = 1 exactly as without the callback.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from lightning.pytorch.callbacks import Callback
 
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.frozen import FrozenReference
-from lightning_tsdfm.seeding import derived_generator
+from lightning_tsdfm.seeding import derived_generator, global_random_state_kept
 from lightning_tsdfm.shaping.guided_jump import GuidedJump, ShapingStatistics
 from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
 from lightning_tsdfm.shaping.energies import is_proposal_energy
@@ -81,7 +84,8 @@ class TrajectoryShaper(Callback):
         if self._compass is None:
             datamodule_card = getattr(getattr(trainer, "datamodule", None), "data_card", None)
             card = getattr(pl_module, "data_card", None) or (datamodule_card() if datamodule_card else None)
-            compass = load_matching_compass(self.compass_path, pl_module, pl_module.device, card)
+            with global_random_state_kept():  # a compass checkpoint's module is initialised at random before it loads
+                compass = load_matching_compass(self.compass_path, pl_module, pl_module.device, card)
             self._compass = FrozenReference(compass)
 
     def _install(self, pl_module: L.LightningModule) -> None:
