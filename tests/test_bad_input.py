@@ -3,9 +3,12 @@ traceback only with --debug): one row per mistake, each on tiny configs."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import struct
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -41,10 +44,20 @@ def env(tmp_path_factory) -> dict:
     (root / "latin1.txt").write_bytes("In the beginning.\n\nCaf\xe9 society.\n".encode("latin-1"))
     data = teacher.read_bytes()
     (root / "truncated.ckpt").write_bytes(data[: len(data) // 2])
+    (root / "flipped.ckpt").write_bytes(_flip_a_bit(data))
     (root / "random.ckpt").write_bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0),
                                                      dtype=torch.uint8).numpy().tobytes())
     return {"root": root, "teacher": teacher, "student": root / "student" / "checkpoints" / "last.ckpt",
             "samples": samples}
+
+
+def _flip_a_bit(data: bytes) -> bytes:
+    """``data``, a checkpoint, with one bit flipped in the middle of its largest tensor (the zip archive intact)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        member = max((m for m in archive.infolist() if "/data/" in m.filename), key=lambda m: m.file_size)
+    name_length, extra_length = struct.unpack("<HH", data[member.header_offset + 26: member.header_offset + 30])
+    at = member.header_offset + 30 + name_length + extra_length + member.file_size // 2
+    return data[:at] + bytes([data[at] ^ 0x04]) + data[at + 1:]
 
 
 def _shaped(*args: str):
@@ -122,6 +135,11 @@ CASES = {
         "The oracle judge scores samples of a synthetic language only, but the samples of "),
     "sample random .ckpt": (lambda e, tmp: ["sample", "--checkpoint", str(e["root"] / "random.ckpt"), "--output", str(tmp / "s.jsonl")],
                             "random.ckpt is not a readable checkpoint (it is not a whole zip archive"),
+    "sample bit-flipped .ckpt": (
+        lambda e, tmp: ["sample", "--checkpoint", str(e["root"] / "flipped.ckpt"), "--output", str(tmp / "s.jsonl")],
+        "flipped.ckpt is not a readable checkpoint (its member "),
+    "resume bit-flipped .ckpt": (lambda e, tmp: _teacher_fit(f"--ckpt_path={e['root'] / 'flipped.ckpt'}")(e, tmp),
+                                 "does not match its CRC-32 checksum"),
     "resume truncated .ckpt": (lambda e, tmp: _teacher_fit(f"--ckpt_path={e['root'] / 'truncated.ckpt'}")(e, tmp),
                                "truncated.ckpt is not a readable checkpoint"),
     "resume another kind": (

@@ -67,7 +67,9 @@ def check_local_checkpoint(path) -> None:
 
 def check_checkpoint_file(path: str | Path) -> None:
     """Refuse a file that cannot be a checkpoint: a remote one, a missing one, and, as ``torch.save`` writes a zip
-    archive whole only with its directory at the end, an empty, truncated or random one, before torch reads it."""
+    archive whole only with its directory at the end, an empty, truncated or random one, before torch reads it; and
+    a damaged one (a flipped bit, a bad sector): every member of the archive must match the CRC-32 checksum it was
+    written with (torch itself does not check them, and would load the damaged weights)."""
     check_local_checkpoint(path)
     path = Path(path)
     if not path.is_file():
@@ -76,6 +78,29 @@ def check_checkpoint_file(path: str | Path) -> None:
         raise unreadable_checkpoint(path, "it is empty")
     if not zipfile.is_zipfile(path):
         raise unreadable_checkpoint(path, "it is not a whole zip archive, as torch.save writes")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = next(filter(None, (_damage(archive, member) for member in archive.infolist())), None)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError) as err:
+        raise unreadable_checkpoint(path, f"its zip archive is damaged: {err}") from err
+    if damaged:
+        raise unreadable_checkpoint(path, damaged)
+
+
+def _damage(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> str | None:
+    """What is wrong with ``member``, read whole and checked against its CRC-32 checksum, or None. A checksum of 0
+    (written without checksums, ``torch.utils.serialization.config.save.compute_crc32 = False``, or empty) is not
+    checked."""
+    if member.CRC == 0:
+        return None
+    try:
+        with archive.open(member) as f:
+            while f.read(1 << 24):
+                pass
+    except zipfile.BadZipFile as err:
+        return f"its member {member.filename} " + ("does not match its CRC-32 checksum" if "CRC" in str(err) else
+                                                   f"is damaged: {err}")
+    return None
 
 
 def _safe_load(path: Path):
