@@ -20,7 +20,7 @@ from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules import load_module
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import MaskSource, MixturePath
-from lightning_tsdfm.shaping import TrajectoryShaper, check_shapeable
+from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper, check_shapeable, make_selection
 from lightning_tsdfm.shaping.protocol import declared_vocab_size, library_time
 
 VOCAB, LEN = 8, 8
@@ -305,8 +305,30 @@ def test_one_candidate_is_its_unshaped_training_bit_for_bit(own_compass, tmp_pat
         assert _same_weights(blind, single), name
 
 
+def test_its_k_candidates_reveal_the_same_positions_as_its_blind_draw():
+    """Drawn through its kernel inside its own reverse update (times [B, 1] and a step of one number, as MDLM's
+    sampler passes them), the K candidates reveal the same positions, so the kept state keeps the schedule."""
+    seen = []
+
+    def energies(x, t):
+        seen.append(x.clone())
+        return x.float().sin()
+
+    module, blind = _mdlm(), _mdlm()
+    module.jump_policy = GuidedJump(energies, 4, make_selection("argmin"))
+    module.jump_policy.generator = torch.Generator().manual_seed(1)
+    blind.load_state_dict(module.state_dict())
+    x, t = torch.full((16, LEN), VOCAB), torch.full((16, 1), 0.8)
+    with torch.no_grad():
+        kept = module._ddpm_update(x, t, 0.4, torch.Generator().manual_seed(0))
+        masked = blind._ddpm_update(x, t, 0.4, torch.Generator().manual_seed(0)) == VOCAB
+    candidates = seen[0].reshape(4, 16, LEN)
+    assert (candidates == VOCAB).logical_xor(masked).sum() == 0 and torch.equal(kept == VOCAB, masked)
+    assert not (candidates == candidates[0]).all()
+
+
 def test_the_oracle_compass_with_k_candidates_changes_its_training(tmp_path):
-    shaper = TrajectoryShaper("oracle", num_candidates=4)
+    shaper = TrajectoryShaper("oracle", num_candidates=4, policy="argmin")  # never keeps a worse-than-average one
     trainer = quick_trainer(tmp_path / "k4", 3, [shaper])
     torch.manual_seed(0)
     shaped = _mdlm()

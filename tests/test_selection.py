@@ -1,5 +1,6 @@
 """Selection policies and the guided jump: argmin is minimal, indifference keeps the blind draw, K = 1 and a
-constant energy are the blind jump bit for bit, candidates share the blind move mask."""
+constant energy are the blind jump bit for bit, candidates share the blind move mask (through a denoiser's
+probabilities or a next-state kernel)."""
 
 from __future__ import annotations
 
@@ -208,6 +209,47 @@ def test_one_candidate_or_constant_energy_is_the_blind_transition(policy, source
     guided.generator = torch.Generator().manual_seed(seed + 1)
     blind = BlindJump().transition(x_t, kernel, t, h, torch.Generator().manual_seed(seed))
     assert torch.equal(guided.transition(x_t, kernel, t, h, torch.Generator().manual_seed(seed)), blind)
+
+
+def _candidates_of_transition(x_t, kernel, t, h, k: int, seed: int = 0) -> torch.Tensor:
+    """The K candidate states [K, B, L] that a guided transition hands its energy."""
+    seen = []
+
+    def recording(x, tt):
+        seen.append(x.clone())
+        return x.float().sin()
+
+    guided = GuidedJump(recording, k, make_selection("argmin"))
+    guided.generator = torch.Generator().manual_seed(seed + 1)
+    guided.transition(x_t, kernel, t, h, torch.Generator().manual_seed(seed))
+    return seen[0].reshape(k, *x_t.shape)
+
+
+@pytest.mark.parametrize("source", ["mask", "uniform"])
+@given(seed=st.integers(0, 10_000))
+def test_candidates_of_a_transition_share_the_moved_positions(source, seed):
+    """Through a next-state kernel the K candidates move where candidate 0, the blind transition, moved: on a mask
+    kernel the same positions are revealed in all of them, so the kept state follows the schedule."""
+    path, x_t, probs, t, h = _state(source, seed)
+    kernel = mixture_kernel(x_t, probs.double(), t, h, path)
+    candidates = _candidates_of_transition(x_t, kernel, t, h, 6, seed)
+    moved = candidates != x_t
+    assert torch.equal(candidates[0], BlindJump().transition(x_t, kernel, t, h, torch.Generator().manual_seed(seed)))
+    assert (moved == moved[0]).all()
+
+
+@pytest.mark.parametrize("row,state", [([0.3, 0.2, 0.1, 0.0, 0.4], 4), ([0.1, 0.2, 0.5, 0.2], 2)],
+                         ids=["mask", "uniform"])
+def test_each_candidate_of_a_transition_is_a_draw_of_the_kernel(row, state):
+    """P(candidate k = y) = q(y) for every k: candidate 0 moves with probability 1 - q(x_t), and the others then
+    draw y != x_t with probability q(y) / (1 - q(x_t))."""
+    n = 20_000
+    kernel = torch.tensor(row, dtype=torch.float64).expand(n, 1, -1)
+    x_t = torch.full((n, 1), state)
+    candidates = _candidates_of_transition(x_t, kernel, torch.zeros(n), torch.full((n,), 0.5), 4)
+    for k in range(4):
+        frequencies = torch.bincount(candidates[k, :, 0], minlength=len(row)).double() / n
+        assert torch.allclose(frequencies, torch.tensor(row, dtype=torch.float64), atol=0.015), (k, frequencies)
 
 
 def test_guided_transition_keeps_a_kernel_draw_of_low_energy():

@@ -1,13 +1,13 @@
 """GuidedJump: the blind jump with K candidates, of which the energy compass keeps one.
 
 The K candidates share the positions that move (the blind draw of the move mask, so the state stays on the
-path's schedule kappa) and differ in the tokens drawn there: candidate 0 is exactly the blind jump, drawn
-with the caller's generator; candidates 1..K-1 use the shaper's own generator, so the caller's random
-stream is consumed as in blind distillation. A jump whose every sequence starts before the selection's
-``shape_from`` is the blind jump alone (no candidates drawn, no compass forward). The compass scores all K
-candidates at time t + h in one batched forward; a :class:`SelectionPolicy` picks per sequence (or per token),
-given also each candidate's log proposal ratio log q(x_k | x_t) - log p(x_t | x_k) (the draw's probability over
-the noising probability).
+path's schedule kappa; through a next-state kernel, the positions candidate 0 moved) and differ in the tokens drawn
+there: candidate 0 is exactly the blind jump, drawn with the caller's generator; candidates 1..K-1 use the shaper's
+own generator, so the caller's random stream is consumed as in blind distillation. A jump whose every sequence
+starts before the selection's ``shape_from`` is the blind jump alone (no candidates drawn, no compass forward). The
+compass scores all K candidates at time t + h in one batched forward; a :class:`SelectionPolicy` picks per sequence
+(or per token), given also each candidate's log proposal ratio log q(x_k | x_t) - log p(x_t | x_k) (the draw's
+probability over the noising probability).
 
 An energy over whole proposals (``scores="proposal"``: a causal LM, the sequence oracle) scores instead each
 candidate's full draw x1_hat_k: its own tokens where it moves and, where nothing moves, draws shared by all K
@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from lightning_tsdfm.jumps import BlindJump, Candidates, per_sequence, temper, temper_moves
+from lightning_tsdfm.jumps import BlindJump, Candidates, per_sequence, sample_categorical, temper, temper_moves
 from lightning_tsdfm.paths import MixturePath
 from lightning_tsdfm.shaping.selection import SelectionPolicy, gather_candidates
 
@@ -109,8 +109,13 @@ class GuidedJump:
         return candidates, log_q - path.log_noising(candidates, x_t, t, (t + h).clamp(max=1.0)), candidates
 
     def transition(self, x_t, kernel, t, h, generator=None):
-        """K draws of x_{t+h} ~ kernel (candidate 0 with the caller's generator, as the blind transition), one kept.
-        A kernel carries no path, so its log proposal ratio is the draw's log q alone (no noising term)."""
+        """K draws of x_{t+h} ~ kernel sharing which positions move, one kept. Candidate 0 is the blind transition
+        (the caller's generator); the positions where it moved (x_{t+h}^i != x_t^i) move in every candidate, each of
+        candidates 1..K-1 drawing its destination from the kernel without the stay, q(y) / (1 - q(x_t^i)) for
+        y != x_t^i, and the others stay. Each candidate is then a draw of the kernel, P(y) = (1 - q(x_t^i)) q(y) /
+        (1 - q(x_t^i)) = q(y), and all follow the schedule of the one move mask (a mask-absorbing kernel: the same
+        positions revealed), as the denoiser form's candidates do. A kernel carries no path, so the log proposal ratio
+        is the draw's log q alone (no noising term; the shared stays cancel between candidates)."""
         t, h = _per_sequence(t, h, x_t)
         self.calls += 1
         first = self.blind.transition(x_t, kernel, t, h, generator)
@@ -120,8 +125,11 @@ class GuidedJump:
             raise TypeError("An energy over whole proposals (a causal LM, oracle-sequence) scores the denoiser's draws "
                             "x1_hat, which a next-state kernel does not expose: shape this model with a state compass "
                             "(a compass checkpoint or oracle), or call the jump policy with the denoiser's probs.")
-        others = self.blind.transition(x_t, kernel.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), t, h, self.generator)
-        candidates = torch.cat([first.unsqueeze(0), others])
+        tempered = temper_moves(kernel, x_t, self.blind.temperature)
+        leaving = tempered.scatter(-1, x_t[..., None], 0.0)  # q(y) for y != x_t, the stay left out
+        destinations = sample_categorical(leaving.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1),
+                                          self.generator, self.blind.dtype)
+        candidates = torch.cat([first.unsqueeze(0), torch.where(first != x_t, destinations, x_t)])
         drawn = temper_moves(kernel.double(), x_t, self.blind.temperature).log().expand(self.num_candidates, -1, -1, -1)
         return self.select(candidates, t, h, drawn.gather(-1, candidates[..., None]).squeeze(-1).sum(-1))
 
