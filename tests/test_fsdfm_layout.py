@@ -109,10 +109,10 @@ def test_fsdfm_teacher_computes_fsdfms_logits(source, wrap):
 
 
 def test_loaded_teacher_saves_and_reloads_as_a_teacher(tmp_path):
-    module = load_fsdfm_teacher(fsdfm_state(False), num_heads=HEADS, source="uniform", seq_len=LEN)
+    module = load_fsdfm_teacher(fsdfm_state(False), num_heads=HEADS, source="uniform", seq_len=LEN, vocab_size=VOCAB)
     path = tmp_path / "fsdfm.pth"
     torch.save({"teacher_model": fsdfm_state(False)}, path)
-    from_file = load_fsdfm_teacher(path, num_heads=HEADS, source="uniform", seq_len=LEN)
+    from_file = load_fsdfm_teacher(path, num_heads=HEADS, source="uniform", seq_len=LEN, vocab_size=VOCAB)
     assert all(torch.equal(a, b) for a, b in zip(module.state_dict().values(), from_file.state_dict().values()))
     import lightning as L
 
@@ -136,6 +136,28 @@ def test_errors_say_what_is_wrong():
         load_fsdfm_teacher(fsdfm_state(False), num_heads=HEADS, source="mask", vocab_size=VOCAB)
     with pytest.raises(ValueError, match="is num_heads=2 FS-DFM's n_heads"):
         from_fsdfm_state_dict(fsdfm_state(False), 2, masked=False)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_a_checkpoint_loaded_as_the_other_source_is_refused(masked):
+    """FS-DFM's embedding and output layer both have V + 1 rows with a mask source and V with a uniform one: the
+    source is told by the rows against the data vocabulary (GPT-2's unless given), never taken on trust."""
+    gpt2 = {"vocab_embed.weight": torch.zeros(50257 + masked, HIDDEN),
+            "output_layer.linear.weight": torch.zeros(50257 + masked, HIDDEN),
+            "output_layer.linear.bias": torch.zeros(50257 + masked)}
+    wrong = "uniform" if masked else "mask"
+    for state, vocab in (({**fsdfm_state(masked), **gpt2}, {}), (fsdfm_state(masked), {"vocab_size": VOCAB})):
+        with pytest.raises(ValueError, match=f"a {wrong!r} source over .* pass the checkpoint's flow.source_distribution "
+                                             f"as source \\(its .* rows are a {('mask' if masked else 'uniform')!r} source"):
+            load_fsdfm_teacher(state, num_heads=HEADS, source=wrong, **vocab)
+    right = load_fsdfm_teacher({**fsdfm_state(masked), **gpt2}, num_heads=HEADS, source="mask" if masked else "uniform")
+    assert right.net.head.weight.shape[0] == 50257
+    with pytest.raises(ValueError, match="not GPT-2's 50257"):  # another vocabulary, not given
+        load_fsdfm_teacher(fsdfm_state(masked), num_heads=HEADS, source="mask" if masked else "uniform")
+    ragged = {**fsdfm_state(masked), "output_layer.linear.weight": torch.zeros(VOCAB + masked - 1, HIDDEN),
+              "output_layer.linear.bias": torch.zeros(VOCAB + masked - 1)}
+    with pytest.raises(ValueError, match="embedding has .* rows but its output layer"):
+        load_fsdfm_teacher(ragged, num_heads=HEADS, source="mask" if masked else "uniform", vocab_size=VOCAB)
 
 
 def test_time_scale_default_is_unchanged():
