@@ -1,5 +1,6 @@
 """A run interrupted at a checkpoint and resumed ends with the same weights as an uninterrupted one, whether
-the checkpoint was taken at an epoch boundary or mid-epoch (ResumableDataLoader)."""
+the checkpoint was taken at an epoch boundary or mid-epoch (ResumableDataLoader), with gradient accumulation too,
+whose micro-batches draw their own noise."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning_tsdfm import SyntheticDataModule, TeacherModule, TransformerConfig
 from lightning_tsdfm.modules import load_module
 from lightning_tsdfm.modules.optim import OptimizerConfig
+from lightning_tsdfm.seeding import derived_generator
 
 BATCHES_PER_EPOCH = 2
 
@@ -25,9 +27,10 @@ def _teacher(source: str) -> TeacherModule:
     return TeacherModule(vocab_size=8, seq_len=8, source=source, backbone=backbone, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=2))
 
 
-def _trainer(root, max_steps: int, callbacks=()) -> L.Trainer:
+def _trainer(root, max_steps: int, callbacks=(), **kwargs) -> L.Trainer:
     return L.Trainer(max_steps=max_steps, default_root_dir=root, logger=False, enable_progress_bar=False,
-                     enable_model_summary=False, limit_val_batches=0, callbacks=list(callbacks), deterministic=True)
+                     enable_model_summary=False, limit_val_batches=0, callbacks=list(callbacks), deterministic=True,
+                     **kwargs)
 
 
 def test_resume_from_epoch_boundary_gives_the_same_weights(tmp_path):
@@ -91,3 +94,49 @@ def test_a_final_checkpoint_at_an_epoch_boundary_resumes_exactly(tmp_path):
     resumed = _teacher("mask")
     _trainer(tmp_path / "c", total).fit(resumed, datamodule=_datamodule(), ckpt_path=tmp_path / "ck" / "last.ckpt")
     _assert_same_weights(straight, resumed, "resumed from the final last.ckpt")
+
+
+class TimesTeacher(TeacherModule):
+    """A teacher that records the times t [B] each training batch draws."""
+
+    def path_sample(self, x1, generator):
+        t, x_t = super().path_sample(x1, generator)
+        if self.training:
+            self.drawn.append(t)
+        return t, x_t
+
+
+def _times_teacher() -> TimesTeacher:
+    torch.manual_seed(0)
+    backbone = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16)
+    teacher = TimesTeacher(vocab_size=8, seq_len=8, backbone=backbone, optimizer=OptimizerConfig(lr=1e-2, warmup_steps=2))
+    teacher.drawn = []
+    return teacher
+
+
+def test_accumulated_micro_batches_draw_their_own_noise_and_resume_exactly(tmp_path):
+    """accumulate_grad_batches = 2: the two micro-batches of an optimizer step draw different times (the training
+    generator counts the micro-batch); the first draws as without accumulation, from (seed, step, rank) alone; a run
+    resumed mid-epoch ends with the weights of an uninterrupted one."""
+    per_epoch, total = 4, 4  # two optimizer steps an epoch
+    straight = _times_teacher()
+    _trainer(tmp_path / "a", total, accumulate_grad_batches=2).fit(straight, datamodule=_datamodule(per_epoch))
+    assert len(straight.drawn) == 2 * total
+    for step in range(total):
+        first, second = straight.drawn[2 * step: 2 * step + 2]
+        assert not torch.equal(first, second), f"step {step}: both micro-batches drew the same times"
+        expected = torch.rand(len(first), generator=derived_generator(straight.seed, step)) * straight.t_max
+        assert torch.equal(first, expected)
+
+    unaccumulated = _times_teacher()
+    _trainer(tmp_path / "u", 2).fit(unaccumulated, datamodule=_datamodule(per_epoch))
+    for step, t in enumerate(unaccumulated.drawn):  # as (seed, step, rank) always drew
+        assert torch.equal(t, torch.rand(len(t), generator=derived_generator(unaccumulated.seed, step)) * unaccumulated.t_max)
+
+    saver = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_train_steps=1, save_top_k=-1, filename="{step}")
+    _trainer(tmp_path / "b", 1, [saver], accumulate_grad_batches=2).fit(_times_teacher(), datamodule=_datamodule(per_epoch))
+    resumed = _times_teacher()
+    _trainer(tmp_path / "c", total, accumulate_grad_batches=2).fit(resumed, datamodule=_datamodule(per_epoch),
+                                                                   ckpt_path=tmp_path / "ck" / "step=1.ckpt")
+    assert len(resumed.drawn) == 2 * (total - 1) and all(map(torch.equal, resumed.drawn, straight.drawn[2:]))
+    _assert_same_weights(straight, resumed, "resumed mid-epoch with accumulation")

@@ -26,6 +26,7 @@ from lightning_tsdfm.config_file import read_config
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.samples_io import generate_samples, read_jsonl
+from lightning_tsdfm.seeding import derived_generator
 from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper
 
 VOCAB, LEN, BATCHES_PER_EPOCH = 8, 8, 2
@@ -149,6 +150,29 @@ def test_resumed_shaped_run_ends_with_the_same_weights(teacher_ckpt, compass_ckp
     quick_trainer(tmp_path / "c", 2 * BATCHES_PER_EPOCH, [shaper()]).fit(
         resumed, datamodule=_datamodule(), ckpt_path=tmp_path / "ck" / f"step={BATCHES_PER_EPOCH}.ckpt")
     assert _same_weights(straight, resumed)
+
+
+class CandidateSeeds(L.Callback):
+    """The seed of the shaper's candidate generator in every training batch (runs after the shaper's hooks)."""
+
+    def __init__(self, shaper: TrajectoryShaper):
+        self.shaper, self.seeds = shaper, []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.seeds.append(self.shaper.jump.generator.initial_seed())
+
+
+def test_accumulated_micro_batches_draw_their_own_candidates(teacher_ckpt, compass_ckpt, tmp_path):
+    """With accumulate_grad_batches = 2 each micro-batch of an optimizer step has its own candidate stream; the first
+    is the stream of (seed, step, rank), as without accumulation."""
+    shaper = TrajectoryShaper(str(compass_ckpt), num_candidates=2, seed=5)
+    recorder = CandidateSeeds(shaper)
+    trainer = L.Trainer(max_steps=2, accumulate_grad_batches=2, default_root_dir=tmp_path, logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        callbacks=[shaper, recorder], deterministic=True, num_sanity_val_steps=0)
+    trainer.fit(_student(teacher_ckpt), datamodule=_datamodule())
+    assert len(recorder.seeds) == 4 and len(set(recorder.seeds)) == 4
+    assert recorder.seeds[0::2] == [derived_generator(5 + 7_919, step).initial_seed() for step in range(2)]
 
 
 # ---- clear errors

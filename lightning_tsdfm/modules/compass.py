@@ -86,7 +86,7 @@ class CompassModule(FrozenTeacherMixin, TrainingMixin, DataCardMixin, L.Lightnin
         num_negatives: M, negatives per positive.
         num_time_bins: equal bins of [0, t_max] for the validation accuracy.
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
-        seed: seed of the training draws, combined with (global_step, rank).
+        seed: seed of the training draws, combined with (global_step, rank, micro-batch).
         teacher_kind: the checkpoint kind of ``teacher_checkpoint``: ``teacher`` (a TeacherModule), or any
             shapeable model's (``mdlm``, ``mdlm_sdtt``, ``sedd``, ``student``, a plugin's), whose own jumps are then
             the negatives.

@@ -50,7 +50,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         level_weights: weights of the recursive levels h = 1, 1/2, ..., 2/N (default: J - j, larger h more).
         ema_decay: decay of the EMA student that builds the targets.
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
-        seed: seed of the training draws, combined with (global_step, rank).
+        seed: seed of the training draws, combined with (global_step, rank, micro-batch).
         latent_codes: M; above 1 the student's posterior is a mixture over a per-sequence latent code z in
             {0..M-1} (factorised given z): trained on every code at once by :func:`mixture_forward_kl`, so each code
             takes the targets it explains best (a joint choice across positions, such as a topic, that per-position

@@ -28,7 +28,7 @@ class TeacherModule(DenoiserModule):
         loss: ``ce`` (cross-entropy on positions that can change) or ``gkl`` (generalized KL / NELBO).
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         t_max: upper bound of training times (the NELBO weight kappa'/(1-kappa) diverges at t=1).
-        seed: seed of the training draws, combined with (global_step, rank).
+        seed: seed of the training draws, combined with (global_step, rank, micro-batch).
     """
 
     checkpoint_kind = "teacher"

@@ -11,8 +11,10 @@ draw blind. A module whose training step made no jump (a teacher trains on path 
 first batch: there is nothing to shape.
 
 Randomness: the candidates 1..K-1 of training step s on rank r come from a generator seeded by
-(seed, s, r). The seed is the callback's state (``state_dict``) and s is restored by the trainer, so a run
-resumed from a checkpoint draws the same candidates as an uninterrupted one, and every DDP rank draws its own.
+(seed, s, r, m), m the batch's place in the step's gradient-accumulation window
+(:func:`~lightning_tsdfm.seeding.training_generator`). The seed is the callback's state (``state_dict``) and s and m
+are restored by the trainer, so a run resumed from a checkpoint draws the same candidates as an uninterrupted one,
+every DDP rank draws its own and every accumulated micro-batch its own.
 The callback leaves torch's global random state as it found it (building the compass draws only inside
 :func:`~lightning_tsdfm.seeding.global_random_state_kept`), so a module that draws from it (MDLM's draws its times,
 masks and reverse draws there) trains with K = 1 exactly as without the callback.
@@ -28,7 +30,7 @@ from lightning.pytorch.callbacks import Callback
 
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.frozen import FrozenReference
-from lightning_tsdfm.seeding import derived_generator, global_random_state_kept
+from lightning_tsdfm.seeding import global_random_state_kept, training_generator
 from lightning_tsdfm.shaping.guided_jump import GuidedJump, ShapingStatistics
 from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
 from lightning_tsdfm.shaping.energies import is_proposal_energy
@@ -55,7 +57,7 @@ class TrajectoryShaper(Callback):
         selection_temperature: tau of the boltzmann policy (not the sampling temperature of the jumps).
         switch_time: t at which ``sequence_to_token`` switches from sequences to tokens.
         shape_from: jumps that start before this time (t = 0 the source) stay blind; 0 shapes every jump.
-        seed: seed of the candidate draws, combined with (global_step, rank).
+        seed: seed of the candidate draws, combined with (global_step, rank, micro-batch).
     """
 
     def __init__(self, compass: str, num_candidates: int = 16,
@@ -107,7 +109,7 @@ class TrajectoryShaper(Callback):
         self._restore(pl_module)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.jump.generator = derived_generator(self.seed + _SEED_OFFSET, trainer.global_step, trainer.global_rank, pl_module.device)
+        self.jump.generator = training_generator(self.seed + _SEED_OFFSET, trainer, pl_module.device)
         self.jump.calls = 0
         self._install(pl_module)
 

@@ -59,7 +59,7 @@ class FMLMModule(FrozenTeacherMixin, FLMModule):
             names the sampler with another g.
         ema_decay: decay of the EMA of the student.
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
-        seed: seed of the training draws, combined with (global_step, rank).
+        seed: seed of the training draws, combined with (global_step, rank, micro-batch).
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
 

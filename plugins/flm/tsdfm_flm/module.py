@@ -58,7 +58,7 @@ class FLMModule(TrainingMixin, DataCardMixin, L.LightningModule):
         logit_soft_cap: c of c * tanh(logits / c) before the softmax (None: no cap; the v2 models use 30).
         antithetic: low-discrepancy times within a batch, tau_b = (u + b / B) mod 1.
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
-        seed: seed of the training draws, combined with (global_step, rank).
+        seed: seed of the training draws, combined with (global_step, rank, micro-batch).
     """
 
     checkpoint_kind = "flm"

@@ -46,7 +46,7 @@ class MDLMModule(DenoiserModule):
         antithetic: low-discrepancy times t_b = (u + b / B) mod 1 within a batch, as MDLM.
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         t_max: upper bound of training times (the NELBO weight 1/(1 - t) diverges at t = 1).
-        seed: seed of the training draws, combined with (global_step, rank).
+        seed: seed of the training draws, combined with (global_step, rank, micro-batch).
     """
 
     checkpoint_kind = "mdlm"

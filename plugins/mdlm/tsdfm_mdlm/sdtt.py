@@ -41,7 +41,7 @@ class SDTTModule(MDLMModule):
         num_rounds: R; the student ends at N0 / 2^R sampling steps.
         steps_per_round: optimizer steps per round.
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
-        seed: seed of the training draws, combined with (global_step, rank).
+        seed: seed of the training draws, combined with (global_step, rank, micro-batch).
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
 

@@ -61,7 +61,7 @@ class OPDLMModule(FrozenTeacherMixin, TrainingMixin, DataCardMixin, L.LightningM
         top_k: sum the forward KL over the teacher's top k ids only (None: the full vocabulary).
         prompt_token: the one-token prompt (None: the tokenizer's EOS, 0 for data without one).
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
-        seed: seed of the training draws, combined with (global_step, rank).
+        seed: seed of the training draws, combined with (global_step, rank, micro-batch).
         teacher_hparams: filled in from the teacher; lets a saved student load without its teacher.
     """
 

@@ -45,7 +45,7 @@ class SEDDModule(DenoiserModule):
         backbone: architecture of the transformer.
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         eps: kappa(0) = eps of the log-linear noise, sigma(0) = log(1 / eps).
-        seed: seed of the training draws, combined with (global_step, rank).
+        seed: seed of the training draws, combined with (global_step, rank, micro-batch).
     """
 
     checkpoint_kind = "sedd"
