@@ -38,7 +38,11 @@ from lightning_tsdfm.modules.checkpoint import (
     read_checkpoint,
 )
 from lightning_tsdfm.plugins import load_plugins
-from lightning_tsdfm.run_directory import link_logger_to_run_directory, place_checkpoints_in_run_directory
+from lightning_tsdfm.run_directory import (
+    link_logger_to_run_directory,
+    place_checkpoints_in_run_directory,
+    run_directory_lock,
+)
 from lightning_tsdfm.samples_io import check_samples_path, generate_samples, read_jsonl, write_jsonl
 from lightning_tsdfm.sampling import parse_step_sizes
 
@@ -48,7 +52,8 @@ class TsdfmCLI(LightningCLI):
     is one key, ``trainer.default_root_dir`` (the logger's ``save_dir`` and the checkpoint ``dirpath`` follow it:
     :mod:`lightning_tsdfm.run_directory`); checkpoints are written atomically
     (:class:`~lightning_tsdfm.checkpoint_io.AtomicCheckpointIO`), and ``fit`` refuses to write over a run's
-    ``last.ckpt`` unless it resumes (``--ckpt_path``) or is told to (``--overwrite``)."""
+    ``last.ckpt`` unless it resumes (``--ckpt_path``) or is told to (``--overwrite``), nor into a run directory
+    another ``fit`` is using (:func:`~lightning_tsdfm.run_directory.run_directory_lock`)."""
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
@@ -84,6 +89,15 @@ class TsdfmCLI(LightningCLI):
         if "_class_path" in hparams:
             hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
         self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run ``subcommand``; ``fit`` holds its run directory while it runs (its first process only: the other
+        processes of a multi-process run share it)."""
+        root = self.config[subcommand].trainer.get("default_root_dir") if subcommand == "fit" else None
+        if not root or self.trainer.global_rank != 0:
+            return super()._run_subcommand(subcommand)
+        with run_directory_lock(root):
+            super()._run_subcommand(subcommand)
 
     def before_instantiate_classes(self) -> None:
         place_checkpoints_in_run_directory((self.config[self.subcommand] if self.subcommand else self.config).trainer)
