@@ -100,6 +100,34 @@ def test_a_corpus_too_small_for_a_validation_block_is_refused(tmp_path):
         dm.prepare_data()
 
 
+def test_chunks_of_other_data_are_refused_not_reused(tmp_path):
+    """A chunks_dir holds the chunks of one corpus, tokenizer, seq_len and val_fraction (its fingerprint.json): a run
+    of other data that names it is refused, instead of training on its tokens under the other corpus's name."""
+    first = write_directory(tmp_path / "first", numbered_documents(30))
+    other = write_directory(tmp_path / "other", [f"another text {i}, of other words entirely." for i in range(30)])
+
+    def data(corpus, **overrides):
+        return StreamingTextDataModule(str(corpus), **{"tokenizer": "gpt2", "seq_len": 16, "val_fraction": 0.2,
+                                                       "cache_dir": str(tmp_path / "cache"), "optimize_workers": 1,
+                                                       "chunks_dir": str(tmp_path / "chunks"), **overrides})
+
+    data(first).prepare_data()
+    made = json.loads((tmp_path / "chunks" / "fingerprint.json").read_text())
+    assert made["corpus"] == str(first) and made["seq_len"] == 16
+    data(first).prepare_data()  # the same data: reused
+    for dm, difference in ((data(other), f"the corpus files: {str(first)!r} as it was then -> {str(other)!r} now"),
+                           (data(first, seq_len=8), "seq_len: 16 -> 8"),
+                           (data(first, val_fraction=0.3), "val_fraction: 0.2 -> 0.3")):
+        with pytest.raises(UserError, match="were made from other data than this run's") as info:
+            dm.prepare_data()
+        assert difference in str(info.value) and f"Delete {tmp_path / 'chunks'}" in str(info.value)
+    (tmp_path / "chunks" / "fingerprint.json").unlink()  # chunks of an earlier version: judged by their meta.json
+    with pytest.raises(UserError, match="corpus: "):
+        data(other).prepare_data()
+    data(first).prepare_data()
+    assert json.loads((tmp_path / "chunks" / "fingerprint.json").read_text()) == made
+
+
 class RecordBatches(L.LightningModule):
     """Records every training batch; trains nothing."""
 

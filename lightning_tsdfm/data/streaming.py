@@ -20,7 +20,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_tsdfm.data.document_shards import read_shard, document_shards, source_signature
 from lightning_tsdfm.data.tokenized import TokenizedDataModule
-from lightning_tsdfm.data.token_chunks import chunks_complete, optimize_corpus, require_litdata
+from lightning_tsdfm.data.token_chunks import check_fingerprint, chunks_complete, optimize_corpus, require_litdata
 from lightning_tsdfm.data.tokenizer import TextTokenizer, resolve_tokenizer
 from lightning_tsdfm.errors import UserError
 
@@ -121,16 +121,28 @@ class StreamingTextDataModule(TokenizedDataModule):
                f"{self.val_fraction!r}")
         return str(self.cache_dir / "chunks" / hashlib.sha256(key.encode()).hexdigest()[:20])
 
+    @property
+    def fingerprint(self) -> dict:
+        """What the chunks are made from: the corpus and its files, the tokenizer, ``seq_len`` and ``val_fraction``
+        (written beside them, compared before they are reused:
+        :func:`~lightning_tsdfm.data.token_chunks.check_fingerprint`)."""
+        return {"version": _CHUNKS_VERSION, "corpus": self.corpus, "corpus_signature": self._signature_hash,
+                "tokenizer": self.tokenizer_spec, "tokenizer_fingerprint": self.tokenizer.fingerprint,
+                "seq_len": self.seq_len, "val_fraction": self.val_fraction}
+
     def prepare_data(self) -> None:
-        """Tokenize the corpus into chunks unless a finished set is there (global rank 0 only)."""
+        """Tokenize the corpus into chunks unless a finished set of this corpus and tokenizer is there (global rank 0
+        only); a finished set of other data is refused."""
         if "://" in self.chunks_dir:
             require_litdata()  # a cloud URL: optimize writes there; completeness is litdata's index
         elif chunks_complete(self.chunks_dir):
+            check_fingerprint(self.chunks_dir, self.fingerprint)
             rank_zero_info(f"tsdfm: reusing the chunks in {self.chunks_dir}")
             return
         meta = optimize_corpus(self.corpus, self.tokenizer, self.seq_len, self.val_fraction, self.chunks_dir,
                                self.optimize_workers or _cpu_count(), self.blocks_per_chunk,
-                               describe={"corpus": self.corpus, "tokenizer": self.tokenizer_spec})
+                               describe={"corpus": self.corpus, "tokenizer": self.tokenizer_spec},
+                               fingerprint=self.fingerprint)
         rank_zero_info(f"tsdfm: tokenized {self.corpus!r} into {meta['train']['blocks']} train / "
                        f"{meta['val']['blocks']} val blocks of {self.seq_len} in {self.chunks_dir}")
 

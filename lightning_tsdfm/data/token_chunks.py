@@ -2,7 +2,9 @@
 machine is streamed by every rank of every node.
 
 ``<output_dir>/train`` and ``<output_dir>/val`` each hold binary chunks of ``seq_len``-token blocks and litdata's
-``index.json``; ``<output_dir>/meta.json``, written last, marks the whole as complete and counts the blocks. Within
+``index.json``; ``<output_dir>/fingerprint.json``, written first, names what they were made from (corpus, tokenizer,
+``seq_len``, ``val_fraction``: :func:`check_fingerprint` refuses to reuse them for another);
+``<output_dir>/meta.json``, written last, marks the whole as complete and counts the blocks. Within
 each shard of documents (:mod:`lightning_tsdfm.data.document_shards`), documents are followed by the EOS token,
 concatenated and cut into blocks (a block may span documents; each shard drops its last partial block). A chunk
 holds a whole number of blocks, so no block is lost at a chunk boundary.
@@ -25,9 +27,12 @@ from lightning_tsdfm.data.document_shards import DocumentShard, document_shards,
 from lightning_tsdfm.data.tokenizer import TextTokenizer
 from lightning_tsdfm.errors import UserError
 
-__all__ = ["SPLITS", "chunks_complete", "optimize_corpus", "require_litdata"]
+__all__ = ["FINGERPRINT", "SPLITS", "check_fingerprint", "chunks_complete", "optimize_corpus", "require_litdata"]
 
 SPLITS = ("train", "val")
+FINGERPRINT = "fingerprint.json"
+#: the fingerprint entries two sets of chunks must share to hold the same blocks (the others are shown)
+_SAME_BLOCKS = ("version", "corpus_signature", "tokenizer_fingerprint", "seq_len", "val_fraction")
 LITDATA_INSTALL = "pip install litdata (or pip install 'lightning-tsdfm[stream]')"
 #: documents tokenized per call of the tokenizer
 _DOCUMENTS_PER_BATCH = 256
@@ -92,15 +97,54 @@ def chunks_complete(output_dir: str | os.PathLike) -> bool:
     return (Path(output_dir) / "meta.json").is_file()
 
 
+def check_fingerprint(output_dir: str | os.PathLike, fingerprint: dict) -> None:
+    """Refuse the finished chunks in ``output_dir`` unless they were made from what ``fingerprint`` names (the same
+    corpus files, tokenizer, ``seq_len`` and ``val_fraction``). Chunks of an earlier version, without a fingerprint,
+    are judged by their ``meta.json`` (corpus and tokenizer names, ``seq_len``, ``val_fraction``) and, when those
+    agree, given this fingerprint."""
+    output_dir = Path(output_dir)
+    try:
+        made = json.loads((output_dir / FINGERPRINT).read_text())
+        differs = [key for key in _SAME_BLOCKS if made.get(key) != fingerprint.get(key)]
+    except FileNotFoundError:
+        made = json.loads((output_dir / "meta.json").read_text())
+        differs = [key for key in ("corpus", "tokenizer", "seq_len", "val_fraction")
+                   if key in made and made[key] != fingerprint.get(key)]
+        if not differs:
+            atomic_write_text(output_dir / FINGERPRINT, json.dumps(fingerprint, indent=1))
+    except (OSError, ValueError) as err:
+        raise UserError(f"The chunks in {output_dir} have an unreadable {FINGERPRINT} ({err}): delete {output_dir} "
+                        f"(this run writes them again), or set chunks_dir to another directory.") from None
+    if differs:
+        what = "; ".join(_difference(key, made, fingerprint) for key in differs)
+        raise UserError(
+            f"The chunks in {output_dir} were made from other data than this run's ({what}): reusing them would train "
+            f"on other tokens than data.corpus names. Delete {output_dir} (this run writes them again), or set "
+            f"chunks_dir to another directory (unset, each corpus gets its own under cache_dir).")
+
+
+def _difference(key: str, made: dict, fingerprint: dict) -> str:
+    if key == "corpus_signature":
+        return f"the corpus files: {made.get('corpus')!r} as it was then -> {fingerprint.get('corpus')!r} now"
+    if key == "tokenizer_fingerprint":
+        return f"the tokenizer: {made.get('tokenizer')!r} -> {fingerprint.get('tokenizer')!r} (another vocabulary)"
+    return f"{key}: {made.get(key)!r} -> {fingerprint.get(key)!r}"
+
+
 def optimize_corpus(corpus: str, tok: TextTokenizer, seq_len: int, val_fraction: float, output_dir: str | os.PathLike,
-                    num_workers: int, blocks_per_chunk: int = 2048, describe: dict | None = None) -> dict:
+                    num_workers: int, blocks_per_chunk: int = 2048, describe: dict | None = None,
+                    fingerprint: dict | None = None) -> dict:
     """Tokenize ``corpus`` into litdata chunks under ``output_dir`` (see the module docstring) with ``num_workers``
-    processes; returns the ``meta.json`` written last (``describe`` is added to it)."""
+    processes; returns the ``meta.json`` written last (``describe`` is added to it). ``fingerprint`` (what
+    :func:`check_fingerprint` compares) is written first, to a local ``output_dir``."""
     litdata = require_litdata()
     from litdata import TokensLoader
 
+    local = "://" not in str(output_dir)
     output_dir = Path(output_dir)
     (output_dir / "meta.json").unlink(missing_ok=True)  # first: an interrupted run never looks complete
+    if fingerprint is not None and local:
+        atomic_write_text(output_dir / FINGERPRINT, json.dumps(fingerprint, indent=1))
     shards = document_shards(corpus, max_shards=max(1, num_workers) * 4)
     counts = {}
     for split in SPLITS:
