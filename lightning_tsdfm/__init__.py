@@ -21,7 +21,7 @@ from lightning_tsdfm.paths import (
     UniformSource,
     make_source,
 )
-from lightning_tsdfm.shaping import GuidedJump, Shapeable, TrajectoryShaper
+from lightning_tsdfm.shaping import GuidedJump, Shapeable, ShapingSettings, TrajectoryShaper
 
 __all__ = [
     "BlindJump",
@@ -39,6 +39,7 @@ __all__ = [
     "PolynomialScheduler",
     "Scheduler",
     "Shapeable",
+    "ShapingSettings",
     "StreamingTextDataModule",
     "StudentModule",
     "SyntheticDataModule",

@@ -18,7 +18,7 @@ import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, get_args
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -45,6 +45,7 @@ from lightning_tsdfm.run_directory import (
 )
 from lightning_tsdfm.samples_io import check_samples_path, generate_samples, read_jsonl, write_jsonl
 from lightning_tsdfm.sampling import parse_step_sizes
+from lightning_tsdfm.shaping.settings import Policy, ShapingSettings
 
 
 class TsdfmCLI(LightningCLI):
@@ -131,11 +132,11 @@ def sample(
     dtype: str = "float64",
     device: str = "cpu",
     shaped: Optional[str] = None,
-    num_candidates: int = 4,
-    policy: str = "argmin",
-    selection_temperature: float = 1.0,
-    switch_time: float = 0.5,
-    shape_from: float = 0.0,
+    num_candidates: int = ShapingSettings.num_candidates,
+    policy: str = ShapingSettings.policy,
+    selection_temperature: float = ShapingSettings.selection_temperature,
+    switch_time: float = ShapingSettings.switch_time,
+    shape_from: float = ShapingSettings.shape_from,
     sampler: Optional[str] = None,
     temperature: float = 1.0,
     step_sizes: Optional[str] = None,
@@ -154,7 +155,8 @@ def sample(
         device: cpu, cuda, cuda:1, ...
         shaped: a compass checkpoint, or ``oracle`` (the exact energy of a synthetic language's data path): guide
             every jump with it (K candidates, about K times the cost).
-        num_candidates: K, candidates per jump with --shaped (``--k`` is the same option).
+        num_candidates: K, candidates per jump with --shaped (``--k`` is the same option). The shaping settings and
+            their defaults are :class:`~lightning_tsdfm.shaping.ShapingSettings`, TrajectoryShaper's.
         policy: argmin | boltzmann | importance | sequence_to_token, with --shaped.
         selection_temperature: tau of the boltzmann policy.
         switch_time: t at which the sequence_to_token policy switches from sequences to tokens.
@@ -173,8 +175,8 @@ def sample(
         if steps is not None and steps != len(grid):
             raise UserError(f"--steps {steps} but {len(grid)} --step_sizes: give one size per step, or drop --steps.")
     steps = len(grid) if grid else (64 if steps is None else steps)
-    shaping = ({"compass": shaped, "num_candidates": num_candidates, "policy": policy, "selection_temperature":
-                selection_temperature, "switch_time": switch_time, "shape_from": shape_from} if shaped else None)
+    shaping = (ShapingSettings(shaped, num_candidates, policy, selection_temperature, switch_time, shape_from)
+               if shaped else None)
     with _one_line_warnings():
         samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
                                    sampler=sampler, temperature=temperature, step_sizes=grid)
@@ -238,16 +240,16 @@ def sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--shaped", metavar="COMPASS", default=None,
                    help="guide every jump with this compass checkpoint, or 'oracle' (a synthetic language's exact "
                         "data-path energy); optional, beyond the paper: K times the cost")
-    p.add_argument("--num_candidates", "--k", type=int, default=4,
-                   help="K, candidates per jump with --shaped (default 4)")
-    p.add_argument("--policy", choices=["argmin", "boltzmann", "importance", "sequence_to_token"], default="argmin",
-                   help="selection policy with --shaped (default argmin)")
-    p.add_argument("--selection_temperature", type=float, default=1.0,
-                   help="tau of the boltzmann policy with --shaped (default 1.0)")
-    p.add_argument("--switch_time", type=float, default=0.5,
-                   help="t at which the sequence_to_token policy switches from sequences to tokens (default 0.5)")
-    p.add_argument("--shape_from", type=float, default=0.0,
-                   help="with --shaped, jumps that start before this time (t = 0 the source) stay blind (default 0)")
+    p.add_argument("--num_candidates", "--k", type=int, default=ShapingSettings.num_candidates,
+                   help="K, candidates per jump with --shaped (default %(default)s)")
+    p.add_argument("--policy", choices=get_args(Policy), default=ShapingSettings.policy,
+                   help="selection policy with --shaped (default %(default)s)")
+    p.add_argument("--selection_temperature", type=float, default=ShapingSettings.selection_temperature,
+                   help="tau of the boltzmann policy with --shaped (default %(default)s)")
+    p.add_argument("--switch_time", type=float, default=ShapingSettings.switch_time,
+                   help="t at which the sequence_to_token policy switches from sequences to tokens (default %(default)s)")
+    p.add_argument("--shape_from", type=float, default=ShapingSettings.shape_from,
+                   help="with --shaped, jumps that start before this time (t = 0 the source) stay blind (default %(default)s)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="sampling temperature T: tokens drawn from p^(1/T); 1 (default) is the model itself, "
                         "< 1 trades entropy for perplexity")

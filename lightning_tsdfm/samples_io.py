@@ -17,7 +17,7 @@ from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.checkpoint import load_module
 from lightning_tsdfm.sample_card import CARD_KEYS, check_row
-from lightning_tsdfm.shaping import GuidedJump, make_selection
+from lightning_tsdfm.shaping import GuidedJump, ShapingSettings
 from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -46,23 +46,24 @@ def generate_samples(
     dtype: str = "float64",
     device: str = "cpu",
     progress: bool = True,
-    shaping: dict | None = None,
+    shaping: ShapingSettings | dict | None = None,
     sampler: str | None = None,
     temperature: float = 1.0,
     step_sizes: Sequence[float] | None = None,
 ) -> SampleSet:
     """Load a sampler checkpoint and draw ``num_samples`` sequences in ``steps`` steps with the blind jump at
-    sampling ``temperature`` (1: the model's own distribution), or, with ``shaping={"compass": path or "oracle",
-    "num_candidates": K, "policy": ..., "selection_temperature": ..., "switch_time": ..., "shape_from": ...}`` (:data:`SHAPING_KEYS`),
-    with the compass-guided jump (K candidates per step: about K times the draws and a compass forward per step). ``sampler`` names one of the module's samplers
-    (``module.samplers``; default its first); ``step_sizes`` (one per step, summing to one) replaces the uniform
+    sampling ``temperature`` (1: the model's own distribution), or, with ``shaping`` (a :class:`ShapingSettings`, or
+    a dict of its names, ``{"compass": path or "oracle", "num_candidates": K, ...}``, the others taking its defaults),
+    with the compass-guided jump (K candidates per step: about K times the draws and a compass forward per step),
+    recorded as ``sampling_shaping`` (:meth:`ShapingSettings.as_dict` and the compass's kind). ``sampler`` names one
+    of the module's samplers (``module.samplers``; default its first); ``step_sizes`` (one per step, summing to one) replaces the uniform
     grid h = 1/steps for a module whose ``sample`` takes them; what a module says about it beyond its name
     (``module.sampler_settings(sampler)``, e.g. FMLM's stochasticity g) is kept as ``sampler_settings``."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
-    check_shaping_keys(shaping or {})
-    for name, value in (("steps", steps), ("num_samples", num_samples), ("batch_size", batch_size),
-                        ("num_candidates", (shaping or {}).get("num_candidates", 1))):
+    if isinstance(shaping, dict):
+        shaping = ShapingSettings.from_dict(shaping)
+    for name, value in (("steps", steps), ("num_samples", num_samples), ("batch_size", batch_size)):
         if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1, got {value}: pass --{name} 1 or more.")
     if not temperature > 0:
@@ -80,10 +81,8 @@ def generate_samples(
     generator = torch.Generator(device=device).manual_seed(seed)
     jump = BlindJump(DTYPES[dtype], temperature)
     if shaping:
-        compass = load_matching_compass(shaping["compass"], module, device)
-        selection = make_selection(shaping.get("policy", "argmin"), shaping.get("selection_temperature", 1.0),
-                                   shaping.get("switch_time", 0.5), shaping.get("shape_from", 0.0))
-        jump = GuidedJump(compass.energies, shaping.get("num_candidates", 4), selection, jump, scores=compass.scores)
+        compass = load_matching_compass(shaping.compass, module, device)
+        jump = GuidedJump(compass.energies, shaping.num_candidates, shaping.selection(), jump, scores=compass.scores)
         jump.generator = torch.Generator(device=device).manual_seed(seed + 1)
     start = time.perf_counter()
     sampler = sampler or module.samplers[0]
@@ -103,20 +102,9 @@ def generate_samples(
         "sampling_temperature": temperature,
         "seconds_per_sequence": seconds / num_samples,
         "data": judge_card(module.data_card),
-        "sampling_shaping": {**shaping, "compass_kind": compass_kind(shaping["compass"])} if shaping else None,
+        "sampling_shaping": {**shaping.as_dict(), "compass_kind": compass_kind(shaping.compass)} if shaping else None,
     }
     return SampleSet(tokens, decoder_from_card(module.data_card)(tokens), meta)
-
-
-#: what a sampling ``shaping`` dict may set (the settings of :class:`~lightning_tsdfm.shaping.TrajectoryShaper`)
-SHAPING_KEYS = ("compass", "num_candidates", "policy", "selection_temperature", "switch_time", "shape_from")
-
-
-def check_shaping_keys(shaping: dict) -> None:
-    """Refuse a shaping setting that does not exist (``k`` is ``num_candidates``), rather than ignore it."""
-    unknown = sorted(set(shaping) - set(SHAPING_KEYS))
-    if unknown:
-        raise UserError(f"Unknown shaping settings {unknown}: use {list(SHAPING_KEYS)} (K is 'num_candidates').")
 
 
 def check_samples_path(path: str | Path, overwrite: bool = False) -> None:

@@ -23,6 +23,7 @@ from lightning_tsdfm import (
 )
 from lightning_tsdfm.cli import main
 from lightning_tsdfm.config_file import read_config
+from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.samples_io import generate_samples, read_jsonl
@@ -175,6 +176,19 @@ def test_accumulated_micro_batches_draw_their_own_candidates(teacher_ckpt, compa
     assert recorder.seeds[0::2] == [derived_generator(5 + 7_919, step).initial_seed() for step in range(2)]
 
 
+def test_a_resumed_run_with_other_shaping_settings_is_refused(teacher_ckpt, compass_ckpt, tmp_path):
+    """The checkpoint records the shaping settings; resuming it with others (here the command line's defaults) is
+    refused, naming each setting that differs."""
+    saver = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    quick_trainer(tmp_path / "a", 1, [TrajectoryShaper(str(compass_ckpt), num_candidates=3, policy="argmin"), saver]).fit(
+        _student(teacher_ckpt), datamodule=_datamodule())
+    with pytest.raises(UserError, match=r"shaped with other settings than this run's TrajectoryShaper \(num_candidates: "
+                                        r"3 -> 16; policy: 'argmin' -> 'boltzmann'; selection_temperature: None -> 1.0; "
+                                        r"checkpoint -> this run\)\. Resume with the checkpoint's settings"):
+        quick_trainer(tmp_path / "b", 2, [TrajectoryShaper(str(compass_ckpt))]).fit(
+            _student(teacher_ckpt), datamodule=_datamodule(), ckpt_path=tmp_path / "ck" / "last.ckpt")
+
+
 # ---- clear errors
 
 class NotShapeable(L.LightningModule):
@@ -293,8 +307,8 @@ def test_shaped_sampling_with_a_flat_compass_is_blind_sampling(teacher_ckpt, com
     main(["sample", "--checkpoint", str(teacher_ckpt), "--output", str(out), "--steps", "4", "--num_samples", "4",
           "--shaped", str(compass_ckpt), "--k", "2", "--policy", "boltzmann", "--selection_temperature", "0.5", "--shape_from", "0.25"])
     assert read_jsonl(out).meta["sampling_shaping"] == {"compass": str(compass_ckpt), "num_candidates": 2, "policy": "boltzmann",
-                                                        "selection_temperature": 0.5, "switch_time": 0.5, "shape_from": 0.25,
-                                                        "compass_kind": "nce"}
+                                                        "selection_temperature": 0.5, "switch_time": None, "shape_from": 0.25,
+                                                        "compass_kind": "nce"}  # boltzmann reads no switch time
 
 
 def test_the_shaper_and_the_seam_are_exported_where_users_look():

@@ -8,6 +8,7 @@ from lightning_tsdfm.shaping.selection import (
     SequenceToTokenSelection,
     make_selection,
 )
+from lightning_tsdfm.shaping.settings import ShapingSettings
 from lightning_tsdfm.shaping.shaper import TrajectoryShaper
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "SelectionPolicy",
     "SequenceToTokenSelection",
     "Shapeable",
+    "ShapingSettings",
     "ShapingStatistics",
     "TrajectoryShaper",
     "check_shapeable",

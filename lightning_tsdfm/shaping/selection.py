@@ -136,8 +136,7 @@ class SequenceToTokenSelection(SelectionPolicy):
     name = "sequence_to_token"
 
     def __init__(self, switch_time: float = 0.5) -> None:
-        if not 0.0 <= switch_time <= 1.0:
-            raise ValueError(f"switch_time must lie in [0, 1], got {switch_time}.")
+        check_unit_interval("switch_time", switch_time)
         self.switch_time = switch_time
 
     def select(self, energies, sequence_energy, t, generator, log_proposal):
@@ -146,15 +145,17 @@ class SequenceToTokenSelection(SelectionPolicy):
         return torch.where((t < self.switch_time)[:, None], per_sequence, per_token)
 
 
+def check_unit_interval(name: str, value: float) -> None:
+    """A time setting must lie in [0, 1]."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value}.")
+
+
 def make_selection(policy: str, temperature: float = 1.0, switch_time: float = 0.5,
                    shape_from: float = 0.0) -> SelectionPolicy:
-    """The policy named ``policy``, shaping the jumps that start at t >= ``shape_from``; ``temperature`` and
-    ``switch_time`` are checked whichever policy reads them."""
-    if not temperature > 0:
-        raise ValueError(f"selection_temperature must be > 0, got {temperature} (use argmin for tau -> 0).")
-    for name, value in (("switch_time", switch_time), ("shape_from", shape_from)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1], got {value}.")
+    """The policy named ``policy``, shaping the jumps that start at t >= ``shape_from``; a policy checks the value it
+    reads (the settings of a run, all of them: :class:`~lightning_tsdfm.shaping.settings.ShapingSettings`)."""
+    check_unit_interval("shape_from", shape_from)
     selection = _named_selection(policy, temperature, switch_time)
     selection.shape_from = shape_from
     return selection

@@ -22,12 +22,13 @@ masks and reverse draws there) trains with K = 1 exactly as without the callback
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.frozen import FrozenReference
 from lightning_tsdfm.seeding import global_random_state_kept, training_generator
@@ -35,7 +36,7 @@ from lightning_tsdfm.shaping.guided_jump import GuidedJump, ShapingStatistics
 from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
 from lightning_tsdfm.shaping.energies import is_proposal_energy
 from lightning_tsdfm.shaping.protocol import check_shapeable
-from lightning_tsdfm.shaping.selection import make_selection
+from lightning_tsdfm.shaping.settings import Policy, ShapingSettings
 
 _SEED_OFFSET = 7_919  # keeps the shaper's streams apart from the module's own (seed, step, rank) streams
 
@@ -58,16 +59,19 @@ class TrajectoryShaper(Callback):
         switch_time: t at which ``sequence_to_token`` switches from sequences to tokens.
         shape_from: jumps that start before this time (t = 0 the source) stay blind; 0 shapes every jump.
         seed: seed of the candidate draws, combined with (global_step, rank, micro-batch).
+
+    The settings but the seed are one :class:`ShapingSettings` (``self.shaping``), whose defaults these are; a run
+    resumed from a checkpoint shaped with other settings is refused (:meth:`load_state_dict`).
     """
 
-    def __init__(self, compass: str, num_candidates: int = 16,
-                 policy: Literal["argmin", "boltzmann", "importance", "sequence_to_token"] = "boltzmann",
-                 selection_temperature: float = 1.0, switch_time: float = 0.5, shape_from: float = 0.0,
+    def __init__(self, compass: str, num_candidates: int = ShapingSettings.num_candidates,
+                 policy: Policy = ShapingSettings.policy,
+                 selection_temperature: float = ShapingSettings.selection_temperature,
+                 switch_time: float = ShapingSettings.switch_time, shape_from: float = ShapingSettings.shape_from,
                  seed: int = 0) -> None:
-        self.compass_path = compass
+        self.shaping = ShapingSettings(compass, num_candidates, policy, selection_temperature, switch_time, shape_from)
         self.seed = seed
-        selection = make_selection(policy, selection_temperature, switch_time, shape_from)
-        self.jump = GuidedJump(self._energies, num_candidates, selection,
+        self.jump = GuidedJump(self._energies, num_candidates, self.shaping.selection(),
                                scores="proposal" if is_proposal_energy(compass) else "state")
         self._compass: FrozenReference | None = None
         self._previous_policy = None
@@ -87,7 +91,7 @@ class TrajectoryShaper(Callback):
             datamodule_card = getattr(getattr(trainer, "datamodule", None), "data_card", None)
             card = getattr(pl_module, "data_card", None) or (datamodule_card() if datamodule_card else None)
             with global_random_state_kept():  # a compass checkpoint's module is initialised at random before it loads
-                compass = load_matching_compass(self.compass_path, pl_module, pl_module.device, card)
+                compass = load_matching_compass(self.shaping.compass, pl_module, pl_module.device, card)
             self._compass = FrozenReference(compass)
 
     def _install(self, pl_module: L.LightningModule) -> None:
@@ -130,14 +134,19 @@ class TrajectoryShaper(Callback):
     # ---- checkpoint
 
     def settings(self) -> dict[str, Any]:
-        """What shaped this run (saved in the checkpoint, read by the benchmarks)."""
-        selection = self.jump.selection
-        return {"compass": self.compass_path, "compass_kind": compass_kind(self.compass_path), "num_candidates": self.jump.num_candidates, "policy": selection.name,
-                "selection_temperature": getattr(selection, "temperature", None), "switch_time": getattr(selection, "switch_time", None),
-                "shape_from": selection.shape_from}
+        """What shaped this run (saved in the checkpoint, read by the benchmarks): :meth:`ShapingSettings.as_dict`
+        and the compass's kind."""
+        return {**self.shaping.as_dict(), "compass_kind": compass_kind(self.shaping.compass)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, **self.settings()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Take the checkpoint's seed; refuse a checkpoint shaped with other settings than this run's, naming them."""
+        differences = self.shaping.differences(state_dict)
+        if differences:
+            raise UserError(
+                f"The checkpoint this run resumes was shaped with other settings than this run's TrajectoryShaper "
+                f"({'; '.join(differences)}; checkpoint -> this run). Resume with the checkpoint's settings "
+                f"(--trainer.callbacks.<name>=<value>, or the TrajectoryShaper arguments), or start a new run.")
         self.seed = state_dict["seed"]
