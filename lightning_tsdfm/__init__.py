@@ -14,6 +14,7 @@ from lightning_tsdfm.modules import (
 )
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import (
+    LogLinearScheduler,
     MaskSource,
     MixturePath,
     PolynomialScheduler,
@@ -33,6 +34,7 @@ __all__ = [
     "GenerationMonitor",
     "GuidedJump",
     "JumpPolicy",
+    "LogLinearScheduler",
     "MaskSource",
     "MixturePath",
     "OptimizerConfig",

@@ -4,7 +4,8 @@ x_t takes x1 at each position with probability kappa(t), else x0 ~ source, indep
 
     p_t(x_t^i | x1) = kappa(t) * delta(x1^i) + (1 - kappa(t)) * p_source(x_t^i).
 
-The schedule kappa is any :class:`Scheduler`; :class:`PolynomialScheduler` (kappa = t^n) is the library's.
+The schedule kappa is any :class:`Scheduler`; the library's are :class:`PolynomialScheduler` (kappa = t^n) and
+:class:`LogLinearScheduler` (MDLM's).
 """
 
 from __future__ import annotations
@@ -45,6 +46,25 @@ class PolynomialScheduler:
 
     def d_kappa(self, t: Tensor) -> Tensor:
         return self.exponent * t ** (self.exponent - 1)
+
+
+@dataclass(frozen=True)
+class LogLinearScheduler:
+    """kappa(t) = 1 - (1 - eps)(1 - t): MDLM's log-linear noise in the library's time. In MDLM's time t' = 1 - t
+    (t' = 1 noise), sigma(t') = -log(1 - (1 - eps) t') masks a position with probability 1 - exp(-sigma) =
+    (1 - eps) t' = 1 - kappa(t)."""
+
+    eps: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.eps < 1.0:
+            raise ValueError(f"LogLinearScheduler needs 0 <= eps < 1, got {self.eps}.")
+
+    def kappa(self, t: Tensor) -> Tensor:
+        return 1 - (1 - self.eps) * (1 - t)
+
+    def d_kappa(self, t: Tensor) -> Tensor:
+        return torch.full_like(t, 1 - self.eps)
 
 
 class Source(ABC):

@@ -6,22 +6,20 @@ oracle compass with K > 1 changes its training, and a compass trained on its own
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
 from lightning_helpers import fit_checkpoint, quick_trainer
 
+from lightning_tsdfm import BlindJump, LogLinearScheduler, MaskSource, MixturePath  # shaping
 from lightning_tsdfm import CompassModule, SyntheticDataModule, TransformerConfig
 from lightning_tsdfm import plugins as plugin_registry
-from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules import load_module
 from lightning_tsdfm.modules.optim import OptimizerConfig
-from lightning_tsdfm.paths import MaskSource, MixturePath
 from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper, check_shapeable, make_selection
-from lightning_tsdfm.shaping.protocol import declared_vocab_size, library_time
+from lightning_tsdfm.shaping.protocol import declared_vocab_size
+from lightning_tsdfm.shaping.protocol import library_time  # shaping
 
 VOCAB, LEN = 8, 8
 SMALL = TransformerConfig(hidden_size=8, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=8)
@@ -68,19 +66,6 @@ class Tokenizer:
         return value if isinstance(value, Tokenizer) else cls(value)
 
 
-@dataclass(frozen=True)
-class LogLinearSchedule:
-    """MDLM's log-linear alpha in the library's time: kappa(t) = 1 - (1 - eps)(1 - t), not of the form t^n."""
-
-    eps: float = 1e-3
-
-    def kappa(self, t: torch.Tensor) -> torch.Tensor:
-        return 1 - (1 - self.eps) * (1 - t)
-
-    def d_kappa(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.full_like(t, 1 - self.eps)
-
-
 class TinyBackbone(torch.nn.Module):
     """Logits [B, L, V + 1] from tokens [B, L] and MDLM's sigma [B]: embeddings, a sequence-mean mixer, a head."""
 
@@ -106,11 +91,12 @@ class ForeignMDLM(L.LightningModule):
 
     Like MDLM's, it keeps its config and tokenizer objects as hyper-parameters, and its ``vocab_size`` counts the
     mask (V + 1, assigned in ``__init__`` and used by its own code).
-    The shaping lines: ``jump_policy``, ``path``, ``shaping_vocab_size`` and ``seq_len`` (set in ``__init__``),
-    ``time_convention``, and the draw in :meth:`_ddpm_update` (MDLM's ``_sample_categorical(q_xs)``) made by
-    ``jump_policy.transition`` in the library's time. For the compass loader: ``checkpoint_kind``, the checkpoint
-    header and plain hyper-parameters written in :meth:`on_save_checkpoint` (its ``__init__`` takes either), and
-    :meth:`sampling_step`.
+    The ten shaping lines, marked ``# shaping`` (plugins/README.md quotes them): two imports, ``time_convention``,
+    ``jump_policy``, ``path``, ``shaping_vocab_size`` and ``seq_len`` (set in ``__init__``), and in
+    :meth:`_ddpm_update` the next-state kernel, drawn by ``jump_policy.transition`` in the library's time instead of
+    MDLM's ``_sample_categorical(q_xs)`` (its ``generator`` and ``jump`` arguments are for a compass's steps). For the
+    compass loader: ``checkpoint_kind``, the checkpoint header and plain hyper-parameters written in
+    :meth:`on_save_checkpoint` (its ``__init__`` takes either), and :meth:`sampling_step`.
     """
 
     checkpoint_kind = KIND
@@ -125,8 +111,8 @@ class ForeignMDLM(L.LightningModule):
         self.vocab_size += 1
         self.backbone = TinyBackbone(self.vocab_size, self.config.model.length, self.config.model.hidden_size)
         self.jump_policy = BlindJump()  # shaping: every reverse draw goes through it
-        self.path = MixturePath(MaskSource(self.mask_index), LogLinearSchedule(self.config.noise.eps))  # shaping: kappa(1 - t) = alpha(t)
-        self.shaping_vocab_size = self.mask_index  # shaping: the data tokens (its own vocab_size counts the mask)
+        self.path = MixturePath(MaskSource(self.mask_index), LogLinearScheduler(self.config.noise.eps))  # shaping
+        self.shaping_vocab_size = self.mask_index  # shaping: the data tokens; its own vocab_size counts the mask
         self.seq_len = self.config.model.length  # shaping
 
     # ---- MDLM's pieces
@@ -146,7 +132,7 @@ class ForeignMDLM(L.LightningModule):
         move = torch.rand(x0.shape, device=x0.device) < move_chance[:, None]  # torch's global generator, as MDLM
         return torch.where(move, self.mask_index, x0)
 
-    def _ddpm_update(self, x, t, dt, generator=None, jump=None):
+    def _ddpm_update(self, x, t, dt, generator=None, jump=None):  # shaping: a compass's steps pass generator, jump
         """x_s, s = t - dt, drawn from MDLM's q(x_s | x_t) over the V + 1 states; t and dt of shape [B] or, as MDLM's
         sampler passes them, [B, 1]."""
         sigma_t, sigma_s = self.noise(t), self.noise(t - dt)
@@ -156,10 +142,8 @@ class ForeignMDLM(L.LightningModule):
         move_chance_s = (1 - torch.exp(-sigma_s))[:, None, None]
         q_xs = self(x, sigma_t).exp() * (move_chance_t - move_chance_s)
         q_xs[:, :, self.mask_index] = move_chance_s[:, :, 0]
-        # shaping: the next-state kernel, drawn by the jump policy in the library's time (MDLM: _sample_categorical)
-        stay = F.one_hot(x, self.vocab_size).to(q_xs)
-        kernel = torch.where((x == self.mask_index)[..., None], q_xs / move_chance_t, stay)
-        _x = (jump or self.jump_policy).transition(x, kernel, library_time(self, t), dt, generator)
+        kernel = torch.where((x == self.mask_index)[..., None], q_xs / move_chance_t, F.one_hot(x, self.vocab_size).to(q_xs))  # shaping
+        _x = (jump or self.jump_policy).transition(x, kernel, library_time(self, t), dt, generator)  # shaping: was _sample_categorical(q_xs)
         copy_flag = (x != self.mask_index).to(x.dtype)
         return copy_flag * x + (1 - copy_flag) * _x
 
@@ -269,7 +253,7 @@ def test_wrong_or_missing_declarations_are_clear_errors():
         check_shapeable(counts_the_mask)
 
     wrong_mask = _mdlm()  # the path built on MDLM's vocab_size: the mask at 9, where its mask_index is 8
-    wrong_mask.path = MixturePath(MaskSource(wrong_mask.vocab_size), LogLinearSchedule())
+    wrong_mask.path = MixturePath(MaskSource(wrong_mask.vocab_size), LogLinearScheduler())
     wrong_mask.shaping_vocab_size = wrong_mask.vocab_size
     with pytest.raises(ValueError, match=r"mask_index = 8 but its path's MaskSource\(9\) puts the mask at id 9: .*MaskSource\(8\)"):
         check_shapeable(wrong_mask)
@@ -289,6 +273,19 @@ def test_wrong_or_missing_declarations_are_clear_errors():
     undeclared.seq_len = None
     with pytest.raises(TypeError, match="needs `seq_len`"):
         TrajectoryShaper("oracle").setup(None, undeclared, "fit")
+
+
+def test_the_readme_recipe_is_its_ten_shaping_lines():
+    """plugins/README.md's recipe quotes this module's code lines marked ``# shaping``, and there are ten."""
+    import re
+    from pathlib import Path
+
+    def marked(text: str) -> list[str]:
+        return re.findall(r"^[ \t]*(\S.*?  # shaping(?::.*)?)$", text, re.MULTILINE)
+
+    readme = (Path(__file__).resolve().parents[1] / "plugins" / "README.md").read_text()
+    recipe = readme[readme.index("## Shaping a module written without this library"):readme.index("## A compass")]
+    assert marked(recipe) == marked(Path(__file__).read_text()) and len(marked(recipe)) == 10
 
 
 # ---- shaping its training
@@ -371,7 +368,7 @@ def test_a_compass_trained_on_its_own_jumps_matches_and_shapes_it(registered, tm
     compass = CompassModule(str(model_ckpt), VOCAB, LEN, backbone=SMALL, teacher_kind=KIND, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     assert compass.hparams.source == "mask" and compass.hparams.seq_len == LEN
     assert compass.hparams.scheduler_exponent is None  # not t^n: its training states are drawn on the model's path
-    assert compass.model_path().scheduler == LogLinearSchedule()
+    assert compass.model_path().scheduler == LogLinearScheduler()
     assert compass.hparams.teacher_hparams["config"] == CONFIG  # its own hyper-parameters, as saved, completed
     assert compass.hparams.teacher_hparams["tokenizer"] == "tiny" and compass.hparams.teacher_hparams["vocab_size"] == VOCAB
     seen = []
