@@ -5,6 +5,7 @@ blocks the uninterrupted run saw. (Sharding over ranks and nodes: tests/test_mul
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -126,6 +127,38 @@ def test_chunks_of_other_data_are_refused_not_reused(tmp_path):
         data(other).prepare_data()
     data(first).prepare_data()
     assert json.loads((tmp_path / "chunks" / "fingerprint.json").read_text()) == made
+
+
+def test_damaged_chunks_are_named_with_a_fix_that_works(tmp_path):
+    """A truncated or missing chunk, or a missing index.json, is one error naming the file (litdata would time out
+    waiting for the chunk, blaming downloads); deleting the chunks, as it says, lets prepare_data write them again."""
+    corpus = write_directory(tmp_path / "corpus", numbered_documents(30))
+    chunks = tmp_path / "chunks"
+
+    def data():
+        return StreamingTextDataModule(str(corpus), tokenizer="gpt2", seq_len=16, batch_size=4, val_fraction=0.2,
+                                       cache_dir=str(tmp_path / "cache"), optimize_workers=1, chunks_dir=str(chunks))
+
+    with pytest.raises(UserError, match=f"No chunks in {chunks / 'train'}: prepare_data"):
+        data().train_dataloader()
+    data().prepare_data()
+    (chunk,) = (chunks / "train").glob("*.bin")
+    whole = chunk.read_bytes()
+    chunk.write_bytes(whole[: len(whole) // 2])
+    for step in (lambda dm: dm.prepare_data(), lambda dm: dm.train_dataloader()):
+        with pytest.raises(UserError, match=f"The chunk {chunk} holds {len(whole) // 2} bytes where its index.json "
+                                            f"lists {len(whole)}: .* Delete {chunks} "):
+            step(data())
+    chunk.unlink()
+    with pytest.raises(UserError, match=f"The chunk {chunk} is missing"):
+        data().prepare_data()
+    chunk.write_bytes(whole)
+    (chunks / "val" / "index.json").unlink()
+    with pytest.raises(UserError, match=f"{chunks / 'val' / 'index.json'} is missing: .* Delete {chunks} "):
+        data().prepare_data()
+    shutil.rmtree(chunks)  # the fix the error gives
+    data().prepare_data()
+    assert next(iter(data().train_dataloader())).shape == (4, 16)
 
 
 class RecordBatches(L.LightningModule):

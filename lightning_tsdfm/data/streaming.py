@@ -20,7 +20,14 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_tsdfm.data.document_shards import read_shard, document_shards, source_signature
 from lightning_tsdfm.data.tokenized import TokenizedDataModule
-from lightning_tsdfm.data.token_chunks import check_fingerprint, chunks_complete, optimize_corpus, require_litdata
+from lightning_tsdfm.data.token_chunks import (
+    check_chunks,
+    check_fingerprint,
+    check_split,
+    chunks_complete,
+    optimize_corpus,
+    require_litdata,
+)
 from lightning_tsdfm.data.tokenizer import TextTokenizer, resolve_tokenizer
 from lightning_tsdfm.errors import UserError
 
@@ -137,6 +144,7 @@ class StreamingTextDataModule(TokenizedDataModule):
             require_litdata()  # a cloud URL: optimize writes there; completeness is litdata's index
         elif chunks_complete(self.chunks_dir):
             check_fingerprint(self.chunks_dir, self.fingerprint)
+            check_chunks(self.chunks_dir)
             rank_zero_info(f"tsdfm: reusing the chunks in {self.chunks_dir}")
             return
         meta = optimize_corpus(self.corpus, self.tokenizer, self.seq_len, self.val_fraction, self.chunks_dir,
@@ -153,9 +161,8 @@ class StreamingTextDataModule(TokenizedDataModule):
         from litdata import StreamingDataset, TokensLoader
 
         path = f"{self.chunks_dir.rstrip('/')}/{split}"
-        if "://" not in path and not (Path(path) / "index.json").is_file():
-            raise UserError(f"No chunks in {path}: run prepare_data() first (the Trainer does), or point chunks_dir at "
-                            f"the folder a finished run of it wrote.")
+        if "://" not in path:
+            check_split(path, self.chunks_dir)
         return StreamingDataset(path, item_loader=TokensLoader(block_size=self.seq_len), shuffle=shuffle,
                                 seed=self.seed, drop_last=True)
 

@@ -27,7 +27,8 @@ from lightning_tsdfm.data.document_shards import DocumentShard, document_shards,
 from lightning_tsdfm.data.tokenizer import TextTokenizer
 from lightning_tsdfm.errors import UserError
 
-__all__ = ["FINGERPRINT", "SPLITS", "check_fingerprint", "chunks_complete", "optimize_corpus", "require_litdata"]
+__all__ = ["FINGERPRINT", "SPLITS", "check_chunks", "check_fingerprint", "check_split", "chunks_complete",
+           "optimize_corpus", "require_litdata"]
 
 SPLITS = ("train", "val")
 FINGERPRINT = "fingerprint.json"
@@ -95,6 +96,40 @@ def forked_workers() -> Iterator[str | None]:
 def chunks_complete(output_dir: str | os.PathLike) -> bool:
     """Whether ``output_dir`` holds a finished :func:`optimize_corpus` (its ``meta.json``)."""
     return (Path(output_dir) / "meta.json").is_file()
+
+
+def check_chunks(output_dir: str | os.PathLike) -> None:
+    """Refuse finished chunks that are not whole: each split's ``index.json``, and every chunk it lists at the size
+    it lists (:func:`check_split`)."""
+    for split in SPLITS:
+        check_split(Path(output_dir) / split, output_dir)
+
+
+def check_split(split_dir: str | os.PathLike, output_dir: str | os.PathLike) -> None:
+    """Refuse the chunks of one split unless its ``index.json`` is there and every chunk it lists has the size it
+    lists: litdata would wait for a missing or truncated chunk, then time out with an error about downloads."""
+    split_dir = Path(split_dir)
+    index = split_dir / "index.json"
+    fix = (f"Delete {output_dir} (prepare_data, which the Trainer runs, writes the chunks again), or set chunks_dir "
+           f"to another directory.")
+    if not index.is_file():
+        if not (Path(output_dir) / "meta.json").is_file():
+            raise UserError(f"No chunks in {split_dir}: prepare_data (which the Trainer runs, on global rank 0) writes "
+                            f"them; a run on several nodes needs a chunks_dir that every node sees (a shared file "
+                            f"system or a cloud URL).")
+        raise UserError(f"{index} is missing: the chunks in {output_dir} are incomplete (an interrupted copy?). {fix}")
+    try:
+        chunks = json.loads(index.read_text())["chunks"]
+        expected = {chunk["filename"]: int(chunk["chunk_bytes"]) for chunk in chunks}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{index} is not a readable litdata index ({type(err).__name__}: {err}). {fix}") from None
+    for name, size in expected.items():
+        path = split_dir / name
+        found = path.stat().st_size if path.is_file() else None
+        if found != size:
+            state = "is missing" if found is None else f"holds {found} bytes where its index.json lists {size}"
+            raise UserError(f"The chunk {path} {state}: the chunks in {output_dir} are damaged (a truncated or "
+                            f"interrupted copy?). {fix}")
 
 
 def check_fingerprint(output_dir: str | os.PathLike, fingerprint: dict) -> None:
