@@ -27,6 +27,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import lightning_tsdfm  # noqa: F401  (registers the module and data classes for short class names)
 from lightning_tsdfm.checkpoint_io import install_atomic_checkpoint_io
+from lightning_tsdfm.devices import check_device
 from lightning_tsdfm.errors import UserError, user_message
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
 from lightning_tsdfm.metrics.judges import build_judge, check_judge_fits
@@ -169,6 +170,7 @@ def sample(
         overwrite: write over ``output`` even when it is not a sample file (never over a ``.ckpt``).
     """
     check_samples_path(output, overwrite)
+    check_device(device)
     grid = None
     if step_sizes is not None:
         grid = parse_step_sizes(step_sizes)
@@ -195,6 +197,9 @@ def evaluate(files: list[str], judges: Sequence[str] = ("auto",), max_tokens: in
         max_tokens: judge tokens kept per sample.
         reduction: corpus (exp of the corpus token mean) or sample (mean of per-sample perplexities).
     """
+    if max_tokens < 1:
+        raise UserError(f"--max_tokens must be at least 1, got {max_tokens}: the judge scores the first --max_tokens "
+                        f"tokens of every sample (default 128).")
     sets = [(f, read_jsonl(f)) for f in files]
     rows = []
     built = {}

@@ -84,6 +84,16 @@ def _two_languages(e, tmp) -> list[str]:
     return ["evaluate", str(tmp / "mixed.jsonl"), "--judges", "oracle"]
 
 
+def _language_card_with(key: str):
+    """``tsdfm evaluate`` on a sample file whose language (data.hmm) has an unknown ``key``."""
+    def build(e, tmp) -> list[str]:
+        row = json.loads(e["samples"].read_text().splitlines()[0])
+        row["data"]["hmm"][key] = 4
+        (tmp / "crafted.jsonl").write_text(json.dumps(row) + "\n")
+        return ["evaluate", str(tmp / "crafted.jsonl"), "--judges", "oracle"]
+    return build
+
+
 def _sample_over(name: str, content: bytes):
     """``tsdfm sample --output`` naming an existing file of ``content``."""
     def build(e, tmp) -> list[str]:
@@ -116,6 +126,14 @@ CASES = {
         "Refusing to write samples over "),
     "sample output over a file without extension": (
         _sample_over("notes", b"my notes\n"), "notes: it exists and is not a sample file"),
+    "sample device without the machine's": (_sample("--device", "cuda:99"), "--device cuda:99: this machine has "),
+    "sample device unknown": (_sample("--device", "gpu0"), "--device 'gpu0' is not a device: use cpu, cuda or cuda:N."),
+    "evaluate max_tokens 0": (lambda e, tmp: ["evaluate", str(e["samples"]), "--judges", "oracle", "--max_tokens", "0"],
+                              "--max_tokens must be at least 1, got 0: the judge scores the first --max_tokens tokens"),
+    "evaluate max_tokens -5": (lambda e, tmp: ["evaluate", str(e["samples"]), "--max_tokens", "-5"],
+                               "--max_tokens must be at least 1, got -5"),
+    "evaluate unknown key in the language card": (
+        _language_card_with("num_topics"), "crafted.jsonl, line 1: unknown key 'num_topics' in data.hmm"),
     "fit data batch_size -1": (_teacher_fit("--data.init_args.batch_size=-1"),
                                "SyntheticDataModule: batch_size must be at least 1, got -1: set data.init_args.batch_size"),
     "corpus not UTF-8": (

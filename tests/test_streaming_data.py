@@ -161,6 +161,28 @@ def test_damaged_chunks_are_named_with_a_fix_that_works(tmp_path):
     assert next(iter(data().train_dataloader())).shape == (4, 16)
 
 
+def test_tsdfm_fit_on_a_truncated_chunk_is_one_error_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from lightning_helpers import TINY_BACKBONE, tiny_fit_args
+
+    from lightning_tsdfm.cli import main
+
+    corpus = write_directory(tmp_path / "corpus", numbered_documents(30))
+    settings = {"corpus": str(corpus), "tokenizer": "gpt2", "seq_len": 16, "batch_size": 4, "val_fraction": 0.2,
+                "cache_dir": str(tmp_path / "cache"), "optimize_workers": 1, "chunks_dir": str(tmp_path / "chunks")}
+    StreamingTextDataModule(**settings).prepare_data()
+    (chunk,) = (tmp_path / "chunks" / "train").glob("*.bin")
+    chunk.write_bytes(chunk.read_bytes()[:-5])
+    monkeypatch.setattr(sys, "argv", ["tsdfm"])
+    with pytest.raises(SystemExit) as info:
+        main(tiny_fit_args("text_tiny.yaml", tmp_path / "run", *TINY_BACKBONE, "--data=StreamingTextDataModule",
+                           *(f"--data.{key}={value}" for key, value in settings.items())))
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "Traceback" not in err
+    assert err.rstrip().splitlines()[-1].startswith(f"tsdfm: error: The chunk {chunk} holds "), err[-2000:]
+
+
 class RecordBatches(L.LightningModule):
     """Records every training batch; trains nothing."""
 
