@@ -6,9 +6,9 @@
 #                                                 #   blocks), for the cost target; guided 8-step rows at K = 4, 16
 #   benchmarks/reproduce_compass.sh instrument    # how each energy ranks 16 teacher candidates at each jump of the
 #                                                 #   8-step grid (benchmarks/results/compasses.*; ~10 min)
-#   benchmarks/reproduce_compass.sh cost-quality  # one run: the 1024-step first-hitting teacher, the blind student at
-#                                                 #   4 and 8 steps, and the same student guided while it samples by
-#                                                 #   each energy (K = 4, 16); matched perplexity against seconds per
+#   benchmarks/reproduce_compass.sh cost-quality  # the 1024-step first-hitting teacher, the blind student at 4 and 8
+#                                                 #   steps, and the same student guided at 8 steps while it samples
+#                                                 #   by each energy (K = 4, 16); matched perplexity against seconds per
 #                                                 #   sequence (benchmarks/results/cost_quality.*; ~1 h of one thread)
 #   benchmarks/reproduce_compass.sh distilled     # a student distilled with the causal LM energy (importance, K = 16,
 #                                                 #   750 steps, the blind student's config), then its frontier rows
@@ -49,13 +49,16 @@ fi
 
 if [ "$STAGE" = cost-quality ]; then    # the reference (the teacher's T = 1 entropy) needs its T = 1 point only
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 1.0 --model "teacher:mask:1024:first_hitting=$T"
-  $PY benchmarks/quality.py "${QUALITY[@]}" \
+  # guided samples are colder-looking at equal T: the sweep reaches down to 0.5; one invocation per costly arm, so an
+  # interrupted stage keeps the rows of the arms it finished
+  GUIDED=(--temperatures 0.5,0.6,0.7,0.8,1.0)
+  $PY benchmarks/quality.py "${QUALITY[@]}" "${GUIDED[@]}" \
     --model "student-blind:mask:4,8=$S" \
-    --model "student-guided-lm-is16:mask:4,8=$S@ar:$LM:16:importance" \
-    --model "student-guided-lm-is4:mask:8=$S@ar:$LM:4:importance" \
+    --model "student-guided-nce-boltzmann16:mask:8=$S@$C:16:boltzmann" \
     --model "student-guided-seqoracle-is16:mask:8=$S@oracle-sequence:16:importance" \
-    --model "student-guided-oracle-is16:mask:8=$S@oracle:16:importance" \
-    --model "student-guided-nce-boltzmann16:mask:8=$S@$C:16:boltzmann"
+    --model "student-guided-oracle-is16:mask:8=$S@oracle:16:importance"
+  $PY benchmarks/quality.py "${QUALITY[@]}" "${GUIDED[@]}" --model "student-guided-lm-is4:mask:8=$S@ar:$LM:4:importance"
+  $PY benchmarks/quality.py "${QUALITY[@]}" "${GUIDED[@]}" --model "student-guided-lm-is16:mask:8=$S@ar:$LM:16:importance"
   $PY benchmarks/cost_quality.py
 fi
 
