@@ -24,8 +24,9 @@ from lightning_tsdfm.shaping.protocol import library_time  # shaping
 VOCAB, LEN = 8, 8
 SMALL = TransformerConfig(hidden_size=8, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=8)
 KIND = "foreign-mdlm"
-#: its configuration, as MDLM's Hydra config holds it (model.length, the noise's eps, the optimizer)
-CONFIG = {"model": {"length": LEN, "hidden_size": 16}, "noise": {"eps": 1e-3}, "optim": {"lr": 1e-2, "betas": [0.9, 0.999]}}
+#: its configuration, as MDLM's Hydra config holds it (model.length, the noise, training.sampling_eps, the optimizer)
+CONFIG = {"model": {"length": LEN, "hidden_size": 16}, "noise": {"type": "loglinear"}, "training": {"sampling_eps": 1e-3},
+          "optim": {"lr": 1e-2, "betas": [0.9, 0.999]}}
 TOKENIZERS = {"tiny": VOCAB}  # tokenizer name -> vocabulary size
 
 
@@ -64,6 +65,17 @@ class Tokenizer:
     @classmethod
     def of(cls, value: Tokenizer | str) -> Tokenizer:
         return value if isinstance(value, Tokenizer) else cls(value)
+
+
+class LogLinearNoise(torch.nn.Module):
+    """MDLM's noise schedule: (sigma(t), d sigma / dt) with sigma(t) = -log(1 - (1 - eps) t), t = 1 noise."""
+
+    def __init__(self, eps: float = 1e-3) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return -torch.log1p(-(1 - self.eps) * t), (1 - self.eps) / (1 - (1 - self.eps) * t)
 
 
 class TinyBackbone(torch.nn.Module):
@@ -110,15 +122,13 @@ class ForeignMDLM(L.LightningModule):
         self.mask_index = self.vocab_size
         self.vocab_size += 1
         self.backbone = TinyBackbone(self.vocab_size, self.config.model.length, self.config.model.hidden_size)
+        self.noise = LogLinearNoise()  # MDLM's noise_schedule.get_noise(config) for noise.type = loglinear
         self.jump_policy = BlindJump()  # shaping: every reverse draw goes through it
-        self.path = MixturePath(MaskSource(self.mask_index), LogLinearScheduler(self.config.noise.eps))  # shaping
+        self.path = MixturePath(MaskSource(self.mask_index), LogLinearScheduler(self.noise.eps))  # shaping
         self.shaping_vocab_size = self.mask_index  # shaping: the data tokens; its own vocab_size counts the mask
         self.seq_len = self.config.model.length  # shaping
 
     # ---- MDLM's pieces
-
-    def noise(self, t: torch.Tensor) -> torch.Tensor:
-        return -torch.log1p(-(1 - self.config.noise.eps) * t)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """SUBS: log p(x0 | x_t) [B, L, V + 1], never the mask; a revealed token is carried over."""
@@ -135,7 +145,8 @@ class ForeignMDLM(L.LightningModule):
     def _ddpm_update(self, x, t, dt, generator=None, jump=None):  # shaping: a compass's steps pass generator, jump
         """x_s, s = t - dt, drawn from MDLM's q(x_s | x_t) over the V + 1 states; t and dt of shape [B] or, as MDLM's
         sampler passes them, [B, 1]."""
-        sigma_t, sigma_s = self.noise(t), self.noise(t - dt)
+        sigma_t, _ = self.noise(t)
+        sigma_s, _ = self.noise(t - dt)
         if sigma_t.ndim > 1:
             sigma_t, sigma_s = sigma_t.squeeze(-1), sigma_s.squeeze(-1)
         move_chance_t = (1 - torch.exp(-sigma_t))[:, None, None]
@@ -148,13 +159,13 @@ class ForeignMDLM(L.LightningModule):
         return copy_flag * x + (1 - copy_flag) * _x
 
     def training_step(self, x0: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        eps = self.config.noise.eps  # every draw from torch's global generator, as MDLM's
+        eps = self.config.training.sampling_eps  # every draw from torch's global generator, as MDLM's
         t = (1 - eps) * torch.rand(x0.shape[0], device=x0.device) + eps
-        x_t = self.q_xt(x0, 1 - torch.exp(-self.noise(t)))
+        x_t = self.q_xt(x0, 1 - torch.exp(-self.noise(t)[0]))
         with torch.no_grad():
             midpoint = self._ddpm_update(x_t, t[:, None], t[:, None] / 2)  # times [B, 1], as MDLM's sampler
-            target = self(midpoint, self.noise(t / 2)).exp()[..., : self.mask_index]
-        log_p = self(x_t, self.noise(t))[..., : self.mask_index]
+            target = self(midpoint, self.noise(t / 2)[0]).exp()[..., : self.mask_index]
+        log_p = self(x_t, self.noise(t)[0])[..., : self.mask_index]
         masked = x_t == self.mask_index
         loss = -(target * log_p).sum(-1)[masked].mean()
         self.log("train/loss", loss)
