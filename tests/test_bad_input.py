@@ -174,6 +174,8 @@ CASES = {
                                      f"--ckpt_path={e['student']}", steps=3),
         "teacher_copy.ckpt is not the one this StudentModule was trained with (its weights changed since). Resume with "
         "the original teacher file"),
+    "shape a teacher": (_teacher_fit("--trainer.callbacks+=TrajectoryShaper", "--trainer.callbacks.compass=oracle"),
+                        "training step made no jump through its `jump_policy`, so there is nothing to shape"),
     "fit over a run's last.ckpt": (
         lambda e, tmp: tiny_fit_args("synthetic_tiny.yaml", e["root"] / "teacher", *TINY_BACKBONE, *TINY_SYNTHETIC),
         "checkpoints/last.ckpt already exists: this run would write over it. Resume that run with --ckpt_path"),

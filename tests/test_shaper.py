@@ -153,6 +153,20 @@ def test_resumed_shaped_run_ends_with_the_same_weights(teacher_ckpt, compass_ckp
     assert _same_weights(straight, resumed)
 
 
+def test_a_resumed_run_refuses_a_replaced_compass(teacher_ckpt, compass_ckpt, tmp_path):
+    compass = tmp_path / "compass.ckpt"
+    compass.write_bytes(compass_ckpt.read_bytes())
+    saver = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_train_steps=1, save_top_k=-1, filename="{step}")
+    quick_trainer(tmp_path / "a", 1, [TrajectoryShaper(str(compass), num_candidates=2), saver]).fit(
+        _student(teacher_ckpt), datamodule=_datamodule())
+    state = torch.load(compass_ckpt, weights_only=False)
+    state["state_dict"] = {k: v + 1 if v.is_floating_point() else v for k, v in state["state_dict"].items()}
+    torch.save(state, compass)  # the file under the same name now holds other weights
+    with pytest.raises(UserError, match="weights differ"):
+        quick_trainer(tmp_path / "b", 2, [TrajectoryShaper(str(compass), num_candidates=2)]).fit(
+            _student(teacher_ckpt), datamodule=_datamodule(), ckpt_path=tmp_path / "ck" / "step=1.ckpt")
+
+
 class CandidateSeeds(L.Callback):
     """The seed of the shaper's candidate generator in every training batch (runs after the shaper's hooks)."""
 
@@ -252,7 +266,7 @@ def test_only_training_batches_are_shaped(teacher_ckpt, compass_ckpt, tmp_path):
 def test_a_module_that_makes_no_jumps_is_refused(teacher_ckpt, compass_ckpt, tmp_path):
     teacher = TeacherModule(VOCAB, LEN, source=torch.load(teacher_ckpt, weights_only=False)["hyper_parameters"]["source"],
                             backbone=BACKBONE)
-    with pytest.raises(TypeError, match="made no jump.*nothing to shape"):
+    with pytest.raises(UserError, match="made no jump.*nothing to shape"):
         quick_trainer(tmp_path, 2, [TrajectoryShaper(str(compass_ckpt))]).fit(teacher, datamodule=_datamodule())
     assert isinstance(teacher.jump_policy, BlindJump)
 

@@ -30,7 +30,7 @@ from lightning.pytorch.callbacks import Callback
 
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
-from lightning_tsdfm.modules.frozen import FrozenReference
+from lightning_tsdfm.modules.frozen import FrozenReference, state_dict_fingerprint
 from lightning_tsdfm.seeding import global_random_state_kept, training_generator
 from lightning_tsdfm.shaping.guided_jump import GuidedJump, ShapingStatistics
 from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
@@ -74,6 +74,7 @@ class TrajectoryShaper(Callback):
         self.jump = GuidedJump(self._energies, num_candidates, self.shaping.selection(),
                                scores="proposal" if is_proposal_energy(compass) else "state")
         self._compass: FrozenReference | None = None
+        self._fingerprint: str | None = None  # of the compass's weights; None for an energy without a file (an oracle)
         self._previous_policy = None
         self._checked_jumps = False
 
@@ -93,6 +94,8 @@ class TrajectoryShaper(Callback):
             with global_random_state_kept():  # a compass checkpoint's module is initialised at random before it loads
                 compass = load_matching_compass(self.shaping.compass, pl_module, pl_module.device, card)
             self._compass = FrozenReference(compass)
+            if isinstance(compass, torch.nn.Module):
+                self._fingerprint = state_dict_fingerprint(compass.state_dict())
 
     def _install(self, pl_module: L.LightningModule) -> None:
         if pl_module.jump_policy is not self.jump:
@@ -121,7 +124,7 @@ class TrajectoryShaper(Callback):
         self._restore(pl_module)
         if not self._checked_jumps:
             if self.jump.calls == 0:
-                raise TypeError(
+                raise UserError(
                     f"TrajectoryShaper: {type(pl_module).__name__}'s training step made no jump through its "
                     "`jump_policy`, so there is nothing to shape (a teacher trains on path samples, not trajectories). "
                     "Shape a module that distils from trajectories (a student, SDTT), or drop the callback.")
@@ -139,11 +142,17 @@ class TrajectoryShaper(Callback):
         return {**self.shaping.as_dict(), "compass_kind": compass_kind(self.shaping.compass)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, **self.settings()}
+        return {"seed": self.seed, **self.settings(), "compass_fingerprint": self._fingerprint}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Take the checkpoint's seed; refuse a checkpoint shaped with other settings than this run's, naming them."""
-        differences = self.shaping.differences(state_dict)
+        """Take the checkpoint's seed; refuse a checkpoint shaped with other settings than this run's, naming them, or
+        with another compass under the same name (its weights' fingerprint differs: the file was replaced)."""
+        recorded = state_dict.get("compass_fingerprint")
+        if recorded and self._fingerprint and recorded != self._fingerprint:
+            raise UserError(
+                f"The compass {self.shaping.compass} is not the one the resumed checkpoint was shaped with: its weights "
+                f"differ (the file was replaced or retrained). Resume with the original compass file, or start a new run.")
+        differences = self.shaping.differences({k: v for k, v in state_dict.items() if k != "compass_fingerprint"})
         if differences:
             raise UserError(
                 f"The checkpoint this run resumes was shaped with other settings than this run's TrajectoryShaper "
