@@ -26,6 +26,7 @@ LM=runs/textlike_causal_lm/checkpoints/last.ckpt
 QUALITY=(--dataset synthetic-textlike --config configs/textlike_teacher.yaml --judges oracle --num-samples 256 --seed 0
          --samples-dir runs/benchmarks/samples --keep-other-models --benchmark cost_quality --frontier
          --temperatures 0.7,0.8,0.9,1.0,1.1)
+GUIDED=(--temperatures 0.5,0.6,0.7,0.8,1.0)  # guided and shaped samples sit colder at equal T: the sweep reaches 0.5
 
 if [ "$STAGE" = causal-lm ]; then
   fit textlike_causal_lm configs/textlike_causal_lm.yaml
@@ -35,7 +36,7 @@ if [ "$STAGE" = causal-lm-small ]; then
   fit textlike_causal_lm_small configs/textlike_causal_lm.yaml --model.init_args.backbone.hidden_size=64 \
     --model.init_args.backbone.num_layers=2 --model.init_args.backbone.num_heads=2
   SMALL=runs/textlike_causal_lm_small/checkpoints/last.ckpt
-  $PY benchmarks/quality.py "${QUALITY[@]}" \
+  $PY benchmarks/quality.py "${QUALITY[@]}" "${GUIDED[@]}" \
     --model "student-guided-smalllm-is16:mask:8=$S@ar:$SMALL:16:importance" \
     --model "student-guided-smalllm-is4:mask:8=$S@ar:$SMALL:4:importance"
   $PY benchmarks/cost_quality.py
@@ -49,9 +50,7 @@ fi
 
 if [ "$STAGE" = cost-quality ]; then    # the reference (the teacher's T = 1 entropy) needs its T = 1 point only
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 1.0 --model "teacher:mask:1024:first_hitting=$T"
-  # guided samples are colder-looking at equal T: the sweep reaches down to 0.5; one invocation per costly arm, so an
-  # interrupted stage keeps the rows of the arms it finished
-  GUIDED=(--temperatures 0.5,0.6,0.7,0.8,1.0)
+  # one invocation per costly arm, so an interrupted stage keeps the rows of the arms it finished
   $PY benchmarks/quality.py "${QUALITY[@]}" "${GUIDED[@]}" \
     --model "student-blind:mask:4,8=$S" \
     --model "student-guided-nce-boltzmann16:mask:8=$S@$C:16:boltzmann" \
@@ -66,7 +65,7 @@ if [ "$STAGE" = distilled ]; then
   fit textlike_lm_is16_student_mask configs/textlike_student.yaml --trainer.max_steps=750 --trainer.max_time=null \
     --trainer.callbacks+=TrajectoryShaper --trainer.callbacks.compass=ar:$LM --trainer.callbacks.num_candidates=16 \
     --trainer.callbacks.policy=importance
-  $PY benchmarks/quality.py "${QUALITY[@]}" \
+  $PY benchmarks/quality.py "${QUALITY[@]}" "${GUIDED[@]}" \
     --model "student-shaped-lm-is16:mask:8=runs/textlike_lm_is16_student_mask/checkpoints/last.ckpt"
   $PY benchmarks/cost_quality.py
 fi
