@@ -1,4 +1,4 @@
-"""Several nodes, simulated on one machine: two nodes of one process each, launched as the README says (its SLURM
+"""Several nodes, simulated on one machine: two nodes of one process each, launched as docs/scaling.md says (its SLURM
 and torchrun examples, run verbatim with a tiny teacher, three steps and a probe callback appended), for a shaped
 distillation with the oracle compass: each rank draws its own candidates and the replicas end with the same weights.
 A streaming corpus read by the two nodes gives each block of an epoch to one rank."""
@@ -23,19 +23,19 @@ from lightning_tsdfm.cli import main
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-#: appended to the README's commands: a small data set, three steps, no validation, and the probe (tests/node_probe.py)
+#: appended to docs/scaling.md's commands: a small data set, three steps, no validation, and the probe (tests/node_probe.py)
 TEST_ARGS = ("--data.init_args.num_train=512 --trainer.max_steps=3 --trainer.limit_val_batches=0 "
              "--trainer.enable_progress_bar=false --trainer.callbacks+=node_probe.NodeProbe "
              "--trainer.callbacks.out=$RUN/probe")
 
 
 def readme_command(launcher: str) -> str:
-    """The command of the README's bash example that starts with ``launcher``, its continuation lines joined."""
-    for block in re.findall(r"```bash\n(.*?)```", (REPO / "README.md").read_text(), re.S):
+    """The command of docs/scaling.md's bash example that starts with ``launcher``, its continuation lines joined."""
+    for block in re.findall(r"```bash\n(.*?)```", (REPO / "docs" / "scaling.md").read_text(), re.S):
         for line in block.replace("\\\n", " ").splitlines():
             if line.split()[:1] == [launcher]:
                 return " ".join(line.split())
-    raise AssertionError(f"README.md has no bash example that runs {launcher}")
+    raise AssertionError(f"docs/scaling.md has no bash example that runs {launcher}")
 
 
 def free_port() -> int:
