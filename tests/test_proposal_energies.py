@@ -150,5 +150,5 @@ def test_proposal_energies_refuse_what_they_cannot_score():
         proposal_energy("smollm2", {"kind": "synthetic"}, 8)
     jump = GuidedJump(lambda x, t: torch.zeros(x.shape), 4, make_selection("importance"), scores="proposal")
     kernel = torch.full((2, 8, VOCAB), 1.0 / VOCAB)
-    with pytest.raises(TypeError, match="whole proposals"):
+    with pytest.raises(UserError, match="whole proposals"):
         jump.transition(torch.zeros(2, 8, dtype=torch.long), kernel, torch.full((2,), 0.5), torch.full((2,), 0.1))

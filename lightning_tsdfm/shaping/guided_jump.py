@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump, Candidates, per_sequence, sample_categorical, temper, temper_moves
 from lightning_tsdfm.paths import MixturePath
 from lightning_tsdfm.shaping.selection import SelectionPolicy, gather_candidates
@@ -122,7 +123,7 @@ class GuidedJump:
         if self._unshaped(t):
             return first
         if self.scores == "proposal":
-            raise TypeError("An energy over whole proposals (a causal LM, oracle-sequence) scores the denoiser's draws "
+            raise UserError("An energy over whole proposals (a causal LM, oracle-sequence) scores the denoiser's draws "
                             "x1_hat, which a next-state kernel does not expose: shape this model with a state compass "
                             "(a compass checkpoint or oracle), or call the jump policy with the denoiser's probs.")
         tempered = temper_moves(kernel, x_t, self.blind.temperature)
