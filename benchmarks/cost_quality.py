@@ -29,7 +29,7 @@ from lightning_tsdfm.modules.checkpoint import load_module  # noqa: E402
 
 BENCHMARK = "cost_quality"
 REFERENCE = "teacher-1024"
-COLUMNS = ["dataset", "method", "steps", "compass_kind", "k", "policy", "matched_gen_ppl", "ratio_to_blind",
+COLUMNS = ["dataset", "method", "steps", "shaping", "compass_kind", "k", "policy", "matched_gen_ppl", "ratio_to_blind",
            "log_ratio_se_blind", "ratio_to_teacher_1024", "log_ratio_se_teacher", "matched_reverse_ppl",
            "seconds_per_sequence", "time_vs_teacher_1024", "forward_equivalents"]
 
@@ -76,7 +76,8 @@ def cost_rows(rows: list[dict]) -> list[dict]:
         denoiser = parameters(sweep["checkpoint"], ("teacher", "student"))
         out.append({
             "dataset": row["dataset"], "method": row["method"], "steps": row["steps"],
-            "compass_kind": (sweep.get("sampling_shaping") or {}).get("compass_kind") or row.get("compass_kind"),
+            "shaping": "sampling" if sweep.get("sampling_shaping") else "distilled" if sweep.get("compass_kind") else None,
+            "compass_kind": (sweep.get("sampling_shaping") or {}).get("compass_kind") or sweep.get("compass_kind"),
             "k": row.get("k"), "policy": row.get("policy"), "matched_gen_ppl": row["matched_gen_ppl"],
             **_ratio("blind", row, blind), **_ratio("teacher_1024", row, teacher_matched),
             "matched_reverse_ppl": row.get("matched_reverse_ppl"),
