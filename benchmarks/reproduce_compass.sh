@@ -4,6 +4,7 @@
 #   benchmarks/reproduce_compass.sh causal-lm     # the causal LM energy (configs/textlike_causal_lm.yaml, ~12 min)
 #   benchmarks/reproduce_compass.sh causal-lm-small  # a causal LM of about a tenth of its parameters (64 wide, 2
 #                                                 #   blocks), for the cost target; guided 8-step rows at K = 4, 16
+#                                                 #   (importance), and K = 16 argmin (the mode of its joint law)
 #   benchmarks/reproduce_compass.sh instrument    # how each energy ranks 16 teacher candidates at each jump of the
 #                                                 #   8-step grid (benchmarks/results/compasses.*; ~10 min)
 #   benchmarks/reproduce_compass.sh cost-quality  # the 1024-step first-hitting teacher, the blind student at 4 and 8
@@ -39,6 +40,7 @@ if [ "$STAGE" = causal-lm-small ]; then
   $PY benchmarks/quality.py "${QUALITY[@]}" "${GUIDED[@]}" \
     --model "student-guided-smalllm-is16:mask:8=$S@ar:$SMALL:16:importance" \
     --model "student-guided-smalllm-is4:mask:8=$S@ar:$SMALL:4:importance"
+  $PY benchmarks/quality.py "${QUALITY[@]}" "${GUIDED[@]}" --model "student-guided-smalllm-argmin16:mask:8=$S@ar:$SMALL:16:argmin"
   $PY benchmarks/cost_quality.py
 fi
 
