@@ -37,7 +37,7 @@ from lightning_tsdfm.data.hmm import HiddenMarkovLanguage  # noqa: E402
 from lightning_tsdfm.data.path_oracle import OracleCompass, PathOracle  # noqa: E402
 from lightning_tsdfm.modules.checkpoint import load_module  # noqa: E402
 from lightning_tsdfm.shaping import GuidedJump, make_selection  # noqa: E402
-from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass  # noqa: E402
+from lightning_tsdfm.shaping.compasses import load_matching_compass  # noqa: E402
 
 BENCHMARK = "compasses"
 COLUMNS = ["time", "compass", "kind", "scoring", "share", "share_se", "top1", "spearman", "oracle_gain_nats", "n_states", "k"]
@@ -91,7 +91,7 @@ def measure(teacher, compasses: dict[str, object], num_states: int, k: int, step
         for name, compass in compasses.items():
             for scoring, scores in _scores(compass, states, proposals, log_q, later, g).items():
                 share, se = selection_share(values, scores)
-                rows.append({"time": j / steps, "compass": name, "kind": _kind(name), "scoring": scoring,
+                rows.append({"time": j / steps, "compass": name, "kind": _kind(compass), "scoring": scoring,
                              "share": share, "share_se": se,
                              "top1": (scores.argmax(0) == values.argmax(0)).double().mean().item(),
                              "spearman": rank_correlation(values, scores),
@@ -113,8 +113,9 @@ def _scores(compass, states, proposals, log_q, later, g) -> dict[str, torch.Tens
     return {"importance": -energies - log_q.double(), "energy": -energies}
 
 
-def _kind(name: str) -> str:
-    return RANDOM if name == RANDOM else compass_kind(name)
+def _kind(compass) -> str:
+    """``nce``, ``causal-lm``, ``oracle``, ``oracle-sequence`` (the loaded energy's kind) or ``random``."""
+    return RANDOM if compass == RANDOM else getattr(compass, "kind", "nce")
 
 
 def parse_compass(spec: str) -> tuple[str, str]:

@@ -33,7 +33,7 @@ def test_the_instrument_measures_the_oracle_at_one_and_a_random_compass_near_zer
     compasses = import_benchmark("compasses", tmp_path, monkeypatch)
     teacher = load_module(teacher_ckpt, expected_kind="teacher").eval()
     named = {"oracle": load_matching_compass("oracle", teacher), "oracle-sequence": load_matching_compass("oracle-sequence", teacher),
-             "random": compasses.RANDOM}
+             "random": compasses.RANDOM}  # labelled as on the command line (label=name)
     rows = compasses.measure(teacher, named, num_states=400, k=4, steps=2, seed=0)
     by = {(r["compass"], r["scoring"], r["time"]): r for r in rows}
     for time in (0.0, 0.5):
@@ -43,6 +43,8 @@ def test_the_instrument_measures_the_oracle_at_one_and_a_random_compass_near_zer
         assert abs(random["share"]) < 4 * random["share_se"] + 0.05
         assert random["top1"] < 0.45  # chance is 1/4
         assert {("oracle-sequence", "importance", time), ("oracle-sequence", "energy", time)} <= set(by)
+        assert by[("oracle-sequence", "energy", time)]["kind"] == "oracle-sequence"
+        assert by[("random", "random", time)]["kind"] == "random"
 
 
 def test_the_instrument_writes_one_table_per_time(teacher_ckpt, tmp_path, monkeypatch):
