@@ -2,14 +2,14 @@
 # A learned energy that gets what the oracle gets: a causal LM over the denoiser's whole proposals, on the text-like
 # language (mask source), measured against the NCE compass and both oracles.
 #   benchmarks/reproduce_compass.sh causal-lm     # the causal LM energy (configs/textlike_causal_lm.yaml, ~12 min)
-#   benchmarks/reproduce_compass.sh causal-lm-small  # a causal LM of about a tenth of its parameters (64 wide, 2
+#   benchmarks/reproduce_compass.sh causal-lm-small  # a causal LM of a fifth of its parameters (0.25 M: 64 wide, 2
 #                                                 #   blocks), for the cost target; guided 8-step rows at K = 4, 16
 #                                                 #   (importance), and K = 16 argmin (the mode of its joint law)
 #   benchmarks/reproduce_compass.sh instrument    # how each energy ranks 16 teacher candidates at each jump of the
 #                                                 #   8-step grid (benchmarks/results/compasses.*; ~10 min)
-#   benchmarks/reproduce_compass.sh cost-quality  # the 1024-step first-hitting teacher, the blind student at 4 and 8
-#                                                 #   steps, and the same student guided at 8 steps while it samples
-#                                                 #   by each energy (K = 4, 16); matched perplexity against seconds per
+#   benchmarks/reproduce_compass.sh cost-quality  # the teacher at 8..64 ancestral and 1024 first-hitting steps,
+#                                                 #   the blind student at 1..16, and the same student guided at 8
+#                                                 #   steps by each energy (K = 4, 16); matched perplexity against seconds per
 #                                                 #   sequence (benchmarks/results/cost_quality.*; ~1 h of one thread)
 #   benchmarks/reproduce_compass.sh distilled     # a student distilled with the causal LM energy (importance, K = 16,
 #                                                 #   750 steps, the blind student's config), then its frontier rows
@@ -54,7 +54,8 @@ if [ "$STAGE" = cost-quality ]; then    # the reference (the teacher's T = 1 ent
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 1.0 --model "teacher:mask:1024:first_hitting=$T"
   # one invocation per costly arm, so an interrupted stage keeps the rows of the arms it finished
   $PY benchmarks/quality.py "${QUALITY[@]}" "${GUIDED[@]}" \
-    --model "student-blind:mask:4,8=$S" \
+    --model "student-blind:mask:1,2,4,8,16=$S" \
+    --model "teacher:mask:8,16,64=$T" \
     --model "student-guided-nce-boltzmann16:mask:8=$S@$C:16:boltzmann" \
     --model "student-guided-seqoracle-is16:mask:8=$S@oracle-sequence:16:importance" \
     --model "student-guided-oracle-is16:mask:8=$S@oracle:16:importance"
