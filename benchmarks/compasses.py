@@ -84,7 +84,7 @@ def measure(teacher, compasses: dict[str, object], num_states: int, k: int, step
             probs = torch.softmax(teacher(x_t, t.float()).float(), -1)
         jump = GuidedJump(lambda x, s: torch.zeros(x.shape), k, make_selection("importance"), scores="proposal")
         jump.generator = g
-        states, log_q, proposals = jump._jump_candidates(x_t, probs, t, h, teacher.path, g)
+        states, log_q, proposals = jump.propose(x_t, probs, t, h, teacher.path, g)
         later = (t + h).clamp(max=1.0).repeat(k)
         flat = states.reshape(k * num_states, -1)
         values = -oracle.energies(flat, later).double().sum(-1).reshape(k, num_states)

@@ -100,7 +100,7 @@ def test_candidates_share_the_draws_where_nothing_moves(lm_ckpt):
     probs = torch.softmax(torch.randn(4, 8, VOCAB, generator=g), -1)
     jump = GuidedJump(lambda x, t: torch.zeros(x.shape), 6, make_selection("importance"), scores="proposal")
     jump.generator = torch.Generator().manual_seed(1)
-    states, log_q, proposals = jump._jump_candidates(x_t, probs, torch.full((4,), 0.2), torch.full((4,), 0.3), path, g)
+    states, log_q, proposals = jump.propose(x_t, probs, torch.full((4,), 0.2), torch.full((4,), 0.3), path, g)
     moving = (states != x_t).any(0)  # a position moves in every candidate or in none
     assert torch.equal(proposals[:, ~moving], proposals[0:1, ~moving].expand(6, -1))  # shared where nothing moves
     assert torch.equal(torch.where(moving, proposals, x_t), states)  # the state is the proposal where it moves

@@ -137,9 +137,13 @@ class HiddenMarkovLanguage:
 
     def log_likelihood(self, tokens: Tensor) -> Tensor:
         """Exact log p(x) per sequence, [B] float64, by the forward algorithm in log space."""
+        return self.token_log_likelihood(tokens).sum(-1)
+
+    def token_log_likelihood(self, tokens: Tensor) -> Tensor:
+        """The chain rule's terms log p(x_i | x_<i) [B, L] float64 (on the CPU), by the forward algorithm."""
         tokens = tokens.long().cpu()
         self.check_tokens(tokens)
-        return forward_log_likelihood(self.initial, self.transition, self.emission.T[tokens]).sum(-1)
+        return forward_log_likelihood(self.initial, self.transition, self.emission.T[tokens])
 
     def true_perplexity(self, length: int, num_sequences: int = 8192, seed: int = 1234) -> tuple[float, float]:
         """Monte-Carlo estimate of exp(H(X_1..X_L) / L) from exact likelihoods of fresh samples.

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from lightning_tsdfm.data.decoding import decoder_from_card
-from lightning_tsdfm.data.hmm import HiddenMarkovLanguage, forward_log_likelihood
+from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.metrics.judges import build_judge
 from lightning_tsdfm.modules.causal_lm import CausalLMModule
@@ -55,7 +55,17 @@ class CausalLMEnergy(torch.nn.Module):
         return -self.lm.token_log_likelihood(x)
 
 
-class SequenceOracleEnergy:
+class FixedEnergy:
+    """An energy with no weights: freezing it (``eval``, ``requires_grad_``) is a no-op, as for a frozen network."""
+
+    def requires_grad_(self, requires_grad: bool = True):
+        return self
+
+    def eval(self):
+        return self
+
+
+class SequenceOracleEnergy(FixedEnergy):
     """e_i(x1) = -log p(x1_i | x1_<i) under the synthetic language itself: the exact energy over whole proposals."""
 
     kind = "oracle-sequence"
@@ -67,19 +77,10 @@ class SequenceOracleEnergy:
 
     def energies(self, x: Tensor, t: Tensor) -> Tensor:
         """Per-token energies [N, L] (float32, on x's device); ``t`` is ignored."""
-        tokens = x.long().cpu()
-        self.language.check_tokens(tokens)
-        terms = forward_log_likelihood(self.language.initial, self.language.transition, self.language.emission.T[tokens])
-        return (-terms).float().to(x.device)
-
-    def requires_grad_(self, requires_grad: bool = True) -> "SequenceOracleEnergy":
-        return self
-
-    def eval(self) -> "SequenceOracleEnergy":
-        return self
+        return (-self.language.token_log_likelihood(x)).float().to(x.device)
 
 
-class TextLMEnergy:
+class TextLMEnergy(FixedEnergy):
     """A Hugging Face causal LM over the decoded text: E(x1) = its summed NLL of the retokenized text, spread evenly
     over the L positions (e_i = E / L), so sums and means over positions are the LM's."""
 
@@ -94,12 +95,6 @@ class TextLMEnergy:
     def energies(self, x: Tensor, t: Tensor) -> Tensor:
         nll, _ = self.judge.score(self.decode(x.cpu()))
         return (nll / x.shape[1]).float().to(x.device)[:, None].expand(x.shape).contiguous()
-
-    def requires_grad_(self, requires_grad: bool = True) -> "TextLMEnergy":
-        return self
-
-    def eval(self) -> "TextLMEnergy":
-        return self
 
 
 def proposal_energy(name: str, data_card: dict | None, seq_len: int, device="cpu"):

@@ -73,13 +73,13 @@ class GuidedJump:
 
     def __call__(self, x_t, probs, t, h, path: MixturePath, generator=None):
         t, h = _per_sequence(t, h, x_t)
-        candidates, log_proposal, scored = self._jump_candidates(x_t, probs, t, h, path, generator)
+        candidates, log_proposal, scored = self.propose(x_t, probs, t, h, path, generator)
         return candidates[0] if len(candidates) == 1 else self.select(candidates, t, h, log_proposal, scored)
 
     def draw_candidates(self, x_t, probs, t, h, path: MixturePath, generator=None) -> Candidates:
         """The K candidate jumps, the kept one and the law it was drawn from (the selection's keep probabilities)."""
         t, h = _per_sequence(t, h, x_t)
-        candidates, log_proposal, scored = self._jump_candidates(x_t, probs, t, h, path, generator)
+        candidates, log_proposal, scored = self.propose(x_t, probs, t, h, path, generator)
         if len(candidates) == 1:
             return Candidates.single(candidates[0])
         kept, energies = self.scored_selection(candidates, t, h, log_proposal, scored)
@@ -89,7 +89,7 @@ class GuidedJump:
         """K = 1, or every sequence's jump starts before the selection's ``shape_from``: the blind jump alone."""
         return self.num_candidates == 1 or bool((t < self.selection.shape_from).all())
 
-    def _jump_candidates(self, x_t, probs, t, h, path: MixturePath, generator) -> tuple[Tensor, Tensor | None, Tensor]:
+    def propose(self, x_t, probs, t, h, path: MixturePath, generator) -> tuple[Tensor, Tensor | None, Tensor]:
         """K blind jumps sharing the moves [K, B, L] (candidate 0 with the caller's generator), their log proposal
         ratios [K, B] and what the energy scores [K, B, L] (the states, or the whole proposals x1_hat); the blind jump
         alone and None where :meth:`_unshaped`."""

@@ -34,7 +34,6 @@ from lightning_tsdfm.modules.frozen import FrozenReference, state_dict_fingerpri
 from lightning_tsdfm.seeding import global_random_state_kept, training_generator
 from lightning_tsdfm.shaping.guided_jump import GuidedJump, ShapingStatistics
 from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
-from lightning_tsdfm.shaping.energies import is_proposal_energy
 from lightning_tsdfm.shaping.protocol import check_shapeable
 from lightning_tsdfm.shaping.settings import Policy, ShapingSettings
 
@@ -71,8 +70,7 @@ class TrajectoryShaper(Callback):
                  seed: int = 0) -> None:
         self.shaping = ShapingSettings(compass, num_candidates, policy, selection_temperature, switch_time, shape_from)
         self.seed = seed
-        self.jump = GuidedJump(self._energies, num_candidates, self.shaping.selection(),
-                               scores="proposal" if is_proposal_energy(compass) else "state")
+        self.jump = GuidedJump(self._energies, num_candidates, self.shaping.selection())
         self._compass: FrozenReference | None = None
         self._fingerprint: str | None = None  # of the compass's weights; None for an energy without a file (an oracle)
         self._previous_policy = None
@@ -94,6 +92,7 @@ class TrajectoryShaper(Callback):
             with global_random_state_kept():  # a compass checkpoint's module is initialised at random before it loads
                 compass = load_matching_compass(self.shaping.compass, pl_module, pl_module.device, card)
             self._compass = FrozenReference(compass)
+            self.jump.scores = compass.scores  # the states x_{t+h}, or the whole proposals x1_hat
             if isinstance(compass, torch.nn.Module):
                 self._fingerprint = state_dict_fingerprint(compass.state_dict())
 
