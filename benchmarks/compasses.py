@@ -10,7 +10,9 @@ noised to t_j), the teacher's K candidate jumps to t_j + 1/N (sharing the moves,
 and their value under the state oracle, v_k = log p_{t+h}(x_k) (nats). Each compass picks the candidate with the
 highest score: -sum_i e_i for a state energy (the argmin of the compass); an energy over whole proposals is scored
 both ways, by its importance weight -sum_i e_i - log q(y_k | x_t) (``scoring=importance``, what sampling uses) and by
-its energy alone (``scoring=energy``, the mode-seeking argmin). Per compass, scoring and time:
+its energy alone (``scoring=energy``, the mode-seeking argmin), each with M filler draws of the positions that stay
+open for every M of ``--filler-draws`` (``m``; the marginal over the fillers, as sampling with ``filler_draws`` M
+scores). Per compass, scoring, M and time:
 
 - share: the oracle's selection gain that the compass's choice gets, sum_b (v_c - mean_k v) / sum_b (max_k v - mean_k v)
   (1 for the state oracle, about 0 for a random choice), with its SE over sequences;
@@ -38,9 +40,10 @@ from lightning_tsdfm.data.path_oracle import OracleCompass, PathOracle  # noqa: 
 from lightning_tsdfm.modules.checkpoint import load_module  # noqa: E402
 from lightning_tsdfm.shaping import GuidedJump, make_selection  # noqa: E402
 from lightning_tsdfm.shaping.compasses import load_matching_compass  # noqa: E402
+from lightning_tsdfm.shaping.proposals import Proposals  # noqa: E402
 
 BENCHMARK = "compasses"
-COLUMNS = ["time", "compass", "kind", "scoring", "share", "share_se", "top1", "spearman", "oracle_gain_nats", "n_states", "k"]
+COLUMNS = ["time", "compass", "kind", "scoring", "m", "share", "share_se", "top1", "spearman", "oracle_gain_nats", "n_states", "k"]
 RANDOM = "random"
 
 
@@ -69,8 +72,10 @@ def rank_correlation(values: torch.Tensor, scores: torch.Tensor) -> float:
     return rho.mean().item()
 
 
-def measure(teacher, compasses: dict[str, object], num_states: int, k: int, steps: int, seed: int) -> list[dict]:
-    """Rows of (time, compass) figures for ``num_states`` data-path states at each time of the ``steps`` grid."""
+def measure(teacher, compasses: dict[str, object], num_states: int, k: int, steps: int, seed: int,
+            filler_draws: tuple[int, ...] = (1,)) -> list[dict]:
+    """Rows of (time, compass, scoring, M) figures for ``num_states`` data-path states at each time of the ``steps``
+    grid; a proposal energy is scored with the first M of max(``filler_draws``) fillers for each M."""
     card = teacher.data_card
     language = HiddenMarkovLanguage(card["hmm"])
     oracle = OracleCompass(PathOracle(language, teacher.path), teacher.hparams.seq_len)
@@ -82,16 +87,16 @@ def measure(teacher, compasses: dict[str, object], num_states: int, k: int, step
         x_t = teacher.path.sample(language.sample(num_states, teacher.hparams.seq_len, g), t, g)
         with torch.no_grad():
             probs = torch.softmax(teacher(x_t, t.float()).float(), -1)
-        jump = GuidedJump(lambda x, s: torch.zeros(x.shape), k, make_selection("importance"), scores="proposal")
+        jump = GuidedJump(lambda x, s: torch.zeros(x.shape), k, make_selection("importance"), scores="proposal",
+                          filler_draws=max(filler_draws))
         jump.generator = g
         states, log_q, proposals = jump.propose(x_t, probs, t, h, teacher.path, g)
-        later = (t + h).clamp(max=1.0).repeat(k)
         flat = states.reshape(k * num_states, -1)
-        values = -oracle.energies(flat, later).double().sum(-1).reshape(k, num_states)
+        values = -oracle.energies(flat, (t + h).clamp(max=1.0).repeat(k)).double().sum(-1).reshape(k, num_states)
         for name, compass in compasses.items():
-            for scoring, scores in _scores(compass, states, proposals, log_q, later, g).items():
+            for (scoring, m), scores in _scores(compass, states, proposals, log_q, t + h, filler_draws, g).items():
                 share, se = selection_share(values, scores)
-                rows.append({"time": j / steps, "compass": name, "kind": _kind(compass), "scoring": scoring,
+                rows.append({"time": j / steps, "compass": name, "kind": _kind(compass), "scoring": scoring, "m": m,
                              "share": share, "share_se": se,
                              "top1": (scores.argmax(0) == values.argmax(0)).double().mean().item(),
                              "spearman": rank_correlation(values, scores),
@@ -100,17 +105,23 @@ def measure(teacher, compasses: dict[str, object], num_states: int, k: int, step
     return rows
 
 
-def _scores(compass, states, proposals, log_q, later, g) -> dict[str, torch.Tensor]:
-    """The compass's scores of the candidates [K, B] (higher is chosen), by scoring."""
+def _scores(compass, states, proposals: Proposals, log_q, later, filler_draws, g) -> dict[tuple, torch.Tensor]:
+    """The compass's scores of the candidates [K, B] (higher is chosen), by (scoring, M); M is None for a state
+    energy."""
     k, b, n = states.shape
     if compass == RANDOM:
-        return {"random": torch.rand(k, b, generator=g, dtype=torch.float64)}
-    if compass.scores == "state":
-        with torch.no_grad():
-            return {"energy": -compass.energies(states.reshape(k * b, n), later.float()).double().sum(-1).reshape(k, b)}
+        return {("random", None): torch.rand(k, b, generator=g, dtype=torch.float64)}
+    later = later.clamp(max=1.0).float()
     with torch.no_grad():
-        energies = compass.energies(proposals.reshape(k * b, n), later.float()).double().sum(-1).reshape(k, b)
-    return {"importance": -energies - log_q.double(), "energy": -energies}
+        if compass.scores == "state":
+            energies = compass.energies(states.reshape(k * b, n), later.repeat(k)).double().sum(-1).reshape(k, b)
+            return {("energy", None): -energies}
+        scores = {}
+        for m in filler_draws:
+            subset = Proposals(proposals.drawn[:, :m], proposals.filler_log_q[:m])
+            energies = subset.energies(compass.energies, later).double().sum(-1)
+            scores |= {("importance", m): -energies - log_q.double(), ("energy", m): -energies}
+    return scores
 
 
 def _kind(compass) -> str:
@@ -147,7 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=16, help="candidates per jump (default 16)")
     parser.add_argument("--steps", type=int, default=8, help="the grid: N jumps of size 1/N (default 8)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--filler-draws", default="1", metavar="M[,M...]",
+                        help="filler draws of the open positions a proposal energy is scored with (default 1)")
     args = parser.parse_args(argv)
+    filler_draws = tuple(int(m) for m in args.filler_draws.split(","))
     teacher = load_module(args.teacher, expected_kind="teacher").eval()
     if (teacher.data_card or {}).get("kind") != "synthetic":
         raise SystemExit(f"compasses.py: {args.teacher} was not trained on a synthetic language; the instrument needs "
@@ -155,12 +169,12 @@ def main(argv: list[str] | None = None) -> None:
     compasses = {}
     for label, name in map(parse_compass, args.compass):
         compasses[label] = name if name == RANDOM else load_matching_compass(name, teacher).eval()
-    rows = measure(teacher, compasses, args.num_states, args.k, args.steps, args.seed)
+    rows = measure(teacher, compasses, args.num_states, args.k, args.steps, args.seed, filler_draws)
     common = {"benchmark": BENCHMARK, "teacher": args.teacher, "steps": args.steps, "seed": args.seed,
               "commit": git_commit(), "command": this_command()}
     rows = [{**common, **row} for row in rows]
     for row in rows:
-        print(f"t={row['time']:.3f} {row['compass']:>16}: share {row['share']:.3f} ({row['share_se']:.3f}) "
+        print(f"t={row['time']:.3f} {row['compass']:>16} {row['scoring']:>10} M={row['m']}: share {row['share']:.3f} ({row['share_se']:.3f}) "
               f"top1 {row['top1']:.3f} spearman {row['spearman']:.3f}  gain {row['oracle_gain_nats']:.1f} nats")
     write_report(replace_rows(BENCHMARK, rows, teacher=args.teacher, steps=args.steps))
 

@@ -28,7 +28,7 @@ import importlib
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -51,6 +51,7 @@ from lightning_tsdfm.paths import MixturePath, make_source  # noqa: E402
 from lightning_tsdfm.samples_io import SampleSet, generate_samples, write_jsonl  # noqa: E402
 from lightning_tsdfm.sampling import denoiser_step, parse_step_sizes, sample_chain  # noqa: E402
 from lightning_tsdfm.shaping.compasses import compass_kind  # noqa: E402
+from lightning_tsdfm.shaping.settings import ShapingSettings  # noqa: E402
 
 COLUMNS = ["dataset", "source", "method", "steps", "sampling_temperature", "judge", "gen_ppl", "nll_stderr", "entropy",
            "reverse_ppl", "distinct_4", "n_samples", "seed", "compass", "k", "policy", "trajectory", "g", "train_steps"]
@@ -143,8 +144,9 @@ def compass_labels(name: str) -> dict:
 
 
 def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict | None]:
-    """METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM]] -> (method, source, [steps],
-    checkpoint, sampler or None, sampling shaping or None)."""
+    """METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM][:NAME=VALUE...]] -> (method, source,
+    [steps], checkpoint, sampler or None, sampling shaping or None); NAME=VALUE fields name any other setting of
+    :class:`ShapingSettings`, e.g. ``filler_draws=8``."""
     try:
         name, checkpoint = spec.split("=", 1)
         method, source, steps, *sampler = name.split(":")
@@ -153,20 +155,35 @@ def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict |
         shaping = None
         if "@" in checkpoint:
             checkpoint, guide = checkpoint.rsplit("@", 1)
-            fields = guide.rsplit(":", 3)  # the compass path may hold colons; K is digits, a policy is not
-            if len(fields) == 4 and not fields[2].isdigit():
-                compass, k, policy, shape_from = fields
+            named = {}
+            while "=" in guide.rsplit(":", 1)[-1]:
+                guide, setting = guide.rsplit(":", 1)
+                key, value = setting.split("=", 1)
+                named[key] = _setting_value(key, value)
+            positional = guide.rsplit(":", 3)  # the compass path may hold colons; K is digits, a policy is not
+            if len(positional) == 4 and not positional[2].isdigit():
+                compass, k, policy, shape_from = positional
                 shaping = {"compass": compass, "num_candidates": int(k), "policy": policy,
                            "shape_from": float(shape_from)}
             else:
                 compass, k, policy = guide.rsplit(":", 2)
                 shaping = {"compass": compass, "num_candidates": int(k), "policy": policy}
+            shaping |= named
         return method, source, [int(s) for s in steps.split(",")], checkpoint, (sampler[0] if sampler else None), shaping
     except ValueError as err:
         raise SystemExit(f"--model {spec!r}: expected "
-                         "METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM]], e.g. "
-                         "teacher:mask:8,1024=last.ckpt, mdlm:mask:1024:cached=mdlm.ckpt or "
-                         "student:mask:8=last.ckpt@oracle:16:importance:0.5") from err
+                         "METHOD:SOURCE:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM][:NAME=VALUE...]], "
+                         "e.g. teacher:mask:8,1024=last.ckpt, mdlm:mask:1024:cached=mdlm.ckpt, "
+                         "student:mask:8=last.ckpt@oracle:16:importance:0.5 or "
+                         "student:mask:8=last.ckpt@ar:lm.ckpt:4:importance:filler_draws=8") from err
+
+
+def _setting_value(name: str, value: str):
+    """A NAME=VALUE shaping setting as its field's type (int or float; unknown names are refused)."""
+    types = {f.name: f.type for f in fields(ShapingSettings)}
+    if name not in types or name in ("compass", "num_candidates", "policy"):
+        raise ValueError(f"unknown shaping setting {name!r}")
+    return int(value) if types[name] == "int" else float(value)
 
 
 def oracle_samples(datamodule, source: str, steps: int, num_samples: int, seed: int, temperature: float,

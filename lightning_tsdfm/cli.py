@@ -138,6 +138,7 @@ def sample(
     selection_temperature: float = ShapingSettings.selection_temperature,
     switch_time: float = ShapingSettings.switch_time,
     shape_from: float = ShapingSettings.shape_from,
+    filler_draws: int = ShapingSettings.filler_draws,
     sampler: Optional[str] = None,
     temperature: float = 1.0,
     step_sizes: Optional[str] = None,
@@ -154,14 +155,16 @@ def sample(
         seed: seed of the sampling generator.
         dtype: float type of the categorical draws (float64 keeps the tails of small probabilities).
         device: cpu, cuda, cuda:1, ...
-        shaped: a compass checkpoint, or ``oracle`` (the exact energy of a synthetic language's data path): guide
-            every jump with it (K candidates, about K times the cost).
+        shaped: a compass checkpoint, ``oracle`` (the exact energy of a synthetic language's data path), or an energy
+            over whole proposals (``ar:<causal LM checkpoint>``, ``hf:<name>``, ``oracle-sequence``): guide every jump
+            with it (K candidates, about K times the cost).
         num_candidates: K, candidates per jump with --shaped (``--k`` is the same option). The shaping settings and
             their defaults are :class:`~lightning_tsdfm.shaping.ShapingSettings`, TrajectoryShaper's.
         policy: argmin | boltzmann | importance | sequence_to_token, with --shaped.
         selection_temperature: tau of the boltzmann policy.
         switch_time: t at which the sequence_to_token policy switches from sequences to tokens.
         shape_from: with --shaped, jumps that start before this time stay blind (0: every jump is guided).
+        filler_draws: M, with a proposal energy: the open positions filled M times, the energy the marginal over them.
         sampler: one of the checkpoint's samplers (teacher, student: ancestral | first_hitting; MDLM: ancestral | cached;
             SEDD: tweedie | euler); default its first.
         temperature: sampling temperature T: tokens are drawn from p^(1/T); 1 is the model itself.
@@ -177,8 +180,8 @@ def sample(
         if steps is not None and steps != len(grid):
             raise UserError(f"--steps {steps} but {len(grid)} --step_sizes: give one size per step, or drop --steps.")
     steps = len(grid) if grid else (64 if steps is None else steps)
-    shaping = (ShapingSettings(shaped, num_candidates, policy, selection_temperature, switch_time, shape_from)
-               if shaped else None)
+    shaping = (ShapingSettings(shaped, num_candidates, policy, selection_temperature, switch_time, shape_from,
+                               filler_draws) if shaped else None)
     with _one_line_warnings():
         samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
                                    sampler=sampler, temperature=temperature, step_sizes=grid)
@@ -243,8 +246,9 @@ def sample_parser() -> argparse.ArgumentParser:
                    help="float type of the categorical draws; float64 keeps the tails of small probabilities")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     p.add_argument("--shaped", metavar="COMPASS", default=None,
-                   help="guide every jump with this compass checkpoint, or 'oracle' (a synthetic language's exact "
-                        "data-path energy); optional, beyond the paper: K times the cost")
+                   help="guide every jump with this compass checkpoint, 'oracle' (a synthetic language's exact "
+                        "data-path energy) or an energy over whole proposals (ar:<causal LM checkpoint>, hf:<name>, "
+                        "oracle-sequence); optional, beyond the paper: K times the cost")
     p.add_argument("--num_candidates", "--k", type=int, default=ShapingSettings.num_candidates,
                    help="K, candidates per jump with --shaped (default %(default)s)")
     p.add_argument("--policy", choices=get_args(Policy), default=ShapingSettings.policy,
@@ -255,6 +259,9 @@ def sample_parser() -> argparse.ArgumentParser:
                    help="t at which the sequence_to_token policy switches from sequences to tokens (default %(default)s)")
     p.add_argument("--shape_from", type=float, default=ShapingSettings.shape_from,
                    help="with --shaped, jumps that start before this time (t = 0 the source) stay blind (default %(default)s)")
+    p.add_argument("--filler_draws", type=int, default=ShapingSettings.filler_draws,
+                   help="M, with a proposal energy (ar:, hf:, oracle-sequence): the positions a jump leaves open are "
+                        "filled M times and a candidate's energy is the marginal over them (default %(default)s)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="sampling temperature T: tokens drawn from p^(1/T); 1 (default) is the model itself, "
                         "< 1 trades entropy for perplexity")

@@ -82,7 +82,8 @@ def generate_samples(
     jump = BlindJump(DTYPES[dtype], temperature)
     if shaping:
         compass = load_matching_compass(shaping.compass, module, device)
-        jump = GuidedJump(compass.energies, shaping.num_candidates, shaping.selection(), jump, scores=compass.scores)
+        jump = GuidedJump(compass.energies, shaping.num_candidates, shaping.selection(), jump, scores=compass.scores,
+                          filler_draws=shaping.filler_draws)
         jump.generator = torch.Generator(device=device).manual_seed(seed + 1)
     start = time.perf_counter()
     sampler = sampler or module.samplers[0]

@@ -21,6 +21,7 @@ from lightning_tsdfm.paths import MixturePath, make_source
 from lightning_tsdfm.samples_io import generate_samples
 from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper, make_selection
 from lightning_tsdfm.shaping.energies import CausalLMEnergy, SequenceOracleEnergy, proposal_energy
+from lightning_tsdfm.shaping.proposals import Proposals
 
 VOCAB = 8
 
@@ -101,10 +102,53 @@ def test_candidates_share_the_draws_where_nothing_moves(lm_ckpt):
     jump = GuidedJump(lambda x, t: torch.zeros(x.shape), 6, make_selection("importance"), scores="proposal")
     jump.generator = torch.Generator().manual_seed(1)
     states, log_q, proposals = jump.propose(x_t, probs, torch.full((4,), 0.2), torch.full((4,), 0.3), path, g)
+    proposals = proposals.drawn[:, 0]  # one filler draw: candidate 0's
     moving = (states != x_t).any(0)  # a position moves in every candidate or in none
     assert torch.equal(proposals[:, ~moving], proposals[0:1, ~moving].expand(6, -1))  # shared where nothing moves
     assert torch.equal(torch.where(moving, proposals, x_t), states)  # the state is the proposal where it moves
     assert log_q.shape == (6, 4)
+
+
+def test_filler_draws_are_shared_by_the_candidates_and_differ_from_each_other():
+    path = MixturePath(make_source("mask", VOCAB))
+    g = torch.Generator().manual_seed(0)
+    x_t = torch.full((4, 8), VOCAB)
+    probs = torch.softmax(torch.randn(4, 8, VOCAB, generator=g), -1)
+    jump = GuidedJump(lambda x, t: torch.zeros(x.shape), 6, make_selection("importance"), scores="proposal",
+                      filler_draws=5)
+    jump.generator = torch.Generator().manual_seed(1)
+    states, _, proposals = jump.propose(x_t, probs, torch.full((4,), 0.0), torch.full((4,), 0.25), path, g)
+    drawn = proposals.drawn  # [K, M, B, L]
+    moving = (states != x_t).any(0)
+    assert drawn.shape == (6, 5, 4, 8)
+    assert torch.equal(drawn[:, :, moving], states[:, None, moving].expand(-1, 5, -1))  # each candidate's reveals
+    assert torch.equal(drawn[:, :, ~moving], drawn[:1, :, ~moving].expand(6, -1, -1))  # fillers shared across k
+    assert not torch.equal(drawn[0, 0, ~moving], drawn[0, 1, ~moving])  # and drawn anew for each m
+    assert proposals.filler_log_q.shape == (5, 4) and (proposals.filler_log_q < 0).all()
+
+
+def test_filler_draws_estimate_the_marginal_of_what_a_candidate_reveals():
+    """E_k = -log (1/M) sum_m p(y_k, f_m) / q(f_m) tends to -log p(y_k) = -log sum_f p(y_k, f) as M grows."""
+    language = HiddenMarkovLanguage(LANGUAGE)
+    vocab, mask = language.vocab_size, language.vocab_size
+    energy = SequenceOracleEnergy(language, ENUM_LEN)
+    x_t = torch.full((1, ENUM_LEN), mask)
+    moves = torch.tensor([[True, False, False]])
+    revealed = torch.arange(vocab)[:, None, None].expand(vocab, 1, ENUM_LEN)  # candidate k reveals token k first
+    completions = torch.tensor(list(itertools.product(range(vocab), repeat=ENUM_LEN)))
+    joint = language.log_likelihood(completions).double()
+    exact = torch.stack([-joint[completions[:, 0] == k].logsumexp(0) for k in range(vocab)])  # -log p(y_k)
+    wrong = torch.tensor([0.4, 0.3, 0.3], dtype=torch.float64).expand(1, ENUM_LEN, -1)  # a poor filler proposal
+
+    def error(m: int) -> float:
+        g = torch.Generator().manual_seed(m)
+        fillers = torch.multinomial(wrong[0], m, replacement=True, generator=g).T[:, None]  # [M, 1, L]
+        proposals = Proposals.complete(revealed, moves, fillers, ~moves, x_t, wrong.log())
+        estimate = proposals.energies(energy.energies, torch.zeros(1)).double().sum(-1)[:, 0]  # [K]
+        return (estimate - exact).abs().max().item()
+
+    assert error(1) > 0.2
+    assert error(16384) < 0.05
 
 
 def test_the_causal_lm_scores_every_token_with_a_start_token(lm_ckpt):

@@ -118,6 +118,15 @@ def test_a_model_guided_while_it_samples_may_name_the_time_its_shaping_starts(qu
         quality.parse_model("s:mask:8=a.ckpt@oracle:16:importance:late")
 
 
+def test_a_guided_model_may_name_any_other_shaping_setting(quality):
+    assert quality.parse_model("s:mask:8=a.ckpt@ar:c:/lm.ckpt:4:importance:0.25:filler_draws=8")[5] == {
+        "compass": "ar:c:/lm.ckpt", "num_candidates": 4, "policy": "importance", "shape_from": 0.25, "filler_draws": 8}
+    assert quality.parse_model("s:mask:8=a.ckpt@oracle:16:importance:shape_from=0.5")[5]["shape_from"] == 0.5
+    for wrong in ("fillers=8", "num_candidates=4", "filler_draws=many"):
+        with pytest.raises(SystemExit, match="NAME=VALUE"):
+            quality.parse_model(f"s:mask:8=a.ckpt@oracle:16:importance:{wrong}")
+
+
 def test_a_matched_row_keeps_the_commit_and_command_of_its_sweep(quality):
     """Matched rows are recomputed for every stored sweep on each frontier run; each keeps the provenance of the
     run that sampled its sweep, not of the run that recomputed it."""

@@ -12,12 +12,13 @@ probability over the noising probability).
 An energy over whole proposals (``scores="proposal"``: a causal LM, the sequence oracle) scores instead each
 candidate's full draw x1_hat_k: its own tokens where it moves and, where nothing moves, draws shared by all K
 candidates (candidate 0's), so the candidates differ only where they reveal. Its log proposal ratio is
-log q(y_k | x_t), the probability of the moving tokens alone: the shared draws cancel between candidates.
+log q(y_k | x_t), the probability of the moving tokens alone: the shared draws cancel between candidates. With
+``filler_draws`` M > 1 the open positions are filled M times and the energy is the estimated marginal over the
+fillers (:class:`~lightning_tsdfm.shaping.proposals.Proposals`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,9 +28,8 @@ from torch import Tensor
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump, Candidates, per_sequence, sample_categorical, temper, temper_moves
 from lightning_tsdfm.paths import MixturePath
+from lightning_tsdfm.shaping.proposals import Energies, Proposals
 from lightning_tsdfm.shaping.selection import SelectionPolicy, gather_candidates
-
-Energies = Callable[[Tensor, Tensor], Tensor]  # (x [N, L], t [N]) -> per-token energies [N, L]
 
 
 @dataclass
@@ -57,14 +57,18 @@ class GuidedJump:
     """x_{t+h} = the selected one of K candidate blind jumps (or transitions). K = 1 is the blind jump."""
 
     def __init__(self, energies: Energies, num_candidates: int, selection: SelectionPolicy,
-                 blind: BlindJump | None = None, scores: Literal["state", "proposal"] = "state") -> None:
+                 blind: BlindJump | None = None, scores: Literal["state", "proposal"] = "state",
+                 filler_draws: int = 1) -> None:
         if num_candidates < 1:
             raise ValueError(f"num_candidates (K) must be >= 1, got {num_candidates}.")
+        if filler_draws < 1:
+            raise ValueError(f"filler_draws (M) must be >= 1, got {filler_draws}.")
         if scores not in ("state", "proposal"):
             raise ValueError(f"scores must be 'state' (x_{{t+h}}) or 'proposal' (whole draws x1_hat), got {scores!r}.")
         self.energies = energies
         self.scores = scores
         self.num_candidates = num_candidates
+        self.filler_draws = filler_draws
         self.selection = selection
         self.blind = blind or BlindJump()
         self.generator: torch.Generator | None = None  # the shaper's; set before each training step
@@ -89,10 +93,10 @@ class GuidedJump:
         """K = 1, or every sequence's jump starts before the selection's ``shape_from``: the blind jump alone."""
         return self.num_candidates == 1 or bool((t < self.selection.shape_from).all())
 
-    def propose(self, x_t, probs, t, h, path: MixturePath, generator) -> tuple[Tensor, Tensor | None, Tensor]:
+    def propose(self, x_t, probs, t, h, path: MixturePath, generator) -> tuple[Tensor, Tensor | None, Tensor | Proposals]:
         """K blind jumps sharing the moves [K, B, L] (candidate 0 with the caller's generator), their log proposal
-        ratios [K, B] and what the energy scores [K, B, L] (the states, or the whole proposals x1_hat); the blind jump
-        alone and None where :meth:`_unshaped`."""
+        ratios [K, B] and what the energy scores (the states [K, B, L], or the whole proposals x1_hat as
+        :class:`Proposals`); the blind jump alone and None where :meth:`_unshaped`."""
         self.calls += 1
         first_tokens = self.blind.draw_tokens(probs, generator)
         moves = self.blind.draw_moves(x_t, t, h, path, generator)
@@ -102,11 +106,16 @@ class GuidedJump:
         other_tokens = self.blind.draw_tokens(probs.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), self.generator)
         tokens = torch.cat([first_tokens.unsqueeze(0), other_tokens])  # [K, B, L]
         candidates = torch.where(moves, tokens, x_t)
-        drawn = temper(probs.double(), self.blind.temperature).log().expand(self.num_candidates, -1, -1, -1)
+        log_probs = temper(probs.double(), self.blind.temperature).log()
+        drawn = log_probs.expand(self.num_candidates, -1, -1, -1)
         log_q = torch.where(moves, drawn.gather(-1, tokens[..., None]).squeeze(-1), 0.0).sum(-1)  # [K, B]
-        if self.scores == "proposal":
-            shared = torch.where(path.source.unsettled(x_t), first_tokens, x_t)  # settled positions are x1 already
-            return candidates, log_q, torch.where(moves, tokens, shared)
+        if self.scores == "proposal":  # settled positions are x1 already; the open ones take the shared fillers
+            fillers = first_tokens.unsqueeze(0)
+            if self.filler_draws > 1:
+                more = probs.unsqueeze(0).expand(self.filler_draws - 1, -1, -1, -1)
+                fillers = torch.cat([fillers, self.blind.draw_tokens(more, self.generator)])
+            open_positions = path.source.unsettled(x_t) & ~moves
+            return candidates, log_q, Proposals.complete(tokens, moves, fillers, open_positions, x_t, log_probs)
         return candidates, log_q - path.log_noising(candidates, x_t, t, (t + h).clamp(max=1.0)), candidates
 
     def transition(self, x_t, kernel, t, h, generator=None):
@@ -135,19 +144,19 @@ class GuidedJump:
         return self.select(candidates, t, h, drawn.gather(-1, candidates[..., None]).squeeze(-1).sum(-1))
 
     def select(self, candidates: Tensor, t: Tensor, h: Tensor, log_proposal: Tensor | None = None,
-               scored: Tensor | None = None) -> Tensor:
+               scored: Tensor | Proposals | None = None) -> Tensor:
         """The kept one of ``candidates`` [K, B, L] (states at t + h), scored by the compass in one forward;
-        ``log_proposal`` [K, B]: log q(x_k | x_t) - log p(x_t | x_k) per candidate, for ``importance``; ``scored``
-        [K, B, L]: what the energy reads in the candidates' place (default: the candidates)."""
+        ``log_proposal`` [K, B]: log q(x_k | x_t) - log p(x_t | x_k) per candidate, for ``importance``; ``scored``:
+        what the energy reads in the candidates' place (default: the candidates; or their :class:`Proposals`)."""
         return self.scored_selection(candidates, t, h, log_proposal, scored)[0]
 
     def scored_selection(self, candidates: Tensor, t: Tensor, h: Tensor, log_proposal: Tensor | None = None,
-                         scored: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                         scored: Tensor | Proposals | None = None) -> tuple[Tensor, Tensor]:
         """:meth:`select`'s kept state [B, L], with the per-token energies [K, B, L] of ``scored``."""
         t, h = _per_sequence(t, h, candidates[0])
-        scored = candidates if scored is None else scored
-        k, b, n = scored.shape
-        energies = self.energies(scored.reshape(k * b, n), (t + h).clamp(max=1.0).repeat(k)).reshape(k, b, n).float()
+        if not isinstance(scored, Proposals):  # states, or proposals given as one draw per candidate
+            scored = Proposals((candidates if scored is None else scored)[:, None], None)
+        energies = scored.energies(self.energies, (t + h).clamp(max=1.0))
         if not torch.isfinite(energies).all():
             raise FloatingPointError(
                 "The energy compass returned NaN or infinite energies; check the compass checkpoint (was its "
@@ -158,7 +167,8 @@ class GuidedJump:
         return kept, energies
 
     def __repr__(self) -> str:
-        return f"GuidedJump(K={self.num_candidates}, selection={self.selection.name})"
+        fillers = f", M={self.filler_draws}" if self.scores == "proposal" else ""
+        return f"GuidedJump(K={self.num_candidates}{fillers}, selection={self.selection.name})"
 
 
 def _per_sequence(t, h, x_t: Tensor) -> tuple[Tensor, Tensor]:

@@ -3,8 +3,9 @@
 The settings of :class:`~lightning_tsdfm.shaping.TrajectoryShaper`, ``tsdfm sample --shaped`` and
 :func:`~lightning_tsdfm.samples_io.generate_samples`: the compass, K = ``num_candidates`` candidates per jump, the
 selection ``policy`` with the values it reads (``selection_temperature`` tau of ``boltzmann``, ``switch_time`` of
-``sequence_to_token``) and ``shape_from`` (jumps that start at t < shape_from stay blind). The defaults are the best
-learned-compass setting measured: ``boltzmann`` at tau = 1 over K = 16, every jump shaped.
+``sequence_to_token``), ``shape_from`` (jumps that start at t < shape_from stay blind) and, for an energy over whole
+proposals, ``filler_draws`` M (the open positions filled M times, the energy the marginal over them). The defaults are
+the best learned-compass setting measured: ``boltzmann`` at tau = 1 over K = 16, every jump shaped.
 
 :meth:`ShapingSettings.as_dict` is how checkpoints, result rows and sample files record them (a value the policy does
 not read recorded as None), :meth:`ShapingSettings.from_dict` reads such a record back, and
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 from lightning_tsdfm.errors import UserError
+from lightning_tsdfm.shaping.energies import is_proposal_energy
 from lightning_tsdfm.shaping.selection import SelectionPolicy, check_unit_interval, make_selection
 
 Policy = Literal["argmin", "boltzmann", "importance", "sequence_to_token"]
@@ -33,8 +35,9 @@ RECORDED_AS = {"k": "num_candidates"}
 class ShapingSettings:
     """What shapes the jumps: the compass (a compass checkpoint, ``oracle``, ``ar:<checkpoint>``, ``hf:<name>``,
     ``smollm2`` or ``oracle-sequence``), K candidates per jump, the selection policy, tau of ``boltzmann``
-    (k ~ softmax(-E_k / tau)), the time at which ``sequence_to_token`` switches to tokens, and the time before which a
-    jump stays blind. Checked when built: K >= 1, a known policy, tau > 0, both times in [0, 1]."""
+    (k ~ softmax(-E_k / tau)), the time at which ``sequence_to_token`` switches to tokens, the time before which a
+    jump stays blind, and M filler draws per candidate of a proposal energy. Checked when built: K >= 1, M >= 1, a
+    known policy, tau > 0, both times in [0, 1]."""
 
     compass: str
     num_candidates: int = 16
@@ -42,10 +45,13 @@ class ShapingSettings:
     selection_temperature: float = 1.0
     switch_time: float = 0.5
     shape_from: float = 0.0
+    filler_draws: int = 1
 
     def __post_init__(self) -> None:
         if self.num_candidates < 1:
             raise ValueError(f"num_candidates (K) must be >= 1, got {self.num_candidates}.")
+        if self.filler_draws < 1:
+            raise ValueError(f"filler_draws (M) must be >= 1, got {self.filler_draws}.")
         if not self.selection_temperature > 0:  # checked whichever policy is chosen: a wrong value is a wrong command
             raise ValueError(f"selection_temperature must be > 0, got {self.selection_temperature} (use argmin for "
                              f"tau -> 0).")
@@ -57,10 +63,11 @@ class ShapingSettings:
         return make_selection(self.policy, self.selection_temperature, self.switch_time, self.shape_from)
 
     def as_dict(self) -> dict:
-        """The six settings by name, each value the policy does not read as None (``selection_temperature`` but for
-        ``boltzmann``, ``switch_time`` but for ``sequence_to_token``)."""
-        return {name: None if self.policy not in READS.get(name, (self.policy,)) else value
-                for name, value in asdict(self).items()}
+        """The seven settings by name, each value the run does not read as None (``selection_temperature`` but for
+        ``boltzmann``, ``switch_time`` but for ``sequence_to_token``, ``filler_draws`` but for a proposal energy)."""
+        unread = {name for name, policies in READS.items() if self.policy not in policies}
+        unread |= set() if is_proposal_energy(self.compass) else {"filler_draws"}
+        return {name: None if name in unread else value for name, value in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, values: dict) -> ShapingSettings:

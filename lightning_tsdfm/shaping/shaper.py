@@ -57,6 +57,8 @@ class TrajectoryShaper(Callback):
         selection_temperature: tau of the boltzmann policy (not the sampling temperature of the jumps).
         switch_time: t at which ``sequence_to_token`` switches from sequences to tokens.
         shape_from: jumps that start before this time (t = 0 the source) stay blind; 0 shapes every jump.
+        filler_draws: M, for an energy over whole proposals: the positions a jump leaves open are filled M times
+            and a candidate's energy is the marginal over the fillers (M = 1: one filler shared by the candidates).
         seed: seed of the candidate draws, combined with (global_step, rank, micro-batch).
 
     The settings but the seed are one :class:`ShapingSettings` (``self.shaping``), whose defaults these are; a run
@@ -67,10 +69,11 @@ class TrajectoryShaper(Callback):
                  policy: Policy = ShapingSettings.policy,
                  selection_temperature: float = ShapingSettings.selection_temperature,
                  switch_time: float = ShapingSettings.switch_time, shape_from: float = ShapingSettings.shape_from,
-                 seed: int = 0) -> None:
-        self.shaping = ShapingSettings(compass, num_candidates, policy, selection_temperature, switch_time, shape_from)
+                 filler_draws: int = ShapingSettings.filler_draws, seed: int = 0) -> None:
+        self.shaping = ShapingSettings(compass, num_candidates, policy, selection_temperature, switch_time, shape_from,
+                                       filler_draws)
         self.seed = seed
-        self.jump = GuidedJump(self._energies, num_candidates, self.shaping.selection())
+        self.jump = GuidedJump(self._energies, num_candidates, self.shaping.selection(), filler_draws=filler_draws)
         self._compass: FrozenReference | None = None
         self._fingerprint: str | None = None  # of the compass's weights; None for an energy without a file (an oracle)
         self._previous_policy = None
