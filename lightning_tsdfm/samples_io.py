@@ -83,8 +83,8 @@ def generate_samples(
     if shaping:
         compass = load_matching_compass(shaping.compass, module, device)
         jump = GuidedJump(compass.energies, shaping.num_candidates, shaping.selection(), jump, scores=compass.scores,
-                          filler_draws=shaping.filler_draws)
-        jump.generator = torch.Generator(device=device).manual_seed(seed + 1)
+                          filler_draws=shaping.filler_draws,
+                          generator=torch.Generator(device=device).manual_seed(seed + 1))
     start = time.perf_counter()
     sampler = sampler or module.samplers[0]
     tokens = module.sample(num_samples, steps, generator=generator, batch_size=batch_size, progress=progress, jump=jump,

@@ -54,6 +54,17 @@ def test_token_id_out_of_range_is_rejected(make_backbone, bad_id):
         model(x, t)
 
 
+def test_input_values_are_read_on_the_cpu_always_and_on_an_accelerator_once(make_backbone):
+    """Reading token ids back from an accelerator waits for it: the first forward there checks them, later ones do
+    not (unless check_every_forward); on the CPU every forward checks them."""
+    model = make_backbone()
+    assert all(model._reads_values(torch.zeros(1, 2, dtype=torch.long)) for _ in range(3))
+    on_device = torch.zeros(1, 2, dtype=torch.long, device="meta")
+    assert model._reads_values(on_device) and not model._reads_values(on_device)
+    model.check_every_forward = True
+    assert model._reads_values(on_device) and model._reads_values(on_device)
+
+
 def test_mask_id_is_a_valid_input(make_backbone):
     model = make_backbone()
     x = torch.full((2, SEQ_LEN), VOCAB)  # the mask id of a mask-source teacher

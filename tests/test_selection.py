@@ -145,6 +145,27 @@ def test_guided_jump_prefers_low_energy_and_reports_it():
     assert 0.0 < stats["changed_fraction"] <= 1.0
 
 
+def test_a_step_begins_with_its_generator_and_ends_with_its_statistics():
+    """begin_step sets the candidates' generator and empties the statistics; end_step hands the step's over (jumps
+    asked, selections, their means as the sums of the per-selection means) and leaves the next step's empty."""
+    path, x_t, probs, t, h = _state("uniform", 0)
+    guided = GuidedJump(lambda x, tt: x.float(), 4, make_selection("argmin"))
+    guided.begin_step(torch.Generator().manual_seed(1))
+    guided(x_t, probs, t, torch.full((B,), 1.0), path, torch.Generator().manual_seed(0))
+    guided(x_t, probs, t, torch.full((B,), 1.0), path, torch.Generator().manual_seed(2))
+    assert guided.calls == 2
+    statistics = guided.end_step()
+    assert statistics.calls == 2 and statistics.jumps == 2 and guided.calls == 0 and guided.statistics.jumps == 0
+    chosen, candidates, changed = zip(*[[value.item() for value in selection] for selection in statistics._selections])
+    assert statistics.means() == {"energy_chosen": (0.0 + chosen[0] + chosen[1]) / 2,
+                                  "energy_candidates": (0.0 + candidates[0] + candidates[1]) / 2,
+                                  "changed_fraction": (0.0 + changed[0] + changed[1]) / 2}
+    generator = torch.Generator().manual_seed(3)
+    guided.begin_step(generator)
+    assert guided.generator is generator and guided.end_step().means() == {
+        "energy_chosen": 0.0, "energy_candidates": 0.0, "changed_fraction": 0.0}
+
+
 @pytest.mark.parametrize("source", ["mask", "uniform"])
 def test_a_jump_that_starts_before_shape_from_is_the_blind_jump_without_a_compass_forward(source):
     path, x_t, probs, t, h = _state(source, 0)  # t < 0.8

@@ -173,6 +173,11 @@ class DiffusionTransformer(nn.Module):
         self.final_modulation = nn.Linear(config.cond_size, 2 * d)
         self.head = nn.Linear(d, output_vocab_size)
         self._init_weights()
+        self._checked_on_device = False  # the first forward on an accelerator checked its input values
+
+    #: check token ids and positions on every forward on an accelerator too, not the first only (a debug aid: each
+    #: check waits for the device)
+    check_every_forward: bool = False
 
     @property
     def latent_codes(self) -> int:
@@ -208,6 +213,15 @@ class DiffusionTransformer(nn.Module):
             c = c + self.step_embed(h)
         return c
 
+    def _reads_values(self, x_t: Tensor) -> bool:
+        """Whether this forward checks the values of its token ids and positions: always on the CPU, where reading
+        them costs nothing; on an accelerator, where reading them waits for the device, on the first forward only
+        (a tokenizer that does not match the model shows there), or on every one with :attr:`check_every_forward`."""
+        if x_t.device.type == "cpu" or self.check_every_forward:
+            return True
+        first, self._checked_on_device = not self._checked_on_device, True
+        return first
+
     def forward(self, x_t: Tensor, t: Tensor | None = None, h: Tensor | None = None, attn_mask: Tensor | None = None,
                 position_ids: Tensor | None = None, z: Tensor | None = None) -> Tensor:
         """``attn_mask``: bool [L, L] or [B, L, L], True where token i may attend to token j (on top of ``causal``);
@@ -217,11 +231,13 @@ class DiffusionTransformer(nn.Module):
         ``x_t`` may be token ids [B, L] or continuous inputs [B, L, V] (float; e.g. noisy one-hot encodings), which
         enter through the embedding matrix: x_t @ embed.weight[:V]."""
         batch, length = x_t.shape[:2]
+        reads_values = self._reads_values(x_t)
         if position_ids is not None:
-            if position_ids.shape[-1] != length or (position_ids.numel() and int(position_ids.min()) < 0):
+            if position_ids.shape[-1] != length or (reads_values and position_ids.numel() and
+                                                    int(position_ids.min()) < 0):
                 raise ValueError(f"position_ids must be non-negative, one per token ({length}), got shape "
                                  f"{tuple(position_ids.shape)}.")
-            if position_ids.numel() and int(position_ids.max()) >= self.max_seq_len:
+            if reads_values and position_ids.numel() and int(position_ids.max()) >= self.max_seq_len:
                 raise ValueError(
                     f"Position {int(position_ids.max())} exceeds the model's max_seq_len={self.max_seq_len}; "
                     "use shorter sequences or a model built with a larger max_seq_len."
@@ -235,7 +251,7 @@ class DiffusionTransformer(nn.Module):
             if x_t.dim() != 3 or x_t.shape[-1] > self.input_vocab_size:
                 raise ValueError(f"Continuous inputs must have shape [B, L, V] with V <= {self.input_vocab_size}, "
                                  f"got {tuple(x_t.shape)}.")
-        elif x_t.min() < 0 or x_t.max() >= self.input_vocab_size:
+        elif reads_values and (x_t.min() < 0 or x_t.max() >= self.input_vocab_size):
             raise ValueError(
                 f"Token ids must lie in [0, {self.input_vocab_size}) for this model, got range "
                 f"[{int(x_t.min())}, {int(x_t.max())}]: the data's tokenizer does not match the model's vocabulary."

@@ -19,7 +19,6 @@ fillers (:class:`~lightning_tsdfm.shaping.proposals.Proposals`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -32,25 +31,35 @@ from lightning_tsdfm.shaping.proposals import Energies, Proposals
 from lightning_tsdfm.shaping.selection import SelectionPolicy, gather_candidates
 
 
-@dataclass
 class ShapingStatistics:
-    """Running sums over the jumps of one training step."""
+    """What the jumps of one training step did: how many were asked of the policy (``calls``, blind ones included:
+    K = 1, or before ``shape_from``) and, over the ``jumps`` that selected, the means of the kept candidate's energy
+    (``energy_chosen``), of every candidate's (``energy_candidates``) and of the fraction of sequences whose kept state
+    is not the blind draw, candidate 0 (``changed_fraction``). Each selection's three values stay on the jumps' device:
+    :meth:`means` reads them back at once, so a jump never waits for the device."""
 
-    jumps: int = 0
-    chosen_energy: float = 0.0
-    mean_energy: float = 0.0
-    changed: float = 0.0  # fraction of sequences whose kept state differs from the blind draw (candidate 0)
+    def __init__(self) -> None:
+        self.calls = 0
+        self._selections: list[tuple[Tensor, Tensor, Tensor]] = []
+
+    @property
+    def jumps(self) -> int:
+        """The jumps that selected among K > 1 candidates."""
+        return len(self._selections)
 
     def add(self, sequence_energy: Tensor, chosen: Tensor, candidates: Tensor, kept: Tensor) -> None:
-        self.jumps += 1
-        self.chosen_energy += chosen.mean().item()
-        self.mean_energy += sequence_energy.mean().item()
-        self.changed += (kept != candidates[0]).any(-1).float().mean().item()
+        """One selection: per-sequence energies of the candidates [K, B] and of the kept ones [B], the candidates
+        [K, B, L] and the kept states [B, L]."""
+        changed = (kept != candidates[0]).any(-1).float().mean()
+        self._selections.append((chosen.detach().mean(), sequence_energy.detach().mean(), changed))
 
     def means(self) -> dict[str, float]:
+        """The three means over the step's selections (0 without any), read from the device in one transfer."""
         n = max(self.jumps, 1)
-        return {"energy_chosen": self.chosen_energy / n, "energy_candidates": self.mean_energy / n,
-                "changed_fraction": self.changed / n}
+        values = torch.cat([value.reshape(1) for selection in self._selections for value in selection]).tolist() \
+            if self._selections else []
+        chosen, candidates, changed = (sum(values[i::3], 0.0) for i in range(3))
+        return {"energy_chosen": chosen / n, "energy_candidates": candidates / n, "changed_fraction": changed / n}
 
 
 class GuidedJump:
@@ -58,7 +67,7 @@ class GuidedJump:
 
     def __init__(self, energies: Energies, num_candidates: int, selection: SelectionPolicy,
                  blind: BlindJump | None = None, scores: Literal["state", "proposal"] = "state",
-                 filler_draws: int = 1) -> None:
+                 filler_draws: int = 1, generator: torch.Generator | None = None) -> None:
         if num_candidates < 1:
             raise ValueError(f"num_candidates (K) must be >= 1, got {num_candidates}.")
         if filler_draws < 1:
@@ -71,9 +80,23 @@ class GuidedJump:
         self.filler_draws = filler_draws
         self.selection = selection
         self.blind = blind or BlindJump()
-        self.generator: torch.Generator | None = None  # the shaper's; set before each training step
+        self.generator = generator  # draws candidates 1..K-1 and the selection; the shaper's, set by begin_step
         self.statistics = ShapingStatistics()
-        self.calls = 0  # jumps asked of this policy (K = 1 included)
+
+    @property
+    def calls(self) -> int:
+        """Jumps asked of this policy since the step began (K = 1 included)."""
+        return self.statistics.calls
+
+    def begin_step(self, generator: torch.Generator | None) -> None:
+        """Start a training step: its candidates 1..K-1 and selections draw from ``generator``, its statistics anew."""
+        self.generator = generator
+        self.statistics = ShapingStatistics()
+
+    def end_step(self) -> ShapingStatistics:
+        """End the training step: the statistics of its jumps (the next step's start empty)."""
+        statistics, self.statistics = self.statistics, ShapingStatistics()
+        return statistics
 
     def __call__(self, x_t, probs, t, h, path: MixturePath, generator=None):
         t, h = _per_sequence(t, h, x_t)
@@ -97,7 +120,7 @@ class GuidedJump:
         """K blind jumps sharing the moves [K, B, L] (candidate 0 with the caller's generator), their log proposal
         ratios [K, B] and what the energy scores (the states [K, B, L], or the whole proposals x1_hat as
         :class:`Proposals`); the blind jump alone and None where :meth:`_unshaped`."""
-        self.calls += 1
+        self.statistics.calls += 1
         first_tokens = self.blind.draw_tokens(probs, generator)
         moves = self.blind.draw_moves(x_t, t, h, path, generator)
         if self._unshaped(t):
@@ -127,7 +150,7 @@ class GuidedJump:
         positions revealed), as the denoiser form's candidates do. A kernel carries no path, so the log proposal ratio
         is the draw's log q alone (no noising term; the shared stays cancel between candidates)."""
         t, h = _per_sequence(t, h, x_t)
-        self.calls += 1
+        self.statistics.calls += 1
         first = self.blind.transition(x_t, kernel, t, h, generator)
         if self._unshaped(t):
             return first

@@ -32,7 +32,7 @@ from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.frozen import FrozenReference, state_dict_fingerprint
 from lightning_tsdfm.seeding import global_random_state_kept, training_generator
-from lightning_tsdfm.shaping.guided_jump import GuidedJump, ShapingStatistics
+from lightning_tsdfm.shaping.guided_jump import GuidedJump
 from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
 from lightning_tsdfm.shaping.protocol import check_shapeable
 from lightning_tsdfm.shaping.settings import Policy, ShapingSettings
@@ -118,23 +118,22 @@ class TrajectoryShaper(Callback):
         self._restore(pl_module)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.jump.generator = training_generator(self.seed + _SEED_OFFSET, trainer, pl_module.device)
-        self.jump.calls = 0
+        self.jump.begin_step(training_generator(self.seed + _SEED_OFFSET, trainer, pl_module.device))
         self._install(pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._restore(pl_module)
+        statistics = self.jump.end_step()
         if not self._checked_jumps:
-            if self.jump.calls == 0:
+            if statistics.calls == 0:
                 raise UserError(
                     f"TrajectoryShaper: {type(pl_module).__name__}'s training step made no jump through its "
                     "`jump_policy`, so there is nothing to shape (a teacher trains on path samples, not trajectories). "
                     "Shape a module that distils from trajectories (a student, SDTT), or drop the callback.")
             self._checked_jumps = True
-        if self.jump.statistics.jumps:
-            for key, value in self.jump.statistics.means().items():
+        if statistics.jumps:
+            for key, value in statistics.means().items():
                 pl_module.log(f"shaping/{key}", value)
-        self.jump.statistics = ShapingStatistics()
 
     # ---- checkpoint
 
