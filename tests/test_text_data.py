@@ -12,6 +12,8 @@ import pytest
 import torch
 
 from lightning_tsdfm import wheel_data
+from lightning_tsdfm.data import SyntheticDataModule
+from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.data.text import TextDataModule, load_corpus, split_documents, tokenizer_from_card
 from lightning_tsdfm.data.tokenizer import EOS_TOKEN, TextTokenizer, byte_level_bpe_from_files, gpt2_files
 
@@ -234,10 +236,24 @@ def test_card_decodes_like_the_datamodule(corpus_file: Path, tmp_path: Path) -> 
     assert card["kind"] == "text" and card["vocab_size"] == dm.vocab_size and card["eos_id"] == dm.eos_id
     assert card["seq_len"] == 32 and card["corpus"] == str(corpus_file)
     batch = next(iter(dm.val_dataloader()))
-    assert tokenizer_from_card(card).decode_batch(batch.tolist()) == dm.decode(batch)
+    assert tokenizer_from_card(card).decode_batch(batch.tolist()) == dm.tokenizer.decode_batch(batch.tolist())
     assert dm.decode(batch[0]) == dm.decode(batch[:1])
     with pytest.raises(ValueError, match="kind='text'"):
         tokenizer_from_card({"kind": "synthetic"})
+
+
+def test_the_datamodule_and_its_card_decode_to_the_same_text(corpus_file: Path, tmp_path: Path) -> None:
+    """One decoder: a DataModule's ``decode`` and its card's decoder (samples, judges) give the same text, documents
+    split at EOS and joined by a blank line, not the literal EOS token."""
+    dm = _dm(corpus_file, tmp_path)
+    batch = torch.cat(list(dm.val_dataloader()))
+    assert (batch == dm.eos_id).any()
+    texts = dm.decode(batch)
+    assert texts == decoder_from_card(json.loads(json.dumps(dm.data_card())))(batch)
+    assert not any(EOS_TOKEN in text for text in texts) and any("\n\n" in text for text in texts)
+    synthetic = SyntheticDataModule(vocab_size=16, num_states=8, seq_len=10, num_train=8, num_val=8, batch_size=4)
+    ids = torch.randint(0, 16, (3, 10), generator=torch.Generator().manual_seed(0))
+    assert synthetic.decode(ids) == decoder_from_card(synthetic.data_card())(ids)
 
 
 def test_decode_rejects_non_token_ids(corpus_file: Path, tmp_path: Path) -> None:

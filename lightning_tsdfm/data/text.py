@@ -16,14 +16,13 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
-from tokenizers import Tokenizer
 from lightning_tsdfm.data.corpora import WEB_BIBLE, corpus_hash, load_corpus, split_documents
 from lightning_tsdfm.data.resumable_loader import ResumableDataLoader
 from lightning_tsdfm.data.sampler import EpochSeededSampler
 from lightning_tsdfm.data.token_blocks import TokenBlocks, cache_problem, pack_to_npy
 from lightning_tsdfm.atomic_file import atomic_write_text
 from lightning_tsdfm.data.tokenized import TokenizedDataModule
-from lightning_tsdfm.data.tokenizer import TextTokenizer, resolve_tokenizer
+from lightning_tsdfm.data.tokenizer import TextTokenizer, resolve_tokenizer, tokenizer_from_card
 from lightning_tsdfm.errors import UserError
 
 __all__ = ["TextDataModule", "load_corpus", "tokenizer_from_card", "corpus_hash", "split_documents"]
@@ -233,25 +232,3 @@ class TextDataModule(TokenizedDataModule):
             )
         idx = np.sort(np.random.default_rng(seed).choice(len(val), size=n, replace=False))
         return torch.from_numpy(val.array[idx].astype(np.int64))
-
-
-def tokenizer_from_card(card: dict) -> TextTokenizer:
-    """The tokenizer described by a :meth:`TextDataModule.data_card` (no corpus or cache needed)."""
-    if card.get("kind") != "text":
-        raise ValueError(f"tokenizer_from_card needs a text data card (kind='text'), got kind={card.get('kind')!r}.")
-    missing = [k for k in ("tokenizer_json", "eos_id", "vocab_size") if k not in card]
-    if missing:
-        raise ValueError(f"The data card lacks {missing}; build it with TextDataModule.data_card().")
-    try:
-        backend = Tokenizer.from_str(card["tokenizer_json"])
-    except Exception as err:  # tokenizers raises a bare Exception on malformed JSON
-        raise ValueError(f"The data card's tokenizer_json is not a valid `tokenizers` JSON ({err}).") from err
-    eos_token = backend.id_to_token(int(card["eos_id"]))
-    if eos_token is None:
-        raise ValueError(f"The card's eos_id={card['eos_id']} is not an id of its tokenizer; the card is corrupt.")
-    tok = TextTokenizer(backend, eos_token)
-    if tok.vocab_size != int(card["vocab_size"]):
-        raise ValueError(
-            f"The card says vocab_size={card['vocab_size']} but its tokenizer has {tok.vocab_size} ids; the card is corrupt."
-        )
-    return tok

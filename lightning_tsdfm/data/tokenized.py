@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from lightning_tsdfm.data.decoding import text_decoder
 from lightning_tsdfm.data.tokenizer import TextTokenizer
 
 
@@ -28,7 +29,8 @@ class TokenizedDataModule(L.LightningDataModule):
         return self.tokenizer.eos_id
 
     def decode(self, ids: torch.Tensor) -> list[str]:
-        """Texts of a ``[B, L]`` (or ``[L]``) batch of ids; EOS shows as ``<|endoftext|>``.
+        """Texts of a ``[B, L]`` (or ``[L]``) batch of ids, as a checkpoint's data card decodes them
+        (:func:`~lightning_tsdfm.data.decoding.text_decoder`: documents split at EOS, joined by a blank line).
 
         Raises:
             ValueError: an id lies outside ``[0, vocab_size)`` (a mask id, say): replace such ids before decoding.
@@ -47,10 +49,10 @@ class TokenizedDataModule(L.LightningDataModule):
                 f"Cannot decode ids {bad}: valid ids are 0..{vocab_size - 1}. A mask id (= vocab_size) or another "
                 f"non-token id is still in the sample; replace or strip it before decoding."
             )
-        return self.tokenizer.decode_batch(ids.cpu().tolist())
+        return text_decoder(self.tokenizer)(ids.cpu())
 
     def data_card(self) -> dict:
-        """Everything needed to decode and judge samples without this module (see ``tokenizer_from_card``)."""
+        """Everything needed to decode and judge samples without this module (see ``decoder_from_card``)."""
         tok = self.tokenizer
         return {"kind": "text", "corpus": self.corpus, "tokenizer": self.tokenizer_spec,
                 "tokenizer_json": tok.to_json(), "tokenizer_fingerprint": tok.fingerprint,

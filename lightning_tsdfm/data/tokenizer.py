@@ -101,6 +101,28 @@ class TextTokenizer:
         return f"TextTokenizer(vocab_size={self.vocab_size}, eos={eos}, fingerprint={self.fingerprint[:12]})"
 
 
+def tokenizer_from_card(card: dict) -> TextTokenizer:
+    """The tokenizer a text data card describes (:meth:`TokenizedDataModule.data_card`; no corpus or cache needed)."""
+    if card.get("kind") != "text":
+        raise ValueError(f"tokenizer_from_card needs a text data card (kind='text'), got kind={card.get('kind')!r}.")
+    missing = [k for k in ("tokenizer_json", "eos_id", "vocab_size") if k not in card]
+    if missing:
+        raise ValueError(f"The data card lacks {missing}; build it with TextDataModule.data_card().")
+    try:
+        backend = Tokenizer.from_str(card["tokenizer_json"])
+    except Exception as err:  # tokenizers raises a bare Exception on malformed JSON
+        raise ValueError(f"The data card's tokenizer_json is not a valid `tokenizers` JSON ({err}).") from err
+    eos_token = backend.id_to_token(int(card["eos_id"]))
+    if eos_token is None:
+        raise ValueError(f"The card's eos_id={card['eos_id']} is not an id of its tokenizer; the card is corrupt.")
+    tok = TextTokenizer(backend, eos_token)
+    if tok.vocab_size != int(card["vocab_size"]):
+        raise ValueError(
+            f"The card says vocab_size={card['vocab_size']} but its tokenizer has {tok.vocab_size} ids; the card is corrupt."
+        )
+    return tok
+
+
 def _find_eos(tokenizer: Tokenizer, eos_token: Optional[str]) -> str:
     if eos_token is not None:
         if tokenizer.token_to_id(eos_token) is None:

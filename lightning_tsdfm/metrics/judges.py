@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
 from lightning_tsdfm.errors import UserError
-from lightning_tsdfm.data.text import tokenizer_from_card
+from lightning_tsdfm.data.tokenizer import tokenizer_from_card
 from lightning_tsdfm.modules.causal_lm import CausalLMModule
 from lightning_tsdfm.modules.checkpoint import load_module
 from lightning_tsdfm.wheel_data import wheel_folder
