@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import get_type_hints
 
 import lightning as L
 import pytest
@@ -28,7 +29,7 @@ from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.samples_io import generate_samples, read_jsonl
 from lightning_tsdfm.seeding import derived_generator
-from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper
+from lightning_tsdfm.shaping import GuidedJump, Shapeable, TrajectoryShaper, check_shapeable
 
 VOCAB, LEN, BATCHES_PER_EPOCH = 8, 8, 2
 BACKBONE = TransformerConfig(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, cond_size=16)
@@ -214,6 +215,16 @@ class NotShapeable(L.LightningModule):
 def test_module_without_the_seam_is_a_clear_error(compass_ckpt):
     with pytest.raises(TypeError, match="jump_policy.*path.*vocab_size"):
         TrajectoryShaper(str(compass_ckpt)).setup(None, NotShapeable(), "fit")
+
+
+def test_check_shapeable_checks_the_shapeable_protocol(teacher_ckpt):
+    """The refusal names every attribute the Shapeable protocol declares; a module that passes is a Shapeable."""
+    with pytest.raises(TypeError) as info:
+        check_shapeable(NotShapeable())
+    assert all(f"`{name}`" in str(info.value) for name in get_type_hints(Shapeable))
+    student = _student(teacher_ckpt)
+    check_shapeable(student)
+    assert isinstance(student, Shapeable)
 
 
 def test_compass_of_another_vocabulary_or_source_is_refused(teacher_ckpt, source, tmp_path):

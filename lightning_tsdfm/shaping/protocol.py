@@ -22,7 +22,7 @@ shaped by construction says why in a class attribute ``not_shapeable_because`` (
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol, get_type_hints, runtime_checkable
 
 from torch import Tensor
 
@@ -35,8 +35,26 @@ TIME_CONVENTIONS = ("data_at_1", "noise_at_1")
 
 @runtime_checkable
 class Shapeable(Protocol):
+    """The attributes of a shapeable module, each checked by :func:`check_shapeable` to be of its annotated type; the
+    data vocabulary and length it declares besides may be hyper-parameters, so they are checked apart
+    (:func:`declared_vocab_size`, :func:`declared_seq_len`)."""
+
     jump_policy: JumpPolicy
     path: MixturePath
+
+
+#: what each attribute of :class:`Shapeable` is, as a refusal names it
+SHAPEABLE_ROLES = {
+    "jump_policy": "a JumpPolicy that its trajectory construction calls for every jump",
+    "path": "the MixturePath its states live on",
+}
+
+
+def missing_attributes(module) -> list[str]:
+    """The attributes of :class:`Shapeable` that ``module`` lacks or holds with another type than the protocol's, as a
+    refusal names them."""
+    return [f"an attribute `{name}` ({SHAPEABLE_ROLES[name]})" for name, kind in get_type_hints(Shapeable).items()
+            if not isinstance(getattr(module, name, None), kind)]
 
 
 def declared_size(module, name: str) -> int | None:
@@ -115,12 +133,7 @@ def check_shapeable(module) -> None:
     reason = getattr(module, "not_shapeable_because", None)
     if reason:
         raise TypeError(f"TrajectoryShaper does not apply to {name}: {reason}")
-    missing = []
-    if not isinstance(getattr(module, "jump_policy", None), JumpPolicy):
-        missing.append("an attribute `jump_policy` (a JumpPolicy that its trajectory construction calls for every jump)")
-    path = getattr(module, "path", None)
-    if not isinstance(path, MixturePath):
-        missing.append("an attribute `path` (the MixturePath its states live on)")
+    missing = missing_attributes(module)
     if vocab_declaration(module) is None:
         missing.append("`vocab_size` or `shaping_vocab_size` (the data tokens, the mask excluded: a property or "
                        "attribute, or a hyper-parameter)")
@@ -130,8 +143,8 @@ def check_shapeable(module) -> None:
         raise TypeError(f"TrajectoryShaper cannot shape {name}: it needs " + "; ".join(missing) + ". "
                         "See lightning_tsdfm.shaping.Shapeable.")
     time_convention(module)
-    _check_mask_id(module, path)
-    _check_vocabulary(module, path)
+    _check_mask_id(module, module.path)
+    _check_vocabulary(module, module.path)
 
 
 def _check_mask_id(module, path: MixturePath) -> None:
