@@ -8,7 +8,8 @@ The model gives the posterior p(x1 | x_t), the :class:`JumpPolicy` makes the dra
 (which ignores h), a few-step student, and any policy a callback installs. :func:`sample_chain` is the loop
 itself, for any model family: x_0 ~ start, then x_{t+h} = step(x_t, t, h) (SEDD's steps draw a next-state
 kernel with ``jump.transition``). :func:`sample_first_hitting` draws the same distribution as the N-step loop for
-a mask source with at most L forwards.
+a mask source with at most L forwards. Both condition on known tokens (a :class:`~lightning_tsdfm.conditioning.Given`):
+:func:`sample_chain_given` runs the loop with a start and a step that keep them.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from lightning_tsdfm.conditioning import Given
 from lightning_tsdfm.jumps import BlindJump, JumpPolicy
 from lightning_tsdfm.paths import MaskSource, MixturePath
 
 Denoiser = Callable[[Tensor, Tensor, Tensor], Tensor]  # (x_t [B, L], t [B], h [B]) -> logits [B, L, V]
 Step = Callable[[Tensor, Tensor, Tensor, Optional[torch.Generator]], Tensor]  # (x_t, t, h, generator) -> x_{t+h}
 Start = Callable[[tuple[int, int], Optional[torch.Generator], torch.device | str], Tensor]  # (shape, generator, device) -> x_0
+StepFor = Callable[[Given], Step]  # the known tokens of a chunk of sequences -> a step that keeps them
+StartFor = Callable[[Given], Start]  # the known tokens of a chunk of sequences -> a start that holds them
 
 
 def denoiser_step(denoiser: Denoiser, path: MixturePath, jump: JumpPolicy) -> Step:
@@ -94,6 +98,40 @@ def sample_chain(
     return torch.cat(out)
 
 
+def given_start(start: Start) -> StartFor:
+    """x_0 ~ start with the known tokens written in: the start of a conditioned chain of token states."""
+
+    def start_for(given: Given) -> Start:
+        return lambda shape, generator, device: given.impose(start(shape, generator, device))
+
+    return start_for
+
+
+@torch.no_grad()
+def sample_chain_given(
+    step_for: StepFor,
+    start_for: StartFor,
+    given: Given,
+    steps: int,
+    generator: Optional[torch.Generator] = None,
+    device: torch.device | str = "cpu",
+    batch_size: Optional[int] = None,
+    progress: bool = False,
+    description: str = "sampling",
+    step_sizes: Optional[Sequence[float]] = None,
+) -> Tensor:
+    """:func:`sample_chain` of ``len(given)`` sequences of ``given.length`` tokens, sequence b conditioned on the known
+    tokens of row b of ``given``: each chunk of ``batch_size`` rows starts from ``start_for(rows)`` and moves by
+    ``step_for(rows)``, a start and a step that hold the chunk's known tokens."""
+    batch_size = batch_size or len(given)
+    out = []
+    for first in range(0, len(given), batch_size):
+        rows = given.rows(first, batch_size).to(device)
+        out.append(sample_chain(step_for(rows), start_for(rows), len(rows), given.length, steps, generator, device,
+                                None, progress, description, step_sizes))
+    return torch.cat(out)
+
+
 @torch.no_grad()
 def sample_first_hitting(
     denoiser: Denoiser,
@@ -107,6 +145,7 @@ def sample_first_hitting(
     batch_size: Optional[int] = None,
     progress: bool = False,
     description: str = "sampling",
+    given: Optional[Given] = None,
 ) -> Tensor:
     """The N-step blind sampler of a mask source, with one forward per step at which a position is revealed.
 
@@ -117,7 +156,8 @@ def sample_first_hitting(
     same distribution as the N-step loop (:func:`sample_chain` of :func:`denoiser_step`) with at most min(L, N)
     forwards instead of N
     (the first-hitting sampler). Each sequence visits its own steps; the batch moves in lockstep over
-    "the sequence's next reveal step".
+    "the sequence's next reveal step". With ``given`` (one row per sample) the known tokens are revealed from the
+    start, so they are never drawn.
     """
     if not isinstance(path.source, MaskSource):
         raise ValueError("The first-hitting sampler needs the mask source (a revealed token never changes); "
@@ -130,12 +170,15 @@ def sample_first_hitting(
     grid[-1] = 1.0  # the last step fills everything left
     batch_size = batch_size or num_samples
     out = []
-    bar = tqdm(total=num_samples * seq_len, desc=description, disable=not progress, unit="token")
+    known = int(given.known.sum()) if given is not None else 0
+    bar = tqdm(total=num_samples * seq_len - known, desc=description, disable=not progress, unit="token")
     for first in range(0, num_samples, batch_size):
         size = min(batch_size, num_samples - first)
         u = torch.rand(size, seq_len, dtype=torch.float64, device=device, generator=generator)
         reveal = torch.searchsorted(grid, u, right=True).clamp_max(steps - 1)  # k with kappa(t_k) <= u < kappa(t_{k+1})
         x = path.source.sample((size, seq_len), generator, device)
+        if given is not None:
+            x = given.rows(first, size).to(device).impose(x)
         h = torch.full((size,), 1.0 / steps, device=device)
         while path.source.unsettled(x).any():
             pending = torch.where(path.source.unsettled(x), reveal, steps)

@@ -10,6 +10,7 @@ from typing import Literal, Optional
 import lightning as L
 import torch
 
+from lightning_tsdfm.conditioning import ConditionedJump, Given, check_given
 from lightning_tsdfm.jumps import BlindJump, JumpPolicy
 from lightning_tsdfm.losses import generalized_kl, masked_cross_entropy
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
@@ -17,7 +18,14 @@ from lightning_tsdfm.modules.data_card import DataCardMixin
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.modules.training import TrainingMixin
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, Scheduler, make_source
-from lightning_tsdfm.sampling import Step, denoiser_step, sample_chain, sample_first_hitting
+from lightning_tsdfm.sampling import (
+    Step,
+    denoiser_step,
+    given_start,
+    sample_chain,
+    sample_chain_given,
+    sample_first_hitting,
+)
 
 
 class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
@@ -135,13 +143,16 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
     @torch.no_grad()
     def sample(self, num_samples: int, steps: int, generator: torch.Generator | None = None,
                batch_size: int | None = None, progress: bool = False, jump: JumpPolicy | None = None,
-               sampler: str | None = None, step_sizes: Sequence[float] | None = None) -> torch.Tensor:
+               sampler: str | None = None, step_sizes: Sequence[float] | None = None,
+               given: Given | None = None) -> torch.Tensor:
         """``steps``-step samples, LongTensor[num_samples, seq_len], drawn with ``jump`` or ``self.jump_policy``
         by ``sampler`` (one of :attr:`samplers`, default the first), on the uniform grid h = 1/steps or on the
-        grid ``step_sizes`` (one size per step, summing to one)."""
+        grid ``step_sizes`` (one size per step, summing to one). With ``given`` ([num_samples, seq_len] known tokens)
+        sample b holds the known tokens of row b from t = 0 and every jump keeps them (:class:`ConditionedJump`)."""
         sampler = sampler or self.samplers[0]
         if sampler not in self.samplers:
             raise ValueError(f"{type(self).__name__} has no sampler {sampler!r}: choose one of {list(self.samplers)}.")
+        check_given(given, num_samples, self.hparams.seq_len, type(self).__name__)
         was_training = self.training
         self.eval()
         jump = jump or self.jump_policy
@@ -156,9 +167,14 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
                                      f"mixture over {self.latent_codes} latent codes: use the ancestral sampler.")
                 return sample_first_hitting(self.sampling_denoiser(sampler), self.path, jump, num_samples,
                                             self.hparams.seq_len, steps, generator, self.device, batch_size, progress,
-                                            description)
+                                            description, given)
+            if given is not None:
+                return sample_chain_given(lambda rows: self.sampling_step(sampler, ConditionedJump(jump, rows)),
+                                          given_start(self.path.source.sample), given, steps, generator, self.device,
+                                          batch_size, progress, description, step_sizes)
             return sample_chain(self.sampling_step(sampler, jump), self.path.source.sample, num_samples,
                                 self.hparams.seq_len, steps, generator, self.device, batch_size, progress, description,
                                 step_sizes)
         finally:
             self.train(was_training)
+

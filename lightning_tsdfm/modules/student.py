@@ -22,6 +22,7 @@ from typing import Literal, Optional, Sequence
 
 import torch
 
+from lightning_tsdfm.conditioning import Given
 from lightning_tsdfm.distillation import TRAJECTORIES, DyadicStepSizes, check_trajectory
 from lightning_tsdfm.losses import forward_kl, mixture_forward_kl
 from lightning_tsdfm.modules.denoiser import DenoiserModule
@@ -163,7 +164,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         return [2**j for j in range(self.steps.num_levels + 1)]
 
     def sample(self, num_samples: int, steps: int, *args, step_sizes: Sequence[float] | None = None,
-               **kwargs) -> torch.Tensor:
+               given: Given | None = None, **kwargs) -> torch.Tensor:
         """:meth:`DenoiserModule.sample`, with a warning when a step size is not one the student was trained for."""
         trained = self.trained_step_counts()
         if step_sizes is not None:
@@ -176,4 +177,4 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
             warnings.warn(f"this student was trained for power-of-two step counts 1..{trained[-1]} (step sizes "
                           f"1..1/{trained[-1]}), not for {steps} steps (h = 1/{steps}): its samples may be worse than "
                           f"its training promises; use {' or '.join(map(str, nearest))} steps.", stacklevel=2)
-        return super().sample(num_samples, steps, *args, step_sizes=step_sizes, **kwargs)
+        return super().sample(num_samples, steps, *args, step_sizes=step_sizes, given=given, **kwargs)

@@ -20,6 +20,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from lightning_tsdfm.conditioning import Given
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.modules import read_checkpoint_header
 from lightning_tsdfm.modules.ema import TargetEMA
@@ -188,6 +189,7 @@ class FMLMModule(FrozenTeacherMixin, FLMModule):
     def sampler_settings(self, sampler: str) -> dict:
         return {"g": self.sampling_noise(self.check_sampler(sampler))}
 
-    def sampling_step(self, sampler: str, temperature: float = 1.0) -> Step:
-        return flow_map_sampling_step(lambda z, tau, h: self.denoise(z, tau, h, temperature), self.path,
+    def sampling_step(self, sampler: str, temperature: float = 1.0, given: Given | None = None) -> Step:
+        step = flow_map_sampling_step(self.sampling_denoiser(temperature, given), self.path,
                                       self.sampling_noise(self.check_sampler(sampler)))
+        return self.conditioned(step, given)

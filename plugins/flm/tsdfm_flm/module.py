@@ -18,15 +18,17 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from lightning_tsdfm.conditioning import Given, check_given
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.modules.training import TrainingMixin
-from lightning_tsdfm.sampling import sample_chain
+from lightning_tsdfm.sampling import sample_chain, sample_chain_given
+from tsdfm_flm.conditioning import clamp_one_hots, conditioned_denoiser, conditioned_step
 from tsdfm_flm.interpolant import OneHotGaussianPath, one_hot_interpolant
-from tsdfm_flm.samplers import Step, euler_sampling_step
+from tsdfm_flm.samplers import Denoiser, Step, euler_sampling_step
 
 #: why TrajectoryShaper cannot shape FLM or FMLM (read by lightning_tsdfm.shaping.check_shapeable)
 NOT_SHAPEABLE = (
@@ -137,10 +139,20 @@ class FLMModule(TrainingMixin, DataCardMixin, L.LightningModule):
         """What a result row records about ``sampler`` beyond its name (FMLM: its stochasticity g)."""
         return {}
 
-    def sampling_step(self, sampler: str, temperature: float = 1.0) -> Step:
-        """One step z_tau -> z_{tau+h} of ``sampler`` (the last returns token ids)."""
+    def sampling_denoiser(self, temperature: float = 1.0, given: Given | None = None) -> Denoiser:
+        """softmax(f(z, tau, h) / T), delta(y) at the known positions of ``given`` (:mod:`tsdfm_flm.conditioning`)."""
+        denoiser = lambda z, tau, h: self.denoise(z, tau, h, temperature)  # noqa: E731 - FLM ignores h
+        return denoiser if given is None else conditioned_denoiser(denoiser, given)
+
+    def sampling_step(self, sampler: str, temperature: float = 1.0, given: Given | None = None) -> Step:
+        """One step z_tau -> z_{tau+h} of ``sampler`` (the last returns token ids), keeping the known tokens of
+        ``given`` as one-hots."""
         self.check_sampler(sampler)
-        return euler_sampling_step(lambda z, tau, h: self.denoise(z, tau, None, temperature), self.path)
+        return self.conditioned(euler_sampling_step(self.sampling_denoiser(temperature, given), self.path), given)
+
+    @staticmethod
+    def conditioned(step: Step, given: Given | None) -> Step:
+        return step if given is None else conditioned_step(step, given)
 
     def check_sampler(self, sampler: str | None) -> str:
         sampler = sampler or self.samplers[0]
@@ -150,16 +162,27 @@ class FLMModule(TrainingMixin, DataCardMixin, L.LightningModule):
 
     @torch.no_grad()
     def sample(self, num_samples: int, steps: int, generator: torch.Generator | None = None,
-               batch_size: int | None = None, progress: bool = False, jump=None, sampler: str | None = None) -> Tensor:
+               batch_size: int | None = None, progress: bool = False, jump=None, sampler: str | None = None,
+               given: Given | None = None) -> Tensor:
         """``steps``-step samples, LongTensor[num_samples, seq_len]: z_0 ~ N(0, I), the ``sampler``'s steps on the
-        tau grid, argmax at the end. ``jump`` may be a blind jump, whose temperature T tempers the denoiser."""
+        tau grid, argmax at the end. ``jump`` may be a blind jump, whose temperature T tempers the denoiser. With
+        ``given`` ([num_samples, seq_len] known tokens) the known positions hold their one-hots from z_0 on
+        (:mod:`tsdfm_flm.conditioning`)."""
         sampler = self.check_sampler(sampler)
         temperature = sampling_temperature(jump, self)
+        check_given(given, num_samples, self.hparams.seq_len, type(self).__name__)
         was_training = self.training
         self.eval()
+        description = f"{self.checkpoint_kind} {sampler} {steps} steps"
         try:
+            if given is not None:
+                def start_for(rows: Given):
+                    return lambda shape, g, device: clamp_one_hots(self.path.source.sample(shape, g, device), rows)
+
+                return sample_chain_given(lambda rows: self.sampling_step(sampler, temperature, rows), start_for, given,
+                                          steps, generator, self.device, batch_size, progress, description)
             return sample_chain(self.sampling_step(sampler, temperature), self.path.source.sample, num_samples,
                                 self.hparams.seq_len, steps, generator, self.device, batch_size, progress,
-                                f"{self.checkpoint_kind} {sampler} {steps} steps")
+                                description)
         finally:
             self.train(was_training)

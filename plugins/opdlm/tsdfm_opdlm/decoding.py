@@ -12,6 +12,10 @@ completion x [B, L] with the mask id V for what is not yet decoded, in the libra
   With ``TrajectoryShaper`` the K candidates are whole-block draws, scored at t + h (h: the block's masked
   fraction), and the confidence rule acts on the kept one; K = 1 is the blind draw bit for bit.
 - **teacher decoding**: token i ~ p_AR(. | prompt, x_<i), one token a step (L steps).
+
+Both may start from a completion that already holds known tokens (``start``: the mask id where to decode); a known
+token is never masked, so confidence decoding never draws it, and teacher decoding draws it through a kernel that the
+caller's conditioned jump (:class:`~lightning_tsdfm.conditioning.ConditionedJump`) fixes to it.
 """
 
 from __future__ import annotations
@@ -75,11 +79,13 @@ def _kernel(x: Tensor, rows: slice, probs: Tensor, masked: Tensor, states: int) 
 
 
 def confidence_decode(block_logits: BlockLogits, batch: int, length: int, rule: ConfidenceRule, jump: JumpPolicy,
-                      mask_id: int, generator: torch.Generator | None = None, device=None) -> Rollout:
-    """Decode ``batch`` completions of ``length`` tokens block by block (see the module docstring)."""
+                      mask_id: int, generator: torch.Generator | None = None, device=None,
+                      start: Tensor | None = None) -> Rollout:
+    """Decode ``batch`` completions of ``length`` tokens block by block (see the module docstring), from ``start``
+    [batch, length] (default: all masked)."""
     if length % rule.block_size:
         raise ValueError(f"The length {length} is not a multiple of the block size {rule.block_size}.")
-    x = torch.full((batch, length), mask_id, dtype=torch.long, device=device)
+    x = torch.full((batch, length), mask_id, dtype=torch.long, device=device) if start is None else start.clone()
     step_index = torch.full_like(x, -1)
     size = rule.block_size
     for block in range(length // size):
@@ -100,11 +106,12 @@ def confidence_decode(block_logits: BlockLogits, batch: int, length: int, rule: 
 
 
 def causal_decode(causal_logits: CausalLogits, prompt: Tensor, length: int, jump: JumpPolicy, mask_id: int,
-                  generator: torch.Generator | None = None) -> Tensor:
+                  generator: torch.Generator | None = None, start: Tensor | None = None) -> Tensor:
     """Ancestral samples [B, length] of a causal LM after ``prompt`` [B, P]: token i drawn from
-    p(. | prompt, x_<i) by ``jump.transition`` on the completion (delta elsewhere)."""
+    p(. | prompt, x_<i) by ``jump.transition`` on the completion (delta elsewhere), from ``start`` (default: all
+    masked)."""
     batch = prompt.shape[0]
-    x = torch.full((batch, length), mask_id, dtype=torch.long, device=prompt.device)
+    x = torch.full((batch, length), mask_id, dtype=torch.long, device=prompt.device) if start is None else start.clone()
     every = torch.ones(batch, 1, dtype=torch.bool, device=prompt.device)
     for i in range(length):
         probs = torch.softmax(causal_logits(torch.cat([prompt, x[:, :i]], dim=1))[:, -1:].float(), dim=-1)

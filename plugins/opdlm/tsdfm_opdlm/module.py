@@ -26,6 +26,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from lightning_tsdfm.conditioning import ConditionedJump, Given, check_given
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump, JumpPolicy
 from lightning_tsdfm.metrics.entropy import unigram_entropy
@@ -130,15 +131,17 @@ class OPDLMModule(FrozenTeacherMixin, TrainingMixin, DataCardMixin, L.LightningM
             token = (self.data_card or {}).get("eos_id") or 0
         return torch.full((batch, 1), int(token), dtype=torch.long, device=self.device)
 
-    def rollout(self, batch: int, rule: ConfidenceRule, jump: JumpPolicy, generator: torch.Generator | None) -> Rollout:
-        """``batch`` completions confidence-decoded by the student (no gradient, eval mode)."""
+    def rollout(self, batch: int, rule: ConfidenceRule, jump: JumpPolicy, generator: torch.Generator | None,
+                start: Tensor | None = None) -> Rollout:
+        """``batch`` completions confidence-decoded by the student (no gradient, eval mode), from ``start`` (default:
+        all masked)."""
         prompt = self.prompt(batch)
         was_training = self.training
         self.eval()
         try:
             with torch.no_grad():
                 return confidence_decode(lambda x, b: block_logits(self.net, prompt, x, b, rule.block_size), batch,
-                                         self.hparams.seq_len, rule, jump, self.mask_id, generator, self.device)
+                                         self.hparams.seq_len, rule, jump, self.mask_id, generator, self.device, start)
         finally:
             self.train(was_training)
 
@@ -183,9 +186,12 @@ class OPDLMModule(FrozenTeacherMixin, TrainingMixin, DataCardMixin, L.LightningM
     @torch.no_grad()
     def sample(self, num_samples: int, steps: int, generator: torch.Generator | None = None,
                batch_size: int | None = None, progress: bool = False, jump: JumpPolicy | None = None,
-               sampler: str | None = None) -> Tensor:
+               sampler: str | None = None, given: Given | None = None) -> Tensor:
         """Completions [num_samples, seq_len]. ``confidence``: the student, ``steps`` in all (steps / number of blocks
-        a block, the training threshold); ``teacher``: the causal teacher's ancestral samples (``steps`` = seq_len)."""
+        a block, the training threshold); ``teacher``: the causal teacher's ancestral samples (``steps`` = seq_len).
+        With ``given`` ([num_samples, seq_len] known tokens) a completion starts with its known tokens in place and
+        never changes them; block b is decoded seeing the known tokens of blocks 1..b (block-causal: a known token of
+        a later block is kept but not seen, and the causal teacher sees only those before the token it draws)."""
         sampler = sampler or self.samplers[0]
         if sampler not in self.samplers:
             raise ValueError(f"{type(self).__name__} has no sampler {sampler!r}: choose one of {list(self.samplers)}.")
@@ -195,17 +201,24 @@ class OPDLMModule(FrozenTeacherMixin, TrainingMixin, DataCardMixin, L.LightningM
         if sampler == "confidence" and (steps % blocks or not 1 <= steps // blocks <= self.hparams.block_size):
             raise UserError(f"steps={steps} must be a multiple of the {blocks} blocks, at most {blocks} x block_size "
                             f"({blocks * self.hparams.block_size}): S = steps / blocks decoding steps a block.")
+        check_given(given, num_samples, self.hparams.seq_len, type(self).__name__)
         jump = jump or BlindJump()
         batch_size = batch_size or num_samples
         out = []
-        for start in range(0, num_samples, batch_size):
-            n = min(batch_size, num_samples - start)
+        for first in range(0, num_samples, batch_size):
+            n = min(batch_size, num_samples - first)
+            start, chunk_jump = None, jump
+            if given is not None:
+                rows = given.rows(first, n).to(self.device)
+                start = rows.impose(torch.full((n, self.hparams.seq_len), self.mask_id, device=self.device))
+                chunk_jump = ConditionedJump(jump, rows)
             if sampler == "teacher":
                 teacher = self.teacher()
-                out.append(causal_decode(teacher, self.prompt(n), self.hparams.seq_len, jump, self.mask_id, generator))
+                out.append(causal_decode(teacher, self.prompt(n), self.hparams.seq_len, chunk_jump, self.mask_id,
+                                         generator, start))
             else:
                 rule = ConfidenceRule(self.hparams.block_size, steps // blocks, self.hparams.threshold)
-                out.append(self.rollout(n, rule, jump, generator).tokens)
+                out.append(self.rollout(n, rule, chunk_jump, generator, start).tokens)
         return torch.cat(out)
 
 
