@@ -142,6 +142,11 @@ def sample(
     sampler: Optional[str] = None,
     temperature: float = 1.0,
     step_sizes: Optional[str] = None,
+    prompt: Optional[str] = None,
+    template: Optional[str] = None,
+    prompts_file: Optional[str] = None,
+    length: Optional[int] = None,
+    stride: Optional[int] = None,
     overwrite: bool = False,
 ) -> None:
     """Draw samples from a teacher or student checkpoint and write them as JSONL (one sample a line, with metadata).
@@ -170,6 +175,11 @@ def sample(
         temperature: sampling temperature T: tokens are drawn from p^(1/T); 1 is the model itself.
         step_sizes: a non-uniform grid, one step size per step summing to one, e.g.
             ``1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4``.
+        prompt: a prefix to continue (text; on a synthetic language token ids, ``t3 t17``): num_samples samples of it.
+        template: known tokens anywhere, ``[MASK]`` at each position to fill (``The [MASK] sat on the [MASK] mat.``).
+        prompts_file: one prompt or template a line: num_samples samples of each.
+        length: tokens a sample (default the model's seq_len); longer is generated semi-autoregressively.
+        stride: with --length above seq_len, new tokens a window (default seq_len / 2); the rest is the tail before.
         overwrite: write over ``output`` even when it is not a sample file (never over a ``.ckpt``).
     """
     check_samples_path(output, overwrite)
@@ -184,9 +194,10 @@ def sample(
                                filler_draws) if shaped else None)
     with _one_line_warnings():
         samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
-                                   sampler=sampler, temperature=temperature, step_sizes=grid)
+                                   sampler=sampler, temperature=temperature, step_sizes=grid, prompt=prompt,
+                                   template=template, prompts_file=prompts_file, length=length, stride=stride)
     write_jsonl(samples, output, overwrite)
-    print(f"wrote {num_samples} samples ({steps} steps, seed {seed}, temperature {temperature}) to {output}")
+    print(f"wrote {len(samples.texts)} samples ({steps} steps, seed {seed}, temperature {temperature}) to {output}")
     for text in samples.texts[:3]:
         print("  ", text[:200])
 
@@ -268,6 +279,22 @@ def sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--step_sizes", metavar="H1,...,HN", default=None,
                    help="a non-uniform grid: one step size per step, summing to 1 (sets --steps), e.g. "
                         "1/64,1/64,1/32,1/16,1/8,1/4,1/4,1/4 (few tokens first); default: h = 1/steps")
+    conditions = p.add_mutually_exclusive_group()
+    conditions.add_argument("--prompt", default=None,
+                            help="a prefix to continue: text, or on a synthetic language token ids ('t3 t17 t5'); "
+                                 "--num_samples samples of it")
+    conditions.add_argument("--template", default=None,
+                            help="known tokens anywhere and [MASK] at each position to fill, e.g. "
+                                 "'The [MASK] sat on the [MASK][MASK] mat.' (synthetic: 't3 [MASK] t17'); the positions "
+                                 "after it are generated too")
+    conditions.add_argument("--prompts_file", metavar="FILE", default=None,
+                            help="one prompt or template a line (a line with [MASK] is a template): --num_samples "
+                                 "samples of each")
+    p.add_argument("--length", type=int, default=None,
+                   help="tokens a sample (default: the model's seq_len); longer samples are generated in windows of "
+                        "seq_len, each conditioned on the tail of what came before (semi-autoregressive)")
+    p.add_argument("--stride", type=int, default=None,
+                   help="with --length above seq_len: new tokens a window (default seq_len / 2)")
     p.add_argument("--sampler", default=None,
                    help="one of the model's samplers: ancestral (default) | first_hitting (mask source: the same law, "
                         "<= L forwards) for teachers and students; cached for MDLM; tweedie | euler for SEDD")

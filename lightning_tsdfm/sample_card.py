@@ -46,17 +46,35 @@ def check_row(row: dict, where: str, width: int | None) -> int:
                         f"has the same length. {_REWRITE}")
     if not isinstance(row["text"], str):
         raise UserError(f"{where}: 'text' must be a string, got {type(row['text']).__name__}. {_REWRITE}")
+    check_condition(row, len(tokens), where)
+    if "length" in row:  # generated past the model's length (semi-autoregressively) or cut shorter
+        _check_int(row["length"], "length", 1, MAX_SEQ_LEN, where)
     if "data" in row:
-        check_card(row["data"], where)
-        seq_len = row["data"].get("seq_len")
-        if seq_len is not None and len(tokens) > seq_len:
-            raise UserError(f"{where}: {len(tokens)} tokens, but the data card gives seq_len = {seq_len}. {_REWRITE}")
+        check_card(row["data"], where, row.get("length"))
+        limit = ("length", row["length"]) if "length" in row else ("the data card gives seq_len", row["data"].get("seq_len"))
+        if limit[1] is not None and len(tokens) > limit[1]:
+            raise UserError(f"{where}: {len(tokens)} tokens, but {limit[0]} = {limit[1]}. {_REWRITE}")
     return len(tokens)
 
 
-def check_card(card, where: str) -> None:
+def check_condition(row: dict, width: int, where: str) -> None:
+    """A conditioned sample's prompt or template must be a string, and its ``given_positions`` distinct positions of
+    its tokens."""
+    for key in ("prompt", "template"):
+        if key in row and not isinstance(row[key], str):
+            raise UserError(f"{where}: '{key}' must be a string, got {_short(row[key])}. {_REWRITE}")
+    if "given_positions" in row:
+        positions = row["given_positions"]
+        if not (isinstance(positions, list) and all(_is_int(p) and 0 <= p < width for p in positions)
+                and len(set(positions)) == len(positions)):
+            raise UserError(f"{where}: 'given_positions' must be a list of distinct positions in [0, {width}). "
+                            f"{_REWRITE}")
+
+
+def check_card(card, where: str, length: int | None = None) -> None:
     """Refuse a data card with an unknown key, a value of the wrong type or out of bounds, or a synthetic language
-    that is ill-formed or too large to build (:func:`check_language`), before anything is built from it."""
+    that is ill-formed or too large to build (:func:`check_language`) or to score over ``length`` tokens (default its
+    seq_len), before anything is built from it."""
     if not isinstance(card, dict):
         raise UserError(f"{where}: 'data' (the data card) must be an object, got {type(card).__name__}. {_REWRITE}")
     for key in card:
@@ -78,9 +96,10 @@ def check_card(card, where: str) -> None:
         if card.get("vocab_size", language.vocab_size) != language.vocab_size:
             raise UserError(f"{where}: data.vocab_size = {card['vocab_size']} but its language has "
                             f"data.hmm.vocab_size = {language.vocab_size}. {_REWRITE}")
-        if card.get("seq_len", 1) * language.num_states > MAX_TABLE_ENTRIES:
-            raise UserError(f"{where}: data.seq_len = {card['seq_len']} with {language.num_states} hidden states is "
-                            f"too large for the oracle (at most {MAX_TABLE_ENTRIES} = seq_len x hidden states). "
+        scored = length or card.get("seq_len", 1)
+        if scored * language.num_states > MAX_TABLE_ENTRIES:
+            raise UserError(f"{where}: sequences of {scored} tokens with {language.num_states} hidden states are "
+                            f"too large for the oracle (at most {MAX_TABLE_ENTRIES} = length x hidden states). "
                             f"{_REWRITE}")
 
 

@@ -12,24 +12,31 @@ from pathlib import Path
 import torch
 
 from lightning_tsdfm.atomic_file import atomic_write
+from lightning_tsdfm.conditioning import Given
 from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules.checkpoint import load_module
+from lightning_tsdfm.prompts import conditions_from
 from lightning_tsdfm.sample_card import CARD_KEYS, check_row
 from lightning_tsdfm.shaping import GuidedJump, ShapingSettings
+from lightning_tsdfm.semi_autoregressive import default_stride, sample_long
 from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
+#: what a sample file keeps of each sample beside its text and tokens: its prompt or template, the positions given
+CONDITION_FIELDS = ("prompt", "template", "given_positions")
 
 
 @dataclass
 class SampleSet:
-    """Token ids [N, L], their decoded texts, and the metadata that produced them."""
+    """Token ids [N, L], their decoded texts, the metadata that produced them, and what each sample was conditioned on
+    (``conditions``: per sample a dict of :data:`CONDITION_FIELDS`; empty for unconditional samples)."""
 
     tokens: torch.Tensor
     texts: list[str]
     meta: dict = field(default_factory=dict)
+    conditions: list[dict] = field(default_factory=list)
 
 
 def judge_card(card: dict) -> dict:
@@ -50,6 +57,13 @@ def generate_samples(
     sampler: str | None = None,
     temperature: float = 1.0,
     step_sizes: Sequence[float] | None = None,
+    prompt: str | None = None,
+    template: str | None = None,
+    prompts: Sequence[str] | None = None,
+    prompts_file: str | Path | None = None,
+    given: Given | None = None,
+    length: int | None = None,
+    stride: int | None = None,
 ) -> SampleSet:
     """Load a sampler checkpoint and draw ``num_samples`` sequences in ``steps`` steps with the blind jump at
     sampling ``temperature`` (1: the model's own distribution), or, with ``shaping`` (a :class:`ShapingSettings`, or
@@ -58,7 +72,14 @@ def generate_samples(
     recorded as ``sampling_shaping`` (:meth:`ShapingSettings.as_dict` and the compass's kind). ``sampler`` names one
     of the module's samplers (``module.samplers``; default its first); ``step_sizes`` (one per step, summing to one) replaces the uniform
     grid h = 1/steps for a module whose ``sample`` takes them; what a module says about it beyond its name
-    (``module.sampler_settings(sampler)``, e.g. FMLM's stochasticity g) is kept as ``sampler_settings``."""
+    (``module.sampler_settings(sampler)``, e.g. FMLM's stochasticity g) is kept as ``sampler_settings``.
+
+    Conditional generation (:mod:`lightning_tsdfm.prompts`): ``num_samples`` samples for each of a ``prompt`` (a
+    prefix), a ``template`` (``[MASK]`` where to fill), ``prompts`` (each a prompt or template) or the lines of a
+    ``prompts_file``, or each row of ``given`` (known token ids); the known tokens never change, and each sample
+    records its prompt or template and the positions given. ``length`` N > seq_len generates semi-autoregressively
+    in windows of seq_len positions that advance by ``stride`` tokens (default seq_len / 2), each conditioned on the
+    tail of what came before (:mod:`lightning_tsdfm.semi_autoregressive`)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
     if isinstance(shaping, dict):
@@ -78,6 +99,16 @@ def generate_samples(
         if "step_sizes" not in inspect.signature(module.sample).parameters:
             raise UserError(f"{type(module).__name__} samples on the uniform grid h = 1/steps only; drop the step sizes.")
         grid = {"step_sizes": step_sizes}
+    seq_len = module.hparams.seq_len
+    length = seq_len if length is None else length
+    if length < 1:
+        raise UserError(f"length must be at least 1, got {length}: pass --length 1 or more (default: the model's "
+                        f"{seq_len}).")
+    conditioned, records = _conditions(module.data_card, num_samples, length, seq_len, prompt, template, prompts,
+                                       prompts_file, given)
+    if (conditioned is not None or length != seq_len) and "given" not in inspect.signature(module.sample).parameters:
+        raise UserError(f"{type(module).__name__} samples whole sequences of its length without conditions: drop the "
+                        f"prompt, template and --length.")
     generator = torch.Generator(device=device).manual_seed(seed)
     jump = BlindJump(DTYPES[dtype], temperature)
     if shaping:
@@ -87,9 +118,21 @@ def generate_samples(
                           generator=torch.Generator(device=device).manual_seed(seed + 1))
     start = time.perf_counter()
     sampler = sampler or module.samplers[0]
-    tokens = module.sample(num_samples, steps, generator=generator, batch_size=batch_size, progress=progress, jump=jump,
-                           sampler=sampler, **grid).cpu()
+
+    def draw(window: Given | None) -> torch.Tensor:
+        return module.sample(len(window) if window is not None else num_samples, steps, generator=generator,
+                             batch_size=batch_size, progress=progress, jump=jump, sampler=sampler, **grid,
+                             **({"given": window} if window is not None else {})).cpu()
+
+    if conditioned is None and length == seq_len:
+        tokens = draw(None)
+    else:
+        known = conditioned if conditioned is not None else Given.nothing(num_samples, length)
+        tokens = sample_long(draw, known, seq_len, stride)
     seconds = time.perf_counter() - start
+    long = {"length": length} if length != seq_len else {}
+    if length > seq_len:
+        long["stride"] = stride or default_stride(seq_len)
     meta = {
         "checkpoint": str(checkpoint),
         "kind": type(module).checkpoint_kind,
@@ -101,11 +144,35 @@ def generate_samples(
         "seed": seed,
         "dtype": dtype,
         "sampling_temperature": temperature,
-        "seconds_per_sequence": seconds / num_samples,
+        **long,
+        "seconds_per_sequence": seconds / len(tokens),
         "data": judge_card(module.data_card),
         "sampling_shaping": {**shaping.as_dict(), "compass_kind": compass_kind(shaping.compass)} if shaping else None,
     }
-    return SampleSet(tokens, decoder_from_card(module.data_card)(tokens), meta)
+    return SampleSet(tokens, decoder_from_card(module.data_card)(tokens), meta, records)
+
+
+def _conditions(card: dict, num_samples: int, length: int, seq_len: int, prompt, template, prompts, prompts_file,
+                given: Given | None) -> tuple[Given | None, list[dict]]:
+    """The known tokens of every sample [num_samples x conditions, length] and what each sample records of its
+    condition; (None, []) when nothing is known."""
+    conditions = conditions_from(card, prompt, template, list(prompts) if prompts is not None else None,
+                                 prompts_file)
+    if conditions and given is not None:
+        raise UserError("Give the known tokens one way: as given token ids, or as a prompt, template or prompts file.")
+    if conditions:
+        for condition in conditions:
+            condition.check_fits(length, seq_len)
+        rows = [condition.given(length, num_samples) for condition in conditions]
+        records = [condition.record() for condition in conditions for _ in range(num_samples)]
+        return Given(torch.cat([r.tokens for r in rows]), torch.cat([r.known for r in rows])), records
+    if given is None:
+        return None, []
+    if given.length != length:
+        raise UserError(f"The given tokens cover {given.length} positions but {length} are generated: give one column "
+                        f"per position (the model's seq_len, or length).")
+    given = Given(given.tokens.cpu().repeat_interleave(num_samples, 0), given.known.cpu().repeat_interleave(num_samples, 0))
+    return given, [{"given_positions": row.nonzero().flatten().tolist()} for row in given.known]
 
 
 def check_samples_path(path: str | Path, overwrite: bool = False) -> None:
@@ -147,8 +214,9 @@ def write_jsonl(samples: SampleSet, path: str | Path, overwrite: bool = False) -
     ``path`` that is not a sample file is replaced only with ``overwrite`` (:func:`check_samples_path`)."""
     check_samples_path(path, overwrite)
     with atomic_write(path) as f:
-        for i, (ids, text) in enumerate(zip(samples.tokens.tolist(), samples.texts)):
-            f.write(json.dumps({"index": i, "text": text, "tokens": ids, **samples.meta}) + "\n")
+        conditions = samples.conditions or [{}] * len(samples.texts)
+        for i, (ids, text, condition) in enumerate(zip(samples.tokens.tolist(), samples.texts, conditions)):
+            f.write(json.dumps({"index": i, "text": text, "tokens": ids, **condition, **samples.meta}) + "\n")
 
 
 def read_jsonl(path: str | Path) -> SampleSet:
@@ -185,5 +253,7 @@ def read_jsonl(path: str | Path) -> SampleSet:
                             f"`tsdfm sample` output in its own file.")
     if not rows:
         raise UserError(f"Sample file {path} is empty: write samples into it with `tsdfm sample`.")
-    meta = {k: v for k, v in rows[0].items() if k not in ("index", "text", "tokens")}
-    return SampleSet(torch.tensor([r["tokens"] for r in rows]), [r["text"] for r in rows], meta)
+    meta = {k: v for k, v in rows[0].items() if k not in ("index", "text", "tokens", *CONDITION_FIELDS)}
+    conditions = [{k: r[k] for k in CONDITION_FIELDS if k in r} for r in rows]
+    return SampleSet(torch.tensor([r["tokens"] for r in rows]), [r["text"] for r in rows], meta,
+                     conditions if any(conditions) else [])
