@@ -22,7 +22,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from lightning_tsdfm.data.hmm import sparse_rows
+from lightning_tsdfm.data.sparse_rows import sparse_rows
 
 
 @dataclass(frozen=True)
