@@ -32,6 +32,7 @@ def test_mdlm_keeps_the_known_tokens(known: Given, seed: int):
     mdlm = randomize_(tsdfm_mdlm.MDLMModule(V, L, backbone=TINY_TEACHER)).eval()
     for sampler in ("ancestral", "cached"):
         keeps(mdlm, known, seed, sampler=sampler)
+    keeps(mdlm, known, seed, jump=guided(seed))
 
 
 @pytest.mark.parametrize("graph", ["absorb", "uniform"])

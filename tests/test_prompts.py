@@ -177,6 +177,14 @@ def test_a_prompts_file_gives_num_samples_of_each_line_guided_too(mask_teacher, 
     assert samples.meta["sampling_shaping"]["num_candidates"] == 3
 
 
+@pytest.mark.parametrize("compass, policy", [("oracle", "argmin"), ("oracle-sequence", "importance")])
+def test_guided_sampling_keeps_a_template(mask_teacher, compass, policy):
+    """A state compass and an energy over whole proposals (whose fillers are drawn from the clamped posterior)."""
+    samples = generate_samples(mask_teacher, 4, 4, template="t6 [MASK] t2 [MASK] [MASK] t0", progress=False,
+                               shaping={"compass": compass, "num_candidates": 4, "policy": policy, "filler_draws": 2})
+    assert samples.tokens[:, [0, 2, 5]].tolist() == [[6, 2, 0]] * 4
+
+
 def test_generate_samples_takes_a_prompt_and_given_ids(mask_teacher):
     samples = generate_samples(mask_teacher, 4, 2, prompt="t1 t2", progress=False, sampler="first_hitting")
     assert samples.tokens[:, :2].tolist() == [[1, 2]] * 2 and samples.texts[0].startswith("t1 t2 ")
