@@ -4,7 +4,7 @@ loads name an unreadable checkpoint file instead of failing deep inside torch.
 A local checkpoint is written to a temporary file in its own directory, flushed to disk, then renamed over its
 path (``os.replace``, atomic on one file system): a save that fails (a full disk, a crash, a kill) leaves the
 previous checkpoint whole and removes its temporary file. Remote paths (``s3://``, ...) keep Lightning's own save,
-but are never loaded (:func:`~lightning_tsdfm.modules.checkpoint.check_local_checkpoint`).
+but are never loaded (:func:`~lightning_tsdfm.checkpoints.file.check_local_checkpoint`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from typing_extensions import override
 
 from lightning_tsdfm.atomic_file import atomic_write
-from lightning_tsdfm.modules.checkpoint import check_checkpoint_file, unreadable_checkpoint
+from lightning_tsdfm.checkpoints.file import check_checkpoint_file, unreadable_checkpoint
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

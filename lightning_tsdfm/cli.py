@@ -27,17 +27,14 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import lightning_tsdfm  # noqa: F401  (registers the module and data classes for short class names)
 from lightning_tsdfm.checkpoint_io import install_atomic_checkpoint_io
+from lightning_tsdfm.checkpoints.classes import module_class
+from lightning_tsdfm.checkpoints.file import check_local_checkpoint
+from lightning_tsdfm.checkpoints.header import check_resumed_kind
+from lightning_tsdfm.checkpoints.loading import current_hparams, read_checkpoint
 from lightning_tsdfm.devices import check_device
 from lightning_tsdfm.errors import UserError, user_message
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
 from lightning_tsdfm.metrics.judges import build_judge, check_judge_fits
-from lightning_tsdfm.modules.checkpoint import (
-    check_local_checkpoint,
-    check_resumed_kind,
-    current_hparams,
-    module_class,
-    read_checkpoint,
-)
 from lightning_tsdfm.plugins import load_plugins
 from lightning_tsdfm.run_directory import (
     link_logger_to_run_directory,

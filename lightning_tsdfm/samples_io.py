@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 
 from lightning_tsdfm.atomic_file import atomic_write
+from lightning_tsdfm.checkpoints.loading import load_module
 from lightning_tsdfm.conditioning import Given
 from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
-from lightning_tsdfm.modules.checkpoint import load_module
 from lightning_tsdfm.prompts import conditions_from
 from lightning_tsdfm.sample_card import CARD_KEYS, check_row
 from lightning_tsdfm.shaping import GuidedJump, ShapingSettings

@@ -22,7 +22,7 @@ from lightning_tsdfm.cli import main
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.data import SyntheticDataModule
 from lightning_tsdfm.modules import TeacherModule, load_module, read_checkpoint, read_checkpoint_header
-from lightning_tsdfm.modules import checkpoint as checkpoint_file
+from lightning_tsdfm.checkpoints import classes as checkpoint_file
 from lightning_tsdfm.modules.teacher_checkpoint import read_teacher
 
 

@@ -19,11 +19,11 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from lightning_tsdfm.checkpoints.header import CAUSAL_LM_KIND
+from lightning_tsdfm.checkpoints.loading import load_module
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.data.tokenizer import tokenizer_from_card
-from lightning_tsdfm.modules.causal_lm import CausalLMModule
-from lightning_tsdfm.modules.checkpoint import load_module
 from lightning_tsdfm.wheel_data import wheel_folder
 
 
@@ -129,7 +129,7 @@ def smollm2_judge(max_tokens: int = 128) -> HuggingFaceJudge:
 
 def ar_judge(checkpoint: str, max_tokens: int = 128) -> CausalLMJudge:
     """The project's causal LM (``CausalLMModule`` checkpoint) with the tokenizer stored in its data card."""
-    module = load_module(checkpoint, expected_kind=CausalLMModule.checkpoint_kind)
+    module = load_module(checkpoint, expected_kind=CAUSAL_LM_KIND)
     if not module.data_card or module.data_card.get("kind") != "text":
         raise ValueError(f"{checkpoint} was not trained on a text corpus; an ar judge needs a text tokenizer.")
     tokenizer = tokenizer_from_card(module.data_card)

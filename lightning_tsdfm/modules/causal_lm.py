@@ -10,6 +10,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from lightning_tsdfm.checkpoints.header import CAUSAL_LM_KIND
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
 from lightning_tsdfm.modules.optim import OptimizerConfig
@@ -29,7 +30,7 @@ class CausalLMModule(TrainingMixin, DataCardMixin, L.LightningModule):
             Without it the first token of a block is context only (the text judge supplies its own BOS).
     """
 
-    checkpoint_kind = "causal_lm"
+    checkpoint_kind = CAUSAL_LM_KIND
 
     def __init__(
         self,

@@ -40,13 +40,13 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 
+from lightning_tsdfm.checkpoints.frozen import FrozenTeacherMixin
+from lightning_tsdfm.checkpoints.teacher import adopt
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.models import DiffusionTransformer, TransformerConfig
 from lightning_tsdfm.modules.data_card import DataCardMixin
-from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
 from lightning_tsdfm.modules.model_jumps import TEACHER_KIND, check_sampler_of, own_jump, read_jumping_model
 from lightning_tsdfm.modules.optim import OptimizerConfig
-from lightning_tsdfm.modules.teacher_checkpoint import adopt
 from lightning_tsdfm.modules.training import TrainingMixin
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, make_source
 

@@ -13,14 +13,14 @@ A module written without the library's classes offers the same method. What a co
 
 from __future__ import annotations
 
-from lightning_tsdfm.jumps import JumpPolicy
-from lightning_tsdfm.modules.checkpoint import load_module
-from lightning_tsdfm.modules.teacher_checkpoint import (
+from lightning_tsdfm.checkpoints.loading import load_module
+from lightning_tsdfm.checkpoints.teacher import (
     TeacherCheckpoint,
     check_teacher_fits,
     plain_hparams,
     read_teacher,
 )
+from lightning_tsdfm.jumps import JumpPolicy
 from lightning_tsdfm.paths import PolynomialScheduler
 from lightning_tsdfm.sampling import Step
 from lightning_tsdfm.shaping.protocol import check_shapeable, declared_seq_len, declared_vocab_size

@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
+from lightning_tsdfm.checkpoints.file import allow_in_checkpoints
+from lightning_tsdfm.checkpoints.loading import read_flat_group
+
 
 @dataclass(frozen=True)
 class OptimizerConfig:
@@ -37,6 +40,10 @@ class OptimizerConfig:
     def build(self, module: torch.nn.Module) -> dict:
         """Lightning's ``configure_optimizers`` answer for ``module``."""
         return adamw_with_warmup(module, self.lr, self.weight_decay, self.warmup_steps)
+
+
+allow_in_checkpoints(OptimizerConfig)
+read_flat_group("optimizer", OptimizerConfig.from_flat_hparams)
 
 
 def adamw_with_warmup(module: torch.nn.Module, lr: float, weight_decay: float, warmup_steps: int):

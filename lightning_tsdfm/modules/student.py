@@ -22,14 +22,14 @@ from typing import Literal, Optional, Sequence
 
 import torch
 
+from lightning_tsdfm.checkpoints.frozen import FrozenTeacherMixin
+from lightning_tsdfm.checkpoints.teacher import adopt, read_teacher
 from lightning_tsdfm.conditioning import Given
 from lightning_tsdfm.distillation import TRAJECTORIES, DyadicStepSizes, check_trajectory
 from lightning_tsdfm.losses import forward_kl, mixture_forward_kl
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
-from lightning_tsdfm.modules.frozen import FrozenTeacherMixin
 from lightning_tsdfm.modules.optim import OptimizerConfig
-from lightning_tsdfm.modules.teacher_checkpoint import adopt, read_teacher
 from lightning_tsdfm.paths import PolynomialScheduler
 
 

@@ -7,11 +7,11 @@
 
 from __future__ import annotations
 
+from lightning_tsdfm.checkpoints.fits import card_differences, check_fits
+from lightning_tsdfm.checkpoints.loading import load_module
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
 from lightning_tsdfm.data.path_oracle import OracleCompass, PathOracle
-from lightning_tsdfm.modules.checkpoint import load_module
 from lightning_tsdfm.errors import UserError
-from lightning_tsdfm.modules.data_card import card_differences, check_fits
 from lightning_tsdfm.shaping.energies import is_proposal_energy, proposal_energy
 from lightning_tsdfm.shaping.protocol import declared_seq_len, declared_vocab_size
 

@@ -28,9 +28,9 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from lightning_tsdfm.checkpoints.frozen import FrozenReference, state_dict_fingerprint
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
-from lightning_tsdfm.modules.frozen import FrozenReference, state_dict_fingerprint
 from lightning_tsdfm.seeding import global_random_state_kept, training_generator
 from lightning_tsdfm.shaping.guided_jump import GuidedJump
 from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
