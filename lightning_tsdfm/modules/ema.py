@@ -39,7 +39,7 @@ class TargetEMA(EMAWeightAveraging):
     """EMA of the student; ``averaged_module(student)`` is the averaged copy (the student itself before fit starts)."""
 
     def averaged_module(self, module: L.LightningModule) -> L.LightningModule:
-        average = self._average_model  # the one private attribute we read: Lightning keeps the copy there
+        average = self._average_model  # private: Lightning keeps the copy there (pinned, see pyproject.toml)
         return module if average is None else average.module
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
