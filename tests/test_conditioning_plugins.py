@@ -51,7 +51,7 @@ def test_flm_keeps_the_known_one_hots(known: Given, seed: int, temperature: floa
     flm = randomize_(tsdfm_flm.FLMModule(V, L, backbone=TINY_TEACHER)).eval()
     keeps(flm, known, seed, jump=BlindJump(temperature=temperature))
     steps = []
-    step = flm.sampling_step("euler", 1.0, known)
+    step = flm.tempered_step("euler", 1.0, known)
     z = tsdfm_flm.conditioning.clamp_one_hots(torch.randn(ROWS, L, V), known)
     for k in range(3):
         z = step(z, torch.full((ROWS,), k / 4), torch.full((ROWS,), 0.25))

@@ -12,6 +12,7 @@ from lightning_tsdfm import SyntheticDataModule, TransformerConfig
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.jumps import BlindJump
 from lightning_tsdfm.modules import load_module
+from lightning_tsdfm.modules.model_jumps import check_offers_steps
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.shaping import GuidedJump, TrajectoryShaper, make_selection
 
@@ -80,6 +81,16 @@ def test_euler_sampler_integrates_on_the_tau_grid_and_decodes_by_argmax():
     one_step = module.sample(3, 1, generator=torch.Generator().manual_seed(3))
     z0 = torch.randn(3, LEN, VOCAB, generator=torch.Generator().manual_seed(3))
     assert torch.equal(one_step, module.denoise(z0, torch.zeros(3)).argmax(-1))
+
+
+def test_its_step_is_tempered_not_the_librarys_jump_drawn_sampling_step():
+    """FLM steps its continuous states at a temperature (``tempered_step``); ``sampling_step(sampler, jump)`` keeps
+    one meaning, a step drawn by a jump policy, which FLM does not offer, so a compass refuses to learn its jumps."""
+    flm = _flm()
+    assert callable(flm.tempered_step) and callable(flm.tempered_denoiser)
+    assert not hasattr(flm, "sampling_step") and not hasattr(flm, "sampling_denoiser")
+    with pytest.raises(TypeError, match="sampling_step"):
+        check_offers_steps(flm)
 
 
 def test_temperature_tempers_the_denoiser_and_a_guided_jump_is_refused():

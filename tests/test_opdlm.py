@@ -16,8 +16,8 @@ from conftest import randomize_
 
 tsdfm_opdlm = pytest.importorskip("tsdfm_opdlm", reason="the OPDLM plugin is installed by `make install`")
 from tsdfm_opdlm import (  # noqa: E402
-    ConfidenceRule, block_causal_mask, confidence_decode, cross_entropy, doubled_mask, doubled_positions, forward_kl,
-    random_states, student_from_causal, teacher_targets, trajectory_states,
+    ConfidenceRule, block_causal_mask, confidence_decode, cross_entropy, doubled_mask, doubled_positions,
+    random_states, student_from_causal, teacher_targets, top_k_forward_kl, trajectory_states,
 )
 from tsdfm_opdlm.student import block_logits, doubled_logits  # noqa: E402
 
@@ -213,13 +213,14 @@ def test_one_candidate_is_the_blind_rollout_bit_for_bit():
 
 # ---- losses
 
-def test_forward_kl_over_all_ids_is_top_k_with_k_the_vocabulary_and_zero_at_the_teacher():
+def test_top_k_forward_kl_over_all_ids_is_top_k_with_k_the_vocabulary_and_zero_at_the_teacher():
     g = torch.Generator().manual_seed(0)
     teacher, student = torch.randn(2, L, V, generator=g), torch.randn(2, L, V, generator=g)
     positions = torch.rand(2, L, generator=g) < 0.5
-    torch.testing.assert_close(forward_kl(teacher, student, positions), forward_kl(teacher, student, positions, top_k=V))
-    assert forward_kl(teacher, student, positions) > 0
-    assert forward_kl(teacher, teacher, positions).abs() < 1e-6
+    torch.testing.assert_close(top_k_forward_kl(teacher, student, positions),
+                               top_k_forward_kl(teacher, student, positions, top_k=V))
+    assert top_k_forward_kl(teacher, student, positions) > 0
+    assert top_k_forward_kl(teacher, teacher, positions).abs() < 1e-6
 
 
 def test_losses_are_a_mean_per_sequence_then_over_sequences():

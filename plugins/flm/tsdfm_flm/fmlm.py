@@ -189,7 +189,7 @@ class FMLMModule(FrozenTeacherMixin, FLMModule):
     def sampler_settings(self, sampler: str) -> dict:
         return {"g": self.sampling_noise(self.check_sampler(sampler))}
 
-    def sampling_step(self, sampler: str, temperature: float = 1.0, given: Given | None = None) -> Step:
-        step = flow_map_sampling_step(self.sampling_denoiser(temperature, given), self.path,
+    def tempered_step(self, sampler: str, temperature: float = 1.0, given: Given | None = None) -> Step:
+        step = flow_map_sampling_step(self.tempered_denoiser(temperature, given), self.path,
                                       self.sampling_noise(self.check_sampler(sampler)))
         return self.conditioned(step, given)

@@ -139,16 +139,17 @@ class FLMModule(TrainingMixin, DataCardMixin, L.LightningModule):
         """What a result row records about ``sampler`` beyond its name (FMLM: its stochasticity g)."""
         return {}
 
-    def sampling_denoiser(self, temperature: float = 1.0, given: Given | None = None) -> Denoiser:
+    def tempered_denoiser(self, temperature: float = 1.0, given: Given | None = None) -> Denoiser:
         """softmax(f(z, tau, h) / T), delta(y) at the known positions of ``given`` (:mod:`tsdfm_flm.conditioning`)."""
         denoiser = lambda z, tau, h: self.denoise(z, tau, h, temperature)  # noqa: E731 - FLM ignores h
         return denoiser if given is None else conditioned_denoiser(denoiser, given)
 
-    def sampling_step(self, sampler: str, temperature: float = 1.0, given: Given | None = None) -> Step:
-        """One step z_tau -> z_{tau+h} of ``sampler`` (the last returns token ids), keeping the known tokens of
-        ``given`` as one-hots."""
+    def tempered_step(self, sampler: str, temperature: float = 1.0, given: Given | None = None) -> Step:
+        """One step z_tau -> z_{tau+h} of ``sampler`` at ``temperature`` (the last returns token ids), keeping the known
+        tokens of ``given`` as one-hots. Not the library's ``sampling_step(sampler, jump)``: FLM's states are
+        continuous, so no jump policy draws them."""
         self.check_sampler(sampler)
-        return self.conditioned(euler_sampling_step(self.sampling_denoiser(temperature, given), self.path), given)
+        return self.conditioned(euler_sampling_step(self.tempered_denoiser(temperature, given), self.path), given)
 
     @staticmethod
     def conditioned(step: Step, given: Given | None) -> Step:
@@ -179,9 +180,9 @@ class FLMModule(TrainingMixin, DataCardMixin, L.LightningModule):
                 def start_for(rows: Given):
                     return lambda shape, g, device: clamp_one_hots(self.path.source.sample(shape, g, device), rows)
 
-                return sample_chain_given(lambda rows: self.sampling_step(sampler, temperature, rows), start_for, given,
+                return sample_chain_given(lambda rows: self.tempered_step(sampler, temperature, rows), start_for, given,
                                           steps, generator, self.device, batch_size, progress, description)
-            return sample_chain(self.sampling_step(sampler, temperature), self.path.source.sample, num_samples,
+            return sample_chain(self.tempered_step(sampler, temperature), self.path.source.sample, num_samples,
                                 self.hparams.seq_len, steps, generator, self.device, batch_size, progress,
                                 description)
         finally:

@@ -35,8 +35,11 @@ def sequence_mean(per_token: Tensor, positions: Tensor) -> Tensor:
     return per_sequence[has_any].mean() if has_any.any() else per_token.sum() * 0.0
 
 
-def forward_kl(teacher_logits: Tensor, student_logits: Tensor, positions: Tensor, top_k: int | None = None) -> Tensor:
-    """KL(p_T || p_S) at the ``positions`` (see the module docstring); ``top_k`` sums over the teacher's top k ids."""
+def top_k_forward_kl(teacher_logits: Tensor, student_logits: Tensor, positions: Tensor,
+                     top_k: int | None = None) -> Tensor:
+    """KL(p_T || p_S) between two models' logits at the ``positions``, a mean per sequence (see the module
+    docstring); ``top_k`` sums over the teacher's top k ids (None: all). The library's
+    :func:`~lightning_tsdfm.losses.forward_kl` takes a target distribution instead, averaged over positions."""
     log_t = F.log_softmax(teacher_logits.float(), dim=-1)
     log_s = F.log_softmax(student_logits.float(), dim=-1)
     if top_k is not None:

@@ -37,7 +37,7 @@ from lightning_tsdfm.modules.teacher_checkpoint import adopt
 from lightning_tsdfm.modules.training import TrainingMixin
 from lightning_tsdfm.paths import MaskSource, MixturePath, PolynomialScheduler
 from tsdfm_opdlm.decoding import ConfidenceRule, Rollout, causal_decode, confidence_decode
-from tsdfm_opdlm.distillation import cross_entropy, forward_kl, teacher_targets
+from tsdfm_opdlm.distillation import cross_entropy, teacher_targets, top_k_forward_kl
 from tsdfm_opdlm.hf_causal_lm import is_hugging_face, read_hf_teacher
 from tsdfm_opdlm.states import random_states, trajectory_states
 from tsdfm_opdlm.student import block_logits, doubled_logits
@@ -167,7 +167,7 @@ class OPDLMModule(FrozenTeacherMixin, TrainingMixin, DataCardMixin, L.LightningM
         if hp.targets == "teacher":
             with torch.no_grad():
                 target = teacher_targets(self.teacher(), prompt, x0)
-            loss = forward_kl(target, logits, positions, hp.top_k)
+            loss = top_k_forward_kl(target, logits, positions, hp.top_k)
         else:
             loss = cross_entropy(logits, x0, positions)
         self.log("train/loss", loss, prog_bar=True)
