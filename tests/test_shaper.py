@@ -333,7 +333,8 @@ def test_shaped_sampling_with_a_flat_compass_is_blind_sampling(teacher_ckpt, com
           "--shaped", str(compass_ckpt), "--k", "2", "--policy", "boltzmann", "--selection_temperature", "0.5", "--shape_from", "0.25"])
     assert read_jsonl(out).meta["sampling_shaping"] == {"compass": str(compass_ckpt), "num_candidates": 2, "policy": "boltzmann",
                                                         "selection_temperature": 0.5, "switch_time": None, "shape_from": 0.25,
-                                                        "compass_kind": "nce"}  # boltzmann reads no switch time
+                                                        "filler_draws": None, "compass_kind": "nce"}
+    # boltzmann reads no switch time, a state compass no filler draws
 
 
 def test_the_shaper_and_the_seam_are_exported_where_users_look():

@@ -30,20 +30,21 @@ from torch import Tensor
 from lightning_tsdfm.data.decoding import decoder_from_card
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
 from lightning_tsdfm.errors import UserError
+from lightning_tsdfm.checkpoints.header import CAUSAL_LM_KIND
+from lightning_tsdfm.checkpoints.loading import load_module
 from lightning_tsdfm.metrics.judges import build_judge
-from lightning_tsdfm.modules.causal_lm import CausalLMModule
-from lightning_tsdfm.modules.checkpoint import load_module
 
 Scores = Literal["state", "proposal"]
 
 
 class CausalLMEnergy(torch.nn.Module):
-    """e_i(x1) = -log p_LM(x1_i | x1_<i) from the project's causal LM, on the shaped model's own token ids."""
+    """e_i(x1) = -log p_LM(x1_i | x1_<i) from the project's causal LM (a CausalLMModule), on the shaped model's own
+    token ids."""
 
     kind = "causal-lm"
     scores: Scores = "proposal"
 
-    def __init__(self, lm: CausalLMModule) -> None:
+    def __init__(self, lm) -> None:
         super().__init__()
         self.lm = lm
         self.hparams = {"vocab_size": lm.hparams.vocab_size, "seq_len": lm.hparams.seq_len}
@@ -105,7 +106,7 @@ def proposal_energy(name: str, data_card: dict | None, seq_len: int, device="cpu
                             f"trained on {(data_card or {}).get('kind', 'unknown')} data: use ar:<causal LM checkpoint>.")
         return SequenceOracleEnergy(HiddenMarkovLanguage(data_card["hmm"]), seq_len)
     if name.startswith("ar:"):
-        lm = load_module(name[3:], expected_kind=CausalLMModule.checkpoint_kind, map_location=device)
+        lm = load_module(name[3:], expected_kind=CAUSAL_LM_KIND, map_location=device)
         return CausalLMEnergy(lm).to(device).requires_grad_(False).eval()
     if name.startswith("hf:") or name == "smollm2":
         if not data_card or data_card.get("kind") != "text":

@@ -52,8 +52,8 @@ class Proposals:
         spread evenly over the L positions (sums and means over positions are E_k's)."""
         k, m, b, n = self.drawn.shape
         per_token = energy(self.drawn.reshape(k * m * b, n), t.repeat(k * m)).reshape(k, m, b, n).float()
-        if m == 1:
+        if m == 1 and (self.filler_log_q is None or self.filler_log_q.dim() == 2):  # one filler shared by every k
             return per_token[:, 0]
-        log_weights = -per_token.double().sum(-1) - self.filler_log_q.double()  # [K, M, B]
+        log_weights = -per_token.double().sum(-1) - self.filler_log_q.double()  # [K, M, B] ([M, B] broadcast)
         log_marginal = torch.logsumexp(log_weights, dim=1) - math.log(m)  # [K, B]
         return (-log_marginal / n).float()[..., None].expand(k, b, n)
