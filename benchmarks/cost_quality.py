@@ -1,21 +1,24 @@
 """Quality per unit of sampling cost: matched perplexity against seconds per sequence and forward-equivalents.
 
-    python benchmarks/cost_quality.py        # after quality.py --benchmark cost_quality --frontier ...
+    python benchmarks/cost_quality.py [--results-dir DIR]   # after quality.py --benchmark cost_quality --frontier ...
 
-Reads benchmarks/results/cost_quality.jsonl (written by quality.py: sweeps and matched-entropy rows) and writes
-cost_quality.md and .png. Per model and step count, at the 1024-step teacher's T = 1 entropy (the matched rows):
+Reads DIR/cost_quality.jsonl (default benchmarks/results; written by quality.py: sweeps and matched-entropy rows)
+and writes cost_quality.md and .png beside it. Per model and step count, at the 1024-step teacher's T = 1 entropy (the matched rows):
 its perplexity, the ratio to the blind student at the same step count and to the 1024-step teacher (with the SE of
 the log ratio: independent sample sets), the seconds per sequence of its T = 1 sweep point (measured in the run
 that sampled it) and the ratio to the 1024-step teacher's, and its forward-equivalents per sequence:
 
     N-step ancestral: N;   first-hitting: N (1 - (1 - 1/N)^L), the expected number of steps at which a token is
-    revealed (kappa(t) = t);   guided: N + (guided steps) * K * (energy parameters / denoiser parameters).
+    revealed (kappa(t) = t);   guided: N + (guided steps) * K * M * (energy parameters / denoiser parameters),
+
+K candidates per jump and M filler draws each for an energy over whole proposals (M = 1 otherwise).
 
 An oracle energy is not a network: its forward-equivalents are left empty (its seconds are measured all the same).
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from pathlib import Path
@@ -29,7 +32,7 @@ from lightning_tsdfm.modules.checkpoint import load_module  # noqa: E402
 
 BENCHMARK = "cost_quality"
 REFERENCE = "teacher-1024"
-COLUMNS = ["dataset", "method", "steps", "shaping", "compass_kind", "k", "policy", "matched_gen_ppl", "ratio_to_blind",
+COLUMNS = ["dataset", "method", "steps", "shaping", "compass_kind", "k", "m", "policy", "matched_gen_ppl", "ratio_to_blind",
            "log_ratio_se_blind", "ratio_to_teacher_1024", "log_ratio_se_teacher", "matched_reverse_ppl",
            "seconds_per_sequence", "time_vs_teacher_1024", "forward_equivalents"]
 
@@ -42,6 +45,11 @@ def first_hitting_forwards(steps: int, length: int) -> float:
 def parameters(checkpoint: str, kind: str | tuple[str, ...]) -> int:
     """Parameters of the network of a checkpoint's module (its ``net``: no frozen teacher, no EMA copy)."""
     return sum(p.numel() for p in load_module(checkpoint, expected_kind=kind).net.parameters())
+
+
+def sequence_length(checkpoint: str) -> int:
+    """L, the positions a checkpoint's denoiser samples."""
+    return load_module(checkpoint, expected_kind=("teacher", "student")).hparams.seq_len
 
 
 def energy_parameters(name: str) -> int | None:
@@ -60,8 +68,9 @@ def forward_equivalents(sweep: dict, length: int, denoiser_parameters: int) -> f
     energy = energy_parameters(shaping["compass"])
     if energy is None:
         return None
-    guided = sum(1 for j in range(steps) if j / steps >= shaping.get("shape_from", 0.0))
-    return steps + guided * shaping["num_candidates"] * energy / denoiser_parameters
+    guided = sum(1 for j in range(steps) if j / steps >= (shaping.get("shape_from") or 0.0))
+    fillers = shaping.get("filler_draws") or 1
+    return steps + guided * shaping["num_candidates"] * fillers * energy / denoiser_parameters
 
 
 def cost_rows(rows: list[dict]) -> list[dict]:
@@ -78,12 +87,14 @@ def cost_rows(rows: list[dict]) -> list[dict]:
             "dataset": row["dataset"], "method": row["method"], "steps": row["steps"],
             "shaping": "sampling" if sweep.get("sampling_shaping") else "distilled" if sweep.get("compass_kind") else None,
             "compass_kind": (sweep.get("sampling_shaping") or {}).get("compass_kind") or sweep.get("compass_kind"),
-            "k": row.get("k"), "policy": row.get("policy"), "matched_gen_ppl": row["matched_gen_ppl"],
+            "k": row.get("k"), "m": (sweep.get("sampling_shaping") or {}).get("filler_draws"),
+            "policy": row.get("policy"), "matched_gen_ppl": row["matched_gen_ppl"],
             **_ratio("blind", row, blind), **_ratio("teacher_1024", row, teacher_matched),
             "matched_reverse_ppl": row.get("matched_reverse_ppl"),
             "seconds_per_sequence": sweep["seconds_per_sequence"],
             "time_vs_teacher_1024": sweep["seconds_per_sequence"] / teacher["seconds_per_sequence"] if teacher else None,
-            "forward_equivalents": forward_equivalents(sweep, sweep.get("seq_len", 128), denoiser),
+            "forward_equivalents": forward_equivalents(sweep, sequence_length(sweep["checkpoint"]), denoiser),
+            "judge": row["judge"], "n_samples": sweep["n_samples"], "seed": sweep["seed"],
             "commit": sweep.get("commit"), "command": sweep.get("command")})
     return out
 
@@ -102,10 +113,12 @@ def write_report(rows: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    measured = "; ".join(f"{judge} judge, {n} samples, seed {seed}"
+                         for judge, n, seed in sorted({(r["judge"], r["n_samples"], r["seed"]) for r in rows}))
     lines = ["# Quality per unit of sampling cost", "",
-             "Perplexity at the 1024-step teacher's T = 1 entropy (oracle judge, 256 samples, seed 0) against the "
-             "seconds per sequence of the T = 1 sweep point and forward-equivalents. Generated by "
-             "benchmarks/cost_quality.py from cost_quality.jsonl; each row's command is in the jsonl.", "",
+             f"Perplexity at the 1024-step teacher's T = 1 entropy ({measured}) against the seconds per sequence of "
+             "the T = 1 sweep point and forward-equivalents. Generated by benchmarks/cost_quality.py from "
+             "cost_quality.jsonl; each row's command is in the jsonl.", "",
              markdown_table(rows, COLUMNS), ""]
     (results_io.RESULTS / f"{BENCHMARK}.md").write_text("\n".join(lines))
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -119,7 +132,11 @@ def write_report(rows: list[dict]) -> None:
     fig.savefig(results_io.RESULTS / f"{BENCHMARK}.png", dpi=120)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results-dir", default=str(results_io.RESULTS),
+                        help="where cost_quality.jsonl is read and the .md and .png written (default %(default)s)")
+    results_io.RESULTS = Path(parser.parse_args(argv).results_dir)
     rows = cost_rows(read_rows(BENCHMARK))
     for row in rows:
         print(markdown_table([row], COLUMNS).splitlines()[-1])

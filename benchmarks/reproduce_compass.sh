@@ -14,11 +14,14 @@
 #   benchmarks/reproduce_compass.sh distilled     # a student distilled with the causal LM energy (importance, K = 16,
 #                                                 #   750 steps, the blind student's config), then its frontier rows
 #                                                 #   beside the blind twin's in cost_quality
+#   benchmarks/reproduce_compass.sh fillers       # the marginal over M filler draws of the open positions: the
+#                                                 #   instrument at M = 1, 4, 16 (128 states) and guided 8-step rows
+#                                                 #   at M = 4 (small causal LM at K = 4, sequence oracle at K = 16)
 # Needs the text-like teacher, NCE compass and blind student (benchmarks/reproduce_textlike.sh, or the cached copies
 # placed under runs/ as their README says). Run from the repository root; a stage whose run directory has a .done
 # marker is skipped.
 set -euo pipefail
-STAGE=${1:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled}
+STAGE=${1:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers}
 source benchmarks/stages.sh
 T=runs/textlike_teacher_mask/checkpoints/last.ckpt
 S=runs/textlike_student_mask/checkpoints/last.ckpt
@@ -70,5 +73,16 @@ if [ "$STAGE" = distilled ]; then
     --trainer.callbacks.policy=importance
   $PY benchmarks/quality.py "${QUALITY[@]}" "${GUIDED[@]}" \
     --model "student-shaped-lm-is16:mask:8=runs/textlike_lm_is16_student_mask/checkpoints/last.ckpt"
+  $PY benchmarks/cost_quality.py
+fi
+
+if [ "$STAGE" = fillers ]; then
+  SMALL=runs/textlike_causal_lm_small/checkpoints/last.ckpt
+  $PY benchmarks/compasses.py --teacher $T --num-states 128 --k 16 --steps 8 --seed 0 --filler-draws 1,4,16 \
+    --compass causal-lm-small=ar:$SMALL --compass oracle-sequence
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.5,0.6,0.7,0.8 \
+    --model "student-guided-smalllm-is4-m4:mask:8=$S@ar:$SMALL:4:importance:filler_draws=4"
+  $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8 \
+    --model "student-guided-seqoracle-is16-m4:mask:8=$S@oracle-sequence:16:importance:filler_draws=4"
   $PY benchmarks/cost_quality.py
 fi

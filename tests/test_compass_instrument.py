@@ -4,6 +4,7 @@ choice about none, and the cost table counts forward-equivalents as its docstrin
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
@@ -55,6 +56,21 @@ def test_the_instrument_writes_one_table_per_time(teacher_ckpt, tmp_path, monkey
     assert "### t = 0.000" in report and "### t = 0.500" in report
 
 
+def test_a_run_of_other_filler_draws_keeps_the_rows_it_does_not_measure(teacher_ckpt, tmp_path, monkeypatch):
+    compasses = import_benchmark("compasses", tmp_path, monkeypatch)
+    common = ["--teacher", str(teacher_ckpt), "--num-states", "8", "--k", "2", "--steps", "2"]
+    for extra in (["--compass", "oracle", "--compass", "oracle-sequence"],
+                  ["--compass", "oracle-sequence", "--filler-draws", "2,3"]):
+        monkeypatch.setattr(sys, "argv", ["compasses.py", *common, *extra])  # the command each row records
+        compasses.main(common + extra)
+    rows = compasses.results_io.read_rows("compasses")
+    measured = {(r["compass"], r["scoring"], compasses.filler_draws(r)) for r in rows}
+    assert measured == {("oracle", "energy", None)} | {("oracle-sequence", scoring, m) for scoring in ("importance", "energy")
+                                                       for m in (1, 2, 3)}
+    assert len(rows) == 2 * len(measured)  # each at both times, none twice
+    assert (tmp_path / "results" / "compasses.md").read_text().count("Command:") == 2  # one group per run
+
+
 @pytest.mark.parametrize("steps, length", [(1, 5), (8, 1), (1024, 128), (16, 16)])
 def test_first_hitting_forwards_is_the_expected_count_of_reveal_steps(steps, length, tmp_path, monkeypatch):
     cost = import_benchmark("cost_quality", tmp_path, monkeypatch)
@@ -70,6 +86,8 @@ def test_guided_forward_equivalents_count_the_energy_by_its_parameters(tmp_path,
     guided = {"steps": 8, "sampler": "ancestral", "sampling_shaping": {"compass": "ar:lm.ckpt", "num_candidates": 16,
                                                                        "shape_from": 0.5}}
     assert cost.forward_equivalents(guided, 128, 100) == pytest.approx(8 + 4 * 16 * 0.5)
+    filled = {**guided, "sampling_shaping": {**guided["sampling_shaping"], "filler_draws": 4}}
+    assert cost.forward_equivalents(filled, 128, 100) == pytest.approx(8 + 4 * 16 * 4 * 0.5)  # K * M energy forwards
     assert cost.forward_equivalents({"steps": 8, "sampler": "ancestral"}, 128, 100) == 8
     oracle = {**guided, "sampling_shaping": {"compass": "oracle", "num_candidates": 16}}
     assert cost.forward_equivalents(oracle, 128, 100) is None
