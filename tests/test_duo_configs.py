@@ -1,0 +1,122 @@
+"""The DUO plugin's configs (plugins/duo/configs) run through `tsdfm fit` at tiny sizes: DUO on the synthetic
+language, then its DCD student; DUO on the text-like language and on a corpus of one's own through --data; both
+checkpoints sample through `tsdfm sample` and benchmarks/quality.py (``duo:uniform:STEPS=CHECKPOINT``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from lightning_helpers import TINY_BACKBONE, import_benchmark
+
+from lightning_tsdfm.cli import main
+from lightning_tsdfm.config_file import read_config
+from lightning_tsdfm.modules import load_module
+from lightning_tsdfm.samples_io import read_jsonl
+
+pytest.importorskip("tsdfm_duo", reason="install the plugin: pip install --no-deps -e plugins/duo")
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_CONFIGS = ROOT / "plugins" / "duo" / "configs"
+DATA = ROOT / "configs" / "data"
+TINY_DATA = ["--data.init_args.num_train=64", "--data.init_args.num_val=16", "--data.init_args.batch_size=8",
+             "--data.init_args.seq_len=16"]
+
+
+def plugin_fit_args(config: str, root: Path, *extra: str, steps: int = 2) -> list[str]:
+    """``tsdfm fit`` arguments for ``plugins/duo/configs/<config>`` with every output under ``root``, a cheap
+    generation monitor, no wall-clock cap and ``steps`` optimizer steps."""
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = read_config(PLUGIN_CONFIGS / config)  # the data group read in: the config is written elsewhere
+    for callback in cfg["trainer"]["callbacks"]:
+        if callback["class_path"].endswith("GenerationMonitor"):
+            callback["init_args"].update(num_samples=2, steps=2)
+    cfg["trainer"].update(accelerator="cpu", enable_progress_bar=False, enable_model_summary=False,
+                          default_root_dir=str(root), max_time=None, max_steps=steps, limit_val_batches=1,
+                          val_check_interval=steps)
+    path = root / f"config_{config}"
+    path.write_text(yaml.safe_dump(cfg))
+    return ["fit", "--config", str(path), *extra]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """DUO (2 curriculum steps, then 2 discrete ones) and its DCD student (2 rounds of 1 step) from the configs."""
+    root = tmp_path_factory.mktemp("duo_configs")
+    argv, sys.argv = sys.argv, ["tsdfm"]
+    try:
+        main(plugin_fit_args("duo.yaml", root / "duo", *TINY_BACKBONE, *TINY_DATA,
+                             "--model.init_args.curriculum_steps=2", steps=4))
+        teacher = root / "duo" / "checkpoints" / "last.ckpt"
+        main(plugin_fit_args("duo_dcd.yaml", root / "dcd", *TINY_DATA,
+                             f"--model.init_args.teacher_checkpoint={teacher}", "--model.init_args.steps_per_round=1",
+                             "--model.init_args.num_rounds=2", steps=2))
+    finally:
+        sys.argv = argv
+    return teacher, root / "dcd" / "checkpoints" / "last.ckpt"
+
+
+def test_duo_then_dcd_fit_from_the_configs(fitted):
+    teacher, student = fitted
+    assert torch.load(teacher, weights_only=False)["global_step"] == 4
+    saved = torch.load(student, weights_only=False)
+    assert saved["global_step"] == 2 and saved["dcd"]["round"] == 1
+    duo, dcd = load_module(teacher, expected_kind="duo"), load_module(student, expected_kind="duo_dcd")
+    assert duo.curriculum.steps == 2 and dcd.hparams.teacher_checkpoint == str(teacher)
+    assert dcd.sample(2, 1).shape == (2, 16)
+
+
+def test_both_checkpoints_sample_through_the_cli_with_a_prompt(fitted, tmp_path):
+    for checkpoint in fitted:
+        out = tmp_path / f"{checkpoint.parent.parent.name}.jsonl"
+        main(["sample", "--checkpoint", str(checkpoint), "--output", str(out), "--steps", "4", "--num_samples", "3",
+              "--prompt", "t1 t2 t3"])
+        samples = read_jsonl(out)
+        assert samples.meta["source"] == "uniform" and samples.meta["sampler"] == "ancestral"
+        assert samples.tokens.shape == (3, 16) and (samples.tokens[:, :3] == torch.tensor([1, 2, 3])).all()
+
+
+def test_quality_benchmark_rows_for_duo_and_its_student(fitted, tmp_path, monkeypatch):
+    quality = import_benchmark("quality", tmp_path, monkeypatch)
+    teacher, student = fitted
+    data = read_config(PLUGIN_CONFIGS / "duo.yaml")["data"]  # the checkpoints' data, at the tiny sizes
+    data["init_args"].update(num_train=64, num_val=16, batch_size=8, seq_len=16)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"data": data}))
+    rows = quality.run("duo", "synthetic", str(config), [f"duo:uniform:2,4={teacher}", f"duo-dcd:uniform:2={student}"],
+                       ["oracle"], num_samples=8, seed=0, batch_size=None, samples_dir=str(tmp_path / "samples"))
+    measured = {(r["method"], r["steps"]) for r in rows if r["method"] != "data"}
+    assert measured == {("duo", 2), ("duo", 4), ("duo-dcd", 2)}
+    assert all(r["gen_ppl"] > 1 and r["sampler"] == "ancestral" for r in rows if r["method"] != "data")
+
+
+@pytest.mark.parametrize("data", ["textlike", "corpus"])
+def test_duo_fits_the_text_like_language_and_a_corpus_through_data(data, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["tsdfm"])
+    if data == "textlike":
+        extra = ["--data", str(DATA / "textlike.yaml"), *TINY_DATA]
+    else:  # the web-bible config's TextDataModule on a small corpus of one's own (the embedded one takes longer)
+        words = "and the light was good in the beginning of days water earth said let there be".split()
+        corpus = tmp_path / "my.txt"
+        corpus.write_text("\n\n".join(" ".join(words[(i * 7 + j) % len(words)] for j in range(40)) for i in range(30)))
+        extra = ["--data", str(DATA / "web_bible.yaml"), f"--data.init_args.corpus={corpus}",
+                 f"--data.init_args.cache_dir={tmp_path / 'cache'}", "--data.init_args.bpe_vocab_size=300",
+                 "--data.init_args.seq_len=16", "--data.init_args.batch_size=4"]
+    main(plugin_fit_args("duo.yaml", tmp_path / "run", *TINY_BACKBONE, *extra, "--model.init_args.curriculum_steps=1",
+                         steps=2))
+    module = load_module(tmp_path / "run" / "checkpoints" / "last.ckpt", expected_kind="duo")
+    assert module.data_card["kind"] == ("synthetic" if data == "textlike" else "text")
+    assert module.sample(2, 2).shape == (2, 16)
+
+
+@pytest.mark.parametrize("config", ["duo.yaml", "duo_dcd.yaml"])
+def test_the_configs_follow_the_shipped_configs_conventions(config):
+    """As configs/*.yaml: validation counts steps across epochs, and the run directory is the one key that places
+    the logs and checkpoints (no save_dir, no dirpath)."""
+    trainer = yaml.safe_load((PLUGIN_CONFIGS / config).read_text())["trainer"]
+    assert "check_val_every_n_epoch" in trainer and trainer["check_val_every_n_epoch"] is None
+    assert "save_dir" not in trainer["logger"]["init_args"]
+    assert all("dirpath" not in callback.get("init_args", {}) for callback in trainer["callbacks"])
