@@ -126,20 +126,28 @@ class GuidedJump:
         if self._unshaped(t):
             blind = torch.where(moves, first_tokens, x_t)[None]
             return blind, None, blind
-        other_tokens = self.blind.draw_tokens(probs.unsqueeze(0).expand(self.num_candidates - 1, -1, -1, -1), self.generator)
-        tokens = torch.cat([first_tokens.unsqueeze(0), other_tokens])  # [K, B, L]
+        tokens = torch.cat([first_tokens.unsqueeze(0),  # [K, B, L]; only where a token moves do the candidates differ
+                            self._draws_where(probs, moves, self.num_candidates - 1, first_tokens)])
         candidates = torch.where(moves, tokens, x_t)
         log_probs = temper(probs.double(), self.blind.temperature).log()
         drawn = log_probs.expand(self.num_candidates, -1, -1, -1)
         log_q = torch.where(moves, drawn.gather(-1, tokens[..., None]).squeeze(-1), 0.0).sum(-1)  # [K, B]
         if self.scores == "proposal":  # settled positions are x1 already; the open ones take the shared fillers
-            fillers = first_tokens.unsqueeze(0)
-            if self.filler_draws > 1:
-                more = probs.unsqueeze(0).expand(self.filler_draws - 1, -1, -1, -1)
-                fillers = torch.cat([fillers, self.blind.draw_tokens(more, self.generator)])
             open_positions = path.source.unsettled(x_t) & ~moves
+            fillers = torch.cat([first_tokens.unsqueeze(0),
+                                 self._draws_where(probs, open_positions, self.filler_draws - 1, first_tokens)])
             return candidates, log_q, Proposals.complete(tokens, moves, fillers, open_positions, x_t, log_probs)
         return candidates, log_q - path.log_noising(candidates, x_t, t, (t + h).clamp(max=1.0)), candidates
+
+    def _draws_where(self, probs: Tensor, positions: Tensor, count: int, others: Tensor) -> Tensor:
+        """``count`` draws [count, B, L] from ``probs`` (the shaper's generator) at ``positions`` [B, L] alone, ``others``
+        elsewhere: a jump's candidates read their own tokens only where they move, and its fillers where it leaves
+        positions open, so only those are drawn (a draw costs O(V) per position)."""
+        draws = others.unsqueeze(0).repeat(count, 1, 1)
+        if count and positions.any():
+            draws[:, positions] = self.blind.draw_tokens(probs[positions].unsqueeze(0).expand(count, -1, -1),
+                                                         self.generator)
+        return draws
 
     def transition(self, x_t, kernel, t, h, generator=None):
         """K draws of x_{t+h} ~ kernel sharing which positions move, one kept. Candidate 0 is the blind transition
