@@ -14,6 +14,7 @@ that sampled it) and the ratio to the 1024-step teacher's, and its forward-equiv
 K candidates per jump and M filler draws each for an energy over whole proposals (M = 1 otherwise).
 
 An oracle energy is not a network: its forward-equivalents are left empty (its seconds are measured all the same).
+Parameter counts and lengths are read from each checkpoint once and recorded beside the rows (checkpoint_sizes.py).
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import checkpoint_sizes  # noqa: E402
 import results_io  # noqa: E402
 from quality import matched_ratio  # noqa: E402
 from results_io import markdown_table, read_rows  # noqa: E402
-
-from lightning_tsdfm.modules.checkpoint import load_module  # noqa: E402
 
 BENCHMARK = "cost_quality"
 REFERENCE = "teacher-1024"
@@ -44,12 +44,12 @@ def first_hitting_forwards(steps: int, length: int) -> float:
 
 def parameters(checkpoint: str, kind: str | tuple[str, ...]) -> int:
     """Parameters of the network of a checkpoint's module (its ``net``: no frozen teacher, no EMA copy)."""
-    return sum(p.numel() for p in load_module(checkpoint, expected_kind=kind).net.parameters())
+    return checkpoint_sizes.size(checkpoint, kind)["parameters"]
 
 
 def sequence_length(checkpoint: str) -> int:
     """L, the positions a checkpoint's denoiser samples."""
-    return load_module(checkpoint, expected_kind=("teacher", "student")).hparams.seq_len
+    return checkpoint_sizes.size(checkpoint, ("teacher", "student"))["seq_len"]
 
 
 def energy_parameters(name: str) -> int | None:
@@ -107,12 +107,8 @@ def _ratio(name: str, row: dict, baseline: dict | None) -> dict:
     return {f"ratio_to_{name}": ratio, se_key: se}
 
 
-def write_report(rows: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def write_report(rows: list[dict], plot: bool = True) -> None:
+    """The table (cost_quality.md) and, with ``plot``, perplexity against seconds per sequence (cost_quality.png)."""
     measured = "; ".join(f"{judge} judge, {n} samples, seed {seed}"
                          for judge, n, seed in sorted({(r["judge"], r["n_samples"], r["seed"]) for r in rows}))
     lines = ["# Quality per unit of sampling cost", "",
@@ -121,6 +117,13 @@ def write_report(rows: list[dict]) -> None:
              "cost_quality.jsonl; each row's command is in the jsonl.", "",
              markdown_table(rows, COLUMNS), ""]
     (results_io.RESULTS / f"{BENCHMARK}.md").write_text("\n".join(lines))
+    if not plot:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 5))
     for row in rows:
         ax.scatter(row["seconds_per_sequence"], row["matched_gen_ppl"], s=20)

@@ -90,18 +90,21 @@ def ratio_to_first(rows: list[dict], first: str) -> list[dict]:
             for r in rows if r["method"] not in ("data", first) and where(r) in base]
 
 
-def write_report(rows: list[dict], first: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def write_report(rows: list[dict], first: str, plot: bool = True) -> None:
+    """The table and the ratios to ``first`` (diagnostics.md) and, with ``plot``, both against training steps (.png)."""
     rows = sorted(rows, key=lambda r: (r["dataset"], r["source"], r["method"], r.get("train_steps") or 0, r["steps"] or 0))
     ratios = ratio_to_first(rows, first)
     (results_io.RESULTS / "diagnostics.md").write_text(
         "# diagnostics\n\nGenerated from diagnostics.jsonl by benchmarks/diagnostics.py; commands are in the rows.\n\n"
         + markdown_table(rows, COLUMNS) + f"\n\n## Perplexity over {first}'s at equal training and sampling steps\n\n"
         + markdown_table(ratios, ["dataset", "source", "judge", "method", "train_steps", "steps", "ratio"]) + "\n")
+    if not plot:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     panels = sorted({(r["dataset"], r["judge"], r["source"]) for r in rows if r["method"] != "data"})
     fig, axes = plt.subplots(2, max(1, len(panels)), figsize=(5.2 * max(1, len(panels)), 8), squeeze=False)
     for col, (dataset, judge, source) in enumerate(panels):

@@ -218,9 +218,13 @@ def main() -> None:
         rows += costs
         rows += sampling_speed(size, accelerator, teacher, student, common)
     print(f"gpu_check: {len(rows)} rows in {time.perf_counter() - started:.0f} s")
-    all_rows = results_io.replace_rows(BENCHMARK, rows, device=common["device"], size=size_name)
-    (results_io.RESULTS / f"{BENCHMARK}.md").write_text(results_io.markdown_table(all_rows, COLUMNS) + "\n")
+    write_page(results_io.replace_rows(BENCHMARK, rows, device=common["device"], size=size_name))
     print(results_io.markdown_table(rows, COLUMNS))
+
+
+def write_page(rows: list[dict]) -> None:
+    """gpu_check.md: the table of every row."""
+    (results_io.RESULTS / f"{BENCHMARK}.md").write_text(results_io.markdown_table(rows, COLUMNS) + "\n")
 
 
 if __name__ == "__main__":

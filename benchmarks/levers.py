@@ -171,15 +171,20 @@ def lever_row(rows: list[dict], lever: Lever, reference: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.parse_args()
-    rows = read_rows("frontier")
+    table = write_page(read_rows("frontier"))
+    print(f"wrote {results_io.RESULTS / 'levers.md'}: {sum(isinstance(r['ratio'], float) for r in table)} of "
+          f"{len(table)} levers measured")
+
+
+def write_page(rows: list[dict]) -> list[dict]:
+    """levers.md from the frontier rows ``rows``; returns the table's rows."""
     table = [lever_row(rows, lever, reference) for lever in LEVERS for reference in REFERENCES[lever.dataset]]
-    path = results_io.RESULTS / "levers.md"
-    path.write_text(
+    (results_io.RESULTS / "levers.md").write_text(
         "# levers\n\nGenerated from frontier.jsonl by benchmarks/levers.py. Each lever is an arm against its twin at "
         "8 sampling steps, matched at the 1024-step teacher's T = 1 entropy (reference teacher-1024) or the data's "
         "(reference data). ratio: arm_ppl / twin_ppl (below 1: the lever helps); log_ratio_stderr: SE of its log; "
         "z: the log ratio in SEs; the stage trains and measures the arm.\n\n" + markdown_table(table, COLUMNS) + "\n")
-    print(f"wrote {path}: {sum(isinstance(r['ratio'], float) for r in table)} of {len(table)} levers measured")
+    return table
 
 
 if __name__ == "__main__":

@@ -283,9 +283,14 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
         sweeps = [r for r in all_rows if r["dataset"] == dataset and not r.get("reference")]
         all_rows = replace_rows(benchmark, frontier_rows(sweeps, common), lambda r: bool(r.get("reference")),
                                 dataset=dataset)
-    holds_matched_rows = any(r.get("reference") for r in all_rows)  # a sweep added to a frontier file without --frontier
-    (write_frontier_report if frontier or holds_matched_rows else write_report)(benchmark, all_rows)
+    (write_frontier_report if frontier or holds_matched_rows(all_rows) else write_report)(benchmark, all_rows)
     return all_rows
+
+
+def holds_matched_rows(rows: list[dict]) -> bool:
+    """Whether ``rows`` are a frontier file's (matched-entropy rows beside the sweeps), also when a sweep was added to
+    it without --frontier."""
+    return any(r.get("reference") for r in rows)
 
 
 def model_label(row: dict) -> str:
@@ -296,17 +301,20 @@ def model_label(row: dict) -> str:
     return row["method"] + (f" ({compass} compass)" if compass else "")
 
 
-def write_report(benchmark: str, rows: list[dict]) -> None:
+def write_report(benchmark: str, rows: list[dict], plot: bool = True) -> None:
+    """The table (``<benchmark>.md``) and, with ``plot``, perplexity and entropy against steps (``.png``)."""
+    (results_io.RESULTS / f"{benchmark}.md").write_text(
+        f"# {benchmark}\n\nGenerated from {benchmark}.jsonl by benchmarks/quality.py; commands are in the rows.\n\n"
+        + markdown_table(rows, COLUMNS) + "\n"
+    )
+    if not plot:
+        return
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    (results_io.RESULTS / f"{benchmark}.md").write_text(
-        f"# {benchmark}\n\nGenerated from {benchmark}.jsonl by benchmarks/quality.py; commands are in the rows.\n\n"
-        + markdown_table(rows, COLUMNS) + "\n"
-    )
     panels = sorted({(r["dataset"], r["judge"]) for r in rows if r["method"] != "data"})
     fig, axes = plt.subplots(2, max(1, len(panels)), figsize=(4.8 * max(1, len(panels)), 7), squeeze=False)
     every_curve = sorted({(model_label(r), r["source"]) for r in rows if r["method"] != "data"})
@@ -371,14 +379,9 @@ def matched_ratio(row: dict, baseline: dict) -> tuple[float, float]:
             math.hypot(row["matched_nll_stderr"], baseline["matched_nll_stderr"]))
 
 
-def write_frontier_report(benchmark: str, rows: list[dict]) -> None:
-    """The matched-entropy table, the ratios to the blind student, the sweep rows, and perplexity against
+def write_frontier_report(benchmark: str, rows: list[dict], plot: bool = True) -> None:
+    """The matched-entropy table, the ratios to the blind student, the sweep rows, and (``plot``) perplexity against
     entropy per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     matched = [r for r in rows if r.get("reference")]
     sweep = [r for r in rows if not r.get("reference")]
     (results_io.RESULTS / f"{benchmark}.md").write_text(
@@ -391,6 +394,13 @@ def write_frontier_report(benchmark: str, rows: list[dict]) -> None:
         + markdown_table(ratio_rows(matched), RATIO_COLUMNS)
         + "\n\n## Temperature sweeps\n\n" + markdown_table(sweep, COLUMNS) + "\n"
     )
+    if not plot:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     panels = sorted({(r["dataset"], r["judge"], r["source"]) for r in sweep if r["method"] != "data"})
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5.5 * max(1, len(panels)), 4.5), squeeze=False)
     palette = plt.get_cmap("tab20")

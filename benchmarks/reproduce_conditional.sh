@@ -3,22 +3,16 @@
 # completed by the 1024-step first-hitting teacher, the teacher at 8 steps and the blind 8-step student, each
 # completion scored exactly by the language given what was known (benchmarks/conditional.py). Two templates: a
 # prefix (the first 64 tokens known, 64 continued) and an infill (tokens 32..95 filled between a known head and
-# tail). Takes the checkpoints of benchmarks/reproduce_textlike.sh (stages teachers, students):
-#   benchmarks/reproduce_conditional.sh conditional
-# Run from the repository root after `make install`; writes benchmarks/results/conditional.{jsonl,md}.
+# tail). Takes the checkpoints of benchmarks/reproduce_textlike.sh (stages teachers, students; benchmarks/run.py
+# trains them when they are missing):
+#   benchmarks/reproduce_conditional.sh conditional [--dry-run] [--allow-dirty]
+# The stage is its arms in benchmarks/registry/conditional.yaml, run by benchmarks/run.py. Run from the repository
+# root after `make install`; writes benchmarks/results/conditional.{jsonl,md}.
 set -euo pipefail
-STAGE=${1:-conditional}
 source benchmarks/stages.sh
-T=runs/textlike_teacher_mask/checkpoints/last.ckpt
-S=runs/textlike_student_mask/checkpoints/last.ckpt
-
-if [ "$STAGE" = conditional ]; then    # 256 conditions a template, one completion each
-  for checkpoint in "$T" "$S"; do
-    [ -f "$checkpoint" ] || { echo "missing $checkpoint: run benchmarks/reproduce_textlike.sh teachers students" >&2; exit 1; }
-  done
-  $PY benchmarks/conditional.py --dataset synthetic-textlike --config configs/textlike_teacher.yaml \
-    --template prefix:64 --template infill:32:96 --num-conditions 256 --seed 0 --batch-size 64 \
-    --model "teacher:1024:first_hitting=$T" \
-    --model "teacher:8=$T" \
-    --model "student-blind:8=$S"
-fi
+split_arguments "$@"
+STAGE=${WORDS[0]:-conditional}
+case $STAGE in
+  conditional) $PY benchmarks/run.py --stage "reproduce_conditional.sh conditional" "${FLAGS[@]}" ;;
+  *) echo "unknown stage $STAGE: conditional" >&2; exit 2 ;;
+esac

@@ -11,7 +11,8 @@ import json
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
@@ -41,17 +42,29 @@ def this_command() -> str:
 def replace_rows(benchmark: str, rows: list[dict], replaced: Callable[[dict], bool] | None = None, **match) -> list[dict]:
     """Drop the stored rows whose fields equal ``match`` (e.g. dataset="synthetic") and, when given, for which
     ``replaced(row)`` is true; append ``rows``, write the file, return all rows."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{benchmark}.jsonl"
-    with open(path.with_suffix(".lock"), "w") as lock:  # two benchmark runs may finish at once: one at a time
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(benchmark):
         kept = [r for r in read_rows(benchmark)
                 if any(r.get(k) != v for k, v in match.items()) or (replaced is not None and not replaced(r))]
         all_rows = kept + rows
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in all_rows))
-        tmp.replace(path)
+        write_rows(RESULTS / f"{benchmark}.jsonl", all_rows)
     return all_rows
+
+
+@contextmanager
+def locked(benchmark: str) -> Iterator[None]:
+    """Hold ``<benchmark>.lock`` for the block: two benchmark runs may finish at once, one writes at a time."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / f"{benchmark}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """``rows`` as the JSON lines of ``path``, replaced at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(path)
 
 
 def read_rows(benchmark: str) -> list[dict]:

@@ -21,8 +21,9 @@ import lightning as L
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+import results_io  # noqa: E402
 from quality import datamodule_from_config  # noqa: E402
-from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_command  # noqa: E402
+from results_io import git_commit, markdown_table, replace_rows, this_command  # noqa: E402
 from step_timer import StepTimer  # noqa: E402
 
 from lightning_tsdfm import StudentModule, TrajectoryShaper  # noqa: E402
@@ -84,10 +85,14 @@ def main() -> None:
         row["steps_per_second"] = 1.0 / row["seconds_per_step"]
         row["cost_vs_blind"] = row["seconds_per_step"] / blind
         print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
-    all_rows = replace_rows(BENCHMARK, rows, dataset=args.dataset, source=source)
-    (RESULTS / f"{BENCHMARK}.md").write_text(
+    write_page(replace_rows(BENCHMARK, rows, dataset=args.dataset, source=source))
+
+
+def write_page(rows: list[dict]) -> None:
+    """shaping_cost.md: the table of every row."""
+    (results_io.RESULTS / f"{BENCHMARK}.md").write_text(
         f"# {BENCHMARK}\n\nGenerated from {BENCHMARK}.jsonl by benchmarks/shaping_cost.py; commands are in the rows.\n\n"
-        + markdown_table(all_rows, COLUMNS) + "\n")
+        + markdown_table(rows, COLUMNS) + "\n")
 
 
 if __name__ == "__main__":

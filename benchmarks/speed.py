@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+import results_io  # noqa: E402
 from quality import parse_model  # noqa: E402
-from results_io import RESULTS, git_commit, markdown_table, replace_rows, this_command  # noqa: E402
+from results_io import git_commit, markdown_table, replace_rows, this_command  # noqa: E402
 
 from lightning_tsdfm.modules import load_module  # noqa: E402
 
@@ -66,10 +67,14 @@ def main() -> None:
         first = next(r for r in rows if r["source"] == row["source"])
         row["speedup_vs_first"] = first["seconds_per_sequence"] / row["seconds_per_sequence"]
         print(markdown_table([row], COLUMNS).splitlines()[-1], flush=True)
-    all_rows = replace_rows(BENCHMARK, rows, dataset=args.dataset)
-    (RESULTS / f"{BENCHMARK}.md").write_text(
+    write_page(replace_rows(BENCHMARK, rows, dataset=args.dataset))
+
+
+def write_page(rows: list[dict]) -> None:
+    """speed.md: the table of every row."""
+    (results_io.RESULTS / f"{BENCHMARK}.md").write_text(
         f"# {BENCHMARK}\n\nGenerated from {BENCHMARK}.jsonl by benchmarks/speed.py; commands are in the rows.\n\n"
-        + markdown_table(all_rows, COLUMNS) + "\n"
+        + markdown_table(rows, COLUMNS) + "\n"
     )
 
 

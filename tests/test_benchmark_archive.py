@@ -1,0 +1,100 @@
+"""benchmarks/archive.py: rows that no longer follow from the registry move to results/archive/, each with its
+reason; the rows that stay keep their order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lightning_helpers import BENCHMARKS
+
+TRAININGS = """
+teacher:
+  config: configs/synthetic_tiny.yaml
+  overrides: []
+  start_from: null
+  shaping: null
+  stages: [tiny]
+student:
+  config: configs/synthetic_student.yaml
+  overrides: [--model.init_args.teacher_checkpoint=runs/teacher/checkpoints/last.ckpt]
+  start_from: null
+  shaping: {compass: runs/compass/checkpoints/last.ckpt, num_candidates: 16, policy: boltzmann,
+            selection_temperature: 1.0, switch_time: 0.5, shape_from: 0.0, filler_draws: 1}
+  stages: [tiny]
+compass:
+  config: configs/synthetic_compass.yaml
+  overrides: [--model.init_args.teacher_checkpoint=runs/teacher/checkpoints/last.ckpt]
+  start_from: null
+  shaping: null
+  stages: [tiny]
+"""
+ARMS = """
+benchmark: frontier
+script: quality
+arms:
+  - name: student
+    stages: [tiny]
+    model: {method: student-shaped, source: mask, checkpoint: runs/student/checkpoints/last.ckpt}
+    sampling: {sampler: ancestral, steps: [8], temperatures: [0.9, 1.0], step_sizes: null, batch_size: null}
+    sampling_shaping: null
+    judging: {dataset: synthetic, data_config: configs/synthetic_tiny.yaml, judges: [oracle], num_samples: 256,
+              seed: 0, frontier: true, samples_dir: runs/samples}
+    compare_with: []
+"""
+
+
+def sweep(temperature, commit="abc1234", **fields):
+    return {"benchmark": "frontier", "dataset": "synthetic", "source": "mask", "method": "student-shaped", "steps": 8,
+            "judge": "oracle", "sampling_temperature": temperature, "n_samples": 256, "seed": 0, "sampler": "ancestral",
+            "checkpoint": "runs/student/checkpoints/last.ckpt", "compass": "learned", "k": 16, "policy": "boltzmann",
+            "selection_temperature": 1.0, "commit": commit, **fields}
+
+
+def matched(bracket):
+    return {**sweep(None), "reference": "data", "bracket": bracket, "matched_gen_ppl": 5.0}
+
+
+@pytest.fixture
+def archive(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import archive
+    import arms
+
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    (registry / "trainings.yaml").write_text(TRAININGS)
+    (registry / "frontier.yaml").write_text(ARMS)
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(archive.results_io, "RESULTS", results)
+    return archive, arms.load(registry), results
+
+
+def test_dirty_rows_rows_of_other_settings_and_rows_interpolated_from_them_move(archive):
+    archive, registry, results = archive
+    rows = [{"method": "data", "dataset": "synthetic", "judge": "oracle", "commit": "abc1234"},  # data: stays
+            sweep(0.9), sweep(1.0),  # the arm's settings: stay
+            sweep(0.9, commit="abc1234-dirty", steps=4, method="student-blind", compass=None, k=None),  # dirty
+            sweep(0.9, k=4, policy="argmin", method="student-shaped", steps=16),  # K = 4 argmin: the arm trains K = 16
+            sweep(1.3),  # a temperature the arm does not sweep
+            {**sweep(1.0), "method": "student-other"},  # no arm measures it: stays
+            matched([0.9, 1.0]), matched([1.0, 1.3])]
+    (results / "frontier.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert sum(archive.archive(registry, dry_run=True)["frontier"].values()) == 4
+    assert len((results / "frontier.jsonl").read_text().splitlines()) == len(rows)  # a dry run moves nothing
+    assert not (results / "archive").exists()
+    moved = dict(archive.archive(registry)["frontier"])
+    assert moved == {"measured from a tree with uncommitted changes": 1, "frontier/student now names other settings": 2,
+                     "interpolated from archived sweep rows": 1}
+    kept = [json.loads(line) for line in (results / "frontier.jsonl").read_text().splitlines()]
+    assert kept == [rows[0], rows[1], rows[2], rows[6], rows[7]]
+    gone = [json.loads(line) for line in (results / "archive" / "frontier.jsonl").read_text().splitlines()]
+    assert [{k: v for k, v in r.items() if k != "archive_reason"} for r in gone] == [rows[3], rows[4], rows[5], rows[8]]
+    reasons = [r["archive_reason"] for r in gone]
+    assert reasons[0] == "measured from a tree with uncommitted changes (abc1234-dirty)"
+    assert "trained with num_candidates 4, the arm names 16" in reasons[1] and "policy 'argmin'" in reasons[1]
+    assert "sampling_temperature 1.3, the arm names [0.9, 1.0]" in reasons[2]
+    assert reasons[3] == "interpolated from archived sweep rows"
+    assert archive.archive(registry) == {}  # once moved, every row follows from the registry
+
