@@ -17,11 +17,14 @@
 #   benchmarks/reproduce_compass.sh fillers       # the marginal over M filler draws of the open positions: the
 #                                                 #   instrument at M = 1, 4, 16 (128 states) and guided 8-step rows
 #                                                 #   at M = 4 (small causal LM at K = 4, sequence oracle at K = 16)
+#   benchmarks/reproduce_compass.sh corpus        # the embedded corpus (SmolLM2-135M judge, 256 samples): the demo's
+#                                                 #   student guided by the demo's causal LM against itself blind and the
+#                                                 #   teacher at 8 and 1024 steps (needs `make demo` first, ~15 min)
 # Needs the text-like teacher, NCE compass and blind student (benchmarks/reproduce_textlike.sh, or the cached copies
 # placed under runs/ as their README says). Run from the repository root; a stage whose run directory has a .done
 # marker is skipped.
 set -euo pipefail
-STAGE=${1:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers}
+STAGE=${1:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|corpus}
 source benchmarks/stages.sh
 T=runs/textlike_teacher_mask/checkpoints/last.ckpt
 S=runs/textlike_student_mask/checkpoints/last.ckpt
@@ -84,5 +87,17 @@ if [ "$STAGE" = fillers ]; then
     --model "student-guided-smalllm-is4-m4:mask:8=$S@ar:$SMALL:4:importance:filler_draws=4"
   $PY benchmarks/quality.py "${QUALITY[@]}" --temperatures 0.6,0.7,0.8 \
     --model "student-guided-seqoracle-is16-m4:mask:8=$S@oracle-sequence:16:importance:filler_draws=4"
+  $PY benchmarks/cost_quality.py
+fi
+
+if [ "$STAGE" = corpus ]; then  # the demo's checkpoints; the causal LM is neither judge (SmolLM2-135M judges)
+  D=runs/demo
+  CORPUS=(--dataset web-bible --config configs/demo_text_teacher.yaml --judges smollm2 --num-samples 256 --seed 0
+          --samples-dir runs/benchmarks/samples --keep-other-models --benchmark cost_quality --frontier)
+  $PY benchmarks/quality.py "${CORPUS[@]}" --temperatures 1.0 --model "teacher:mask:1024:first_hitting=$D/teacher.ckpt"
+  $PY benchmarks/quality.py "${CORPUS[@]}" --temperatures 0.9,1.0,1.1 --model "teacher:mask:8=$D/teacher.ckpt" \
+    --model "student-blind:mask:8=$D/student_blind.ckpt" \
+    --model "student-guided-lm-is16:mask:8=$D/student_blind.ckpt@ar:$D/causal_lm.ckpt:16:importance:filler_draws=1" \
+    --model "student-guided-lm-is4:mask:8=$D/student_blind.ckpt@ar:$D/causal_lm.ckpt:4:importance:filler_draws=1"
   $PY benchmarks/cost_quality.py
 fi
