@@ -98,3 +98,20 @@ def test_dirty_rows_rows_of_other_settings_and_rows_interpolated_from_them_move(
     assert reasons[3] == "interpolated from archived sweep rows"
     assert archive.archive(registry) == {}  # once moved, every row follows from the registry
 
+
+
+def test_every_committed_row_follows_from_the_registry(monkeypatch):
+    """No committed row would move: rows measured from a tree with uncommitted changes, or that record other settings
+    than their arm names, are in results/archive (benchmarks/run.py --archive moves them)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import archive
+    import arms
+    import results_io
+
+    registry = arms.load()
+    moving = []
+    for path in sorted(results_io.RESULTS.glob("*.jsonl")):
+        rows = results_io.read_rows(path.stem)
+        benchmark_arms = [a for a in registry.arms.values() if a.benchmark == path.stem]
+        moving += [f"{path.name}: {reason}" for reason in archive.reasons(rows, benchmark_arms, registry) if reason]
+    assert not moving, moving[:5]
