@@ -141,9 +141,12 @@ def filler_draws(row: dict) -> int | None:
 
 
 def measured_here(rows: list[dict]):
-    """Whether a stored row is one that ``rows`` measure again: the same compass label, scoring and M."""
-    keys = {(r["compass"], r["scoring"], filler_draws(r)) for r in rows}
-    return lambda row: (row["compass"], row["scoring"], filler_draws(row)) in keys
+    """Whether a stored row is one that ``rows`` measure again: the same compass label, scoring, M and state count."""
+    def key(row: dict) -> tuple:
+        return row["compass"], row["scoring"], filler_draws(row), row["n_states"]
+
+    keys = set(map(key, rows))
+    return lambda row: key(row) in keys
 
 
 def write_report(rows: list[dict]) -> None:
