@@ -23,11 +23,18 @@ RESULTS = Path(__file__).parent / "results"
 ARCHIVED_COMMIT = "$Format:%h$"
 
 
+#: the results directory as a path from the repository root (its changes do not make a measurement's code dirty)
+RESULTS_IN_REPOSITORY = "benchmarks/results"
+
+
 def git_commit() -> str:
-    """The checkout's short commit (with -dirty for uncommitted changes), else the archived commit, else unknown."""
+    """The checkout's short commit (with -dirty for uncommitted changes outside the results, which are the benchmarks'
+    own output, not what they measure), else the archived commit, else unknown."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=Path(__file__).parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                f":(exclude,top){RESULTS_IN_REPOSITORY}"],
+                               capture_output=True, text=True, cwd=Path(__file__).parent)
     except OSError:
         out = None
     if out is not None and out.returncode == 0:

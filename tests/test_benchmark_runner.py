@@ -140,3 +140,25 @@ def test_stages_sh_refuses_an_argument_it_would_drop(tmp_path):
     script = f"source {BENCHMARKS}/stages.sh; TSDFM=true; fit name configs/x.yaml runs/other --trainer.max_steps=2"
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 2 and "unexpected argument 'runs/other'" in done.stderr
+
+
+def test_a_changed_results_file_does_not_make_the_measured_code_dirty(tmp_path):
+    """Rows record the commit of the code that measured them: the results the benchmarks write are their output."""
+    import importlib.util
+    import shutil
+    import subprocess
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    shutil.copy(BENCHMARKS / "results_io.py", tmp_path / "benchmarks" / "results_io.py")
+    (tmp_path / "benchmarks" / "results" / "rows.jsonl").write_text("{}\n")
+    git = ["git", "-C", str(tmp_path), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "rows"], check=True)
+    spec = importlib.util.spec_from_file_location("copied_results_io", tmp_path / "benchmarks" / "results_io.py")
+    copied = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(copied)
+    (tmp_path / "benchmarks" / "results" / "rows.jsonl").write_text("{}\n{}\n")
+    assert not copied.git_commit().endswith("-dirty")
+    (tmp_path / "benchmarks" / "results_io.py").write_text("# changed code\n")
+    assert copied.git_commit().endswith("-dirty")
