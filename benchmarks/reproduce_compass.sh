@@ -15,7 +15,7 @@
 #                                                 #   750 steps, the blind student's config), then its frontier rows
 #                                                 #   beside the blind twin's in cost_quality
 #   benchmarks/reproduce_compass.sh fillers       # the marginal over M filler draws of the open positions: the
-#                                                 #   instrument at M = 1, 4, 16 (128 states) and guided 8-step rows
+#                                                 #   instrument at M = 1, 4, 16 (64 states) and guided 8-step rows
 #                                                 #   at M = 4 (small causal LM at K = 4, sequence oracle at K = 16)
 #   benchmarks/reproduce_compass.sh corpus        # the embedded corpus (SmolLM2-135M judge, 256 samples): the demo's
 #                                                 #   student guided by the demo's causal LM against itself blind and the

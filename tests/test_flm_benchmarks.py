@@ -43,7 +43,7 @@ def benchmarks(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     quality, speed = importlib.import_module("quality"), importlib.import_module("speed")
     monkeypatch.setattr(quality.results_io, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(speed, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(speed.results_io, "RESULTS", tmp_path / "results")
     return quality, speed
 
 
