@@ -196,3 +196,14 @@ def test_proposal_energies_refuse_what_they_cannot_score():
     kernel = torch.full((2, 8, VOCAB), 1.0 / VOCAB)
     with pytest.raises(UserError, match="whole proposals"):
         jump.transition(torch.zeros(2, 8, dtype=torch.long), kernel, torch.full((2,), 0.5), torch.full((2,), 0.1))
+
+
+def test_fillers_drawn_per_candidate_enter_each_candidate_s_energy_even_one_each():
+    """With its own filler f_k (log q [K, 1, B]) a candidate's energy is -log p(x_t, y_k, f_k) + log q(f_k): the
+    proposal's q no longer cancels between candidates, so it is not passed through."""
+    drawn = torch.zeros(2, 1, 1, 4, dtype=torch.long)
+    log_q = torch.tensor([[[-1.0]], [[-3.0]]], dtype=torch.float64)  # [K, M, B]
+    flat = Proposals(drawn, log_q).energies(lambda x, t: torch.zeros(x.shape), torch.zeros(1))
+    assert flat.sum(-1)[:, 0].tolist() == pytest.approx([-1.0, -3.0])  # E_k = 0 + log q(f_k)
+    shared = Proposals(drawn, log_q[0]).energies(lambda x, t: torch.ones(x.shape), torch.zeros(1))
+    assert torch.equal(shared, torch.ones(2, 1, 4))  # one shared filler: the energy's own per-token values

@@ -27,7 +27,8 @@ Energies = Callable[[Tensor, Tensor], Tensor]  # (x [N, L], t [N]) -> per-token 
 @dataclass
 class Proposals:
     """Whole draws x1_hat [K, M, B, L] (candidate k's revealed tokens completed by filler m) and the fillers' log
-    q(f_m | x_t) [M, B] (None for M = 1, where it is common to every candidate)."""
+    q(f_m | x_t): [M, B] for fillers shared by the candidates (None allowed for one shared filler, whose q is common
+    to every candidate), or [K, M, B] for fillers drawn per candidate."""
 
     drawn: Tensor
     filler_log_q: Tensor | None
@@ -42,10 +43,6 @@ class Proposals:
         drawn = torch.where(moves, revealed[:, None], filled[None])  # [K, M, B, L]
         log_q = log_probs.expand(len(fillers), -1, -1, -1).gather(-1, fillers[..., None]).squeeze(-1)
         return cls(drawn, torch.where(open_positions, log_q, 0.0).sum(-1))
-
-    @property
-    def num_fillers(self) -> int:
-        return self.drawn.shape[1]
 
     def energies(self, energy: Energies, t: Tensor) -> Tensor:
         """Per-token energies [K, B, L] of the K candidates at times ``t`` [B]: the energy's own for M = 1; else E_k
