@@ -29,9 +29,8 @@ from torch import Tensor
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.losses import forward_kl, reverse_kl
 from lightning_tsdfm.modules import read_checkpoint_header
-from lightning_tsdfm.modules.frozen import FrozenReference
-from lightning_tsdfm.modules.fully_sharded import unsharded_copy
 from lightning_tsdfm.modules.optim import OptimizerConfig
+from lightning_tsdfm.modules.round_teacher import RoundTeacherMixin
 from lightning_tsdfm.modules.teacher_checkpoint import TeacherCheckpoint, adopt, read_teacher
 from tsdfm_duo.band import DISTILLATION_KAPPA
 from tsdfm_duo.module import DUOModule
@@ -76,7 +75,7 @@ def teacher_setting(hparams: dict, name: str, default: Any) -> Any:
     return default
 
 
-class DCDModule(DUOModule):
+class DCDModule(RoundTeacherMixin, DUOModule):
     """A DUO student distilled by Discrete Consistency Distillation in rounds that double the gap.
 
     Args:
@@ -94,6 +93,7 @@ class DCDModule(DUOModule):
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
 
+    round_teacher_key = "dcd"  # where the round teacher sits in a checkpoint
     checkpoint_kind = "duo_dcd"
     not_shapeable_because = NOT_SHAPEABLE
     default_kappa_range = DISTILLATION_KAPPA
@@ -128,8 +128,7 @@ class DCDModule(DUOModule):
                          t_max=teacher_setting(hparams, "t_max", 0.999), seed=seed)
         self.save_hyperparameters()
         adopt(self, teacher)
-        self._round_teacher: FrozenReference | None = None
-        self._teacher_round = -1
+        self.init_round_teacher()
 
     # ---- rounds
 
@@ -139,18 +138,6 @@ class DCDModule(DUOModule):
     def gap(self, round_: int) -> float:
         """Delta_r = 2^r / N."""
         return 2**round_ / self.hparams.teacher_steps
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        round_ = self.current_round()
-        if round_ != self._teacher_round:  # the student at the start of the round becomes its teacher
-            self._round_teacher = FrozenReference(unsharded_copy(self.net))
-            self._teacher_round = round_
-
-    def round_teacher(self) -> torch.nn.Module:
-        """The teacher of the current round (the student itself before any training step)."""
-        if self._round_teacher is None:
-            self._round_teacher, self._teacher_round = FrozenReference(unsharded_copy(self.net)), self.current_round()
-        return self._round_teacher.module
 
     # ---- the consistency loss
 
@@ -185,18 +172,3 @@ class DCDModule(DUOModule):
         super().validation_step(x1, batch_idx)
         loss, _ = self.consistency_loss(x1, self.validation_generator(batch_idx, x1.device, offset=1))
         self.log("val/consistency", loss)
-
-    # ---- checkpoint: the round teacher travels with the student
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        if self._round_teacher is not None:
-            checkpoint["dcd"] = {"round": self._teacher_round, "teacher": self._round_teacher.module.state_dict()}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)
-        saved = checkpoint.get("dcd")
-        if saved is not None:
-            teacher = unsharded_copy(self.net)
-            teacher.load_state_dict(saved["teacher"])
-            self._round_teacher, self._teacher_round = FrozenReference(teacher), saved["round"]

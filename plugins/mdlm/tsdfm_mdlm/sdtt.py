@@ -17,20 +17,19 @@ inherits MDLM's blind sampling; the round teacher is held by reference and saved
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor
 
 from lightning_tsdfm.losses import reverse_kl
-from lightning_tsdfm.modules.frozen import FrozenReference
-from lightning_tsdfm.modules.fully_sharded import unsharded_copy
 from lightning_tsdfm.modules.optim import OptimizerConfig
+from lightning_tsdfm.modules.round_teacher import RoundTeacherMixin
 from lightning_tsdfm.modules.teacher_checkpoint import adopt, read_teacher
 from tsdfm_mdlm.module import MDLMModule
 
 
-class SDTTModule(MDLMModule):
+class SDTTModule(RoundTeacherMixin, MDLMModule):
     """MDLM student distilled in rounds that double its step size.
 
     Args:
@@ -45,6 +44,7 @@ class SDTTModule(MDLMModule):
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
 
+    round_teacher_key = "sdtt"  # where the round teacher sits in a checkpoint
     checkpoint_kind = "mdlm_sdtt"
 
     def __init__(
@@ -69,8 +69,7 @@ class SDTTModule(MDLMModule):
                          t_max=teacher.hparams.get("t_max", 0.999), seed=seed)
         self.save_hyperparameters()
         adopt(self, teacher)
-        self._round_teacher: FrozenReference | None = None
-        self._teacher_round = -1
+        self.init_round_teacher()
 
     # ---- rounds
 
@@ -80,12 +79,6 @@ class SDTTModule(MDLMModule):
     def student_step_size(self, round_: int) -> float:
         """h_r = 2^(r+1) / N0."""
         return 2 ** (round_ + 1) / self.hparams.teacher_steps
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        round_ = self.current_round()
-        if round_ != self._teacher_round:  # the student at the start of the round becomes its teacher
-            self._round_teacher = FrozenReference(unsharded_copy(self.net))
-            self._teacher_round = round_
 
     # ---- the target
 
@@ -110,18 +103,3 @@ class SDTTModule(MDLMModule):
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/round", float(round_))
         return loss
-
-    # ---- checkpoint: the round teacher travels with the student
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        if self._round_teacher is not None:
-            checkpoint["sdtt"] = {"round": self._teacher_round, "teacher": self._round_teacher.module.state_dict()}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)
-        saved = checkpoint.get("sdtt")
-        if saved is not None:
-            teacher = unsharded_copy(self.net)
-            teacher.load_state_dict(saved["teacher"])
-            self._round_teacher, self._teacher_round = FrozenReference(teacher), saved["round"]
