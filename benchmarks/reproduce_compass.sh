@@ -17,6 +17,12 @@
 #   benchmarks/reproduce_compass.sh fillers       # the marginal over M filler draws of the open positions: the
 #                                                 #   instrument at M = 1, 4, 16 (64 states) and guided 8-step rows
 #                                                 #   at M = 4 (small causal LM at K = 4, sequence oracle at K = 16)
+#   benchmarks/reproduce_compass.sh path-lm       # the path LM, a causal LM of the noised states whose energy
+#                                                 #   -log p_t(x_t) estimates the state oracle's (configs/
+#                                                 #   textlike_path_lm.yaml, ~15 min): the instrument, and guided
+#                                                 #   8-step rows at K = 4, 16 (importance)
+#   benchmarks/reproduce_compass.sh path-lm-distilled  # a student distilled with the path LM (importance, K = 16, 750
+#                                                 #   steps), then its frontier rows beside the blind twin's
 #   benchmarks/reproduce_compass.sh corpus        # the embedded corpus (SmolLM2-135M judge, 256 samples): the demo's
 #                                                 #   student guided by the demo's causal LM against itself blind and the
 #                                                 #   teacher at 8 and 1024 steps (needs `make demo` first, ~15 min)
@@ -28,12 +34,12 @@
 set -euo pipefail
 source benchmarks/stages.sh
 split_arguments "$@"
-STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|corpus}
+STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-distilled|corpus}
 case $STAGE in
-  causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers)
+  causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-distilled)
     $PY benchmarks/run.py --stage "reproduce_compass.sh $STAGE" "${FLAGS[@]}" ;;
   corpus) ;;  # the demo's checkpoints (make demo), not trainings of the registry
-  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers or corpus" >&2
+  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-distilled or corpus" >&2
      exit 2 ;;
 esac
 

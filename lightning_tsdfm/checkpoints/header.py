@@ -9,6 +9,9 @@ from lightning_tsdfm.errors import UserError
 #: the kind of a causal LM's checkpoint (:class:`~lightning_tsdfm.modules.CausalLMModule`), which judges and
 #: energies load by kind
 CAUSAL_LM_KIND = "causal_lm"
+#: the kind of a path LM's checkpoint (:class:`~lightning_tsdfm.modules.PathLMModule`), which the compass loader
+#: accepts beside a compass's
+PATH_LM_KIND = "path_lm"
 
 
 def write_header(checkpoint: dict, module) -> None:

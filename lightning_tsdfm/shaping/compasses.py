@@ -1,14 +1,21 @@
 """Compasses for shaping, named as on the command line and checked to score what the module it shapes makes
 (vocabulary, length, and the source for a state energy; the language for a proposal energy):
 
-- a compass checkpoint (kind ``nce``) or ``oracle`` (the exact data-path energy): state energies, on x_{t+h};
+- a compass checkpoint (kind ``nce``), a path LM checkpoint (kind ``path-lm``: a causal LM of the noised states,
+  :class:`~lightning_tsdfm.modules.PathLMModule`) or ``oracle`` (the exact data-path energy): state energies, on
+  x_{t+h};
 - ``ar:<checkpoint>``, ``hf:<name>``, ``smollm2`` (kind ``causal-lm``) or ``oracle-sequence``: energies over the
   denoiser's whole proposals x1_hat (:mod:`lightning_tsdfm.shaping.energies`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
+
 from lightning_tsdfm.checkpoints.fits import card_differences, check_fits
-from lightning_tsdfm.checkpoints.loading import load_module
+from lightning_tsdfm.checkpoints.header import PATH_LM_KIND
+from lightning_tsdfm.checkpoints.loading import load_module, read_checkpoint_header
 from lightning_tsdfm.data.hmm import HiddenMarkovLanguage
 from lightning_tsdfm.data.path_oracle import OracleCompass, PathOracle
 from lightning_tsdfm.errors import UserError
@@ -31,6 +38,8 @@ def check_compass_matches(compass, module, compass_path: str) -> None:
     if compass.source_name != module.path.source.name:
         raise ValueError(f"The compass {compass_path} scores states of the {compass.source_name!r} source but {name} "
                          f"uses the {module.path.source.name!r} source: train a compass for that source.")
+    if compass.kind == "path-lm":
+        _check_same_schedule(compass, module, compass_path)
 
 
 def load_matching_compass(path: str, module, device="cpu", data_card: dict | None = None):
@@ -42,7 +51,7 @@ def load_matching_compass(path: str, module, device="cpu", data_card: dict | Non
     elif is_proposal_energy(path):
         compass = proposal_energy(path, card, declared_seq_len(module), device)
     else:
-        compass = load_module(path, expected_kind="compass", map_location=device).requires_grad_(False)
+        compass = load_module(path, expected_kind=("compass", PATH_LM_KIND), map_location=device).requires_grad_(False)
     check_compass_matches(compass, module, path)
     return compass
 
@@ -59,10 +68,22 @@ def oracle_compass(data_card: dict | None, module) -> OracleCompass:
 
 def compass_kind(name: str) -> str:
     """The kind of energy a compass name gives, as result rows name it: ``oracle``, ``oracle-sequence``, ``causal-lm``
-    (``ar:``, ``hf:``, ``smollm2``) or ``nce`` (a compass checkpoint)."""
+    (``ar:``, ``hf:``, ``smollm2``), ``path-lm`` (a path LM checkpoint) or ``nce`` (a compass checkpoint)."""
     if name in (ORACLE, "oracle-sequence"):
         return name
-    return "causal-lm" if is_proposal_energy(name) else "nce"
+    if is_proposal_energy(name):
+        return "causal-lm"
+    is_path_lm = Path(name).is_file() and read_checkpoint_header(name)["kind"] == PATH_LM_KIND
+    return "path-lm" if is_path_lm else "nce"
+
+
+def _check_same_schedule(compass, module, name: str) -> None:
+    """A path LM's energy reads kappa(t) of its own path, which must be the module's."""
+    times = torch.linspace(0.05, 0.95, 7)
+    if not torch.allclose(compass.path.scheduler.kappa(times), module.path.scheduler.kappa(times).float(), atol=1e-4):
+        raise UserError(f"The path LM {name} was trained on the schedule kappa(t) = t^{compass.hparams.scheduler_exponent}"
+                        f", which is not {type(module).__name__}'s: train it with the module's --model.init_args."
+                        f"scheduler_exponent.")
 
 
 def _check_same_language(energy, module, name: str) -> None:
