@@ -53,10 +53,10 @@ def sequence_length(checkpoint: str) -> int:
 
 
 def energy_parameters(name: str) -> int | None:
-    """Parameters of the energy named ``name`` (a compass or causal LM checkpoint); None for an oracle."""
+    """Parameters of the energy named ``name`` (a compass, path LM or causal LM checkpoint); None for an oracle."""
     if name.startswith("oracle"):
         return None
-    return parameters(name[3:], "causal_lm") if name.startswith("ar:") else parameters(name, "compass")
+    return parameters(name[3:], "causal_lm") if name.startswith("ar:") else parameters(name, ("compass", "path_lm"))
 
 
 def forward_equivalents(sweep: dict, length: int, denoiser_parameters: int) -> float | None:
