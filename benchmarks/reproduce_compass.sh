@@ -21,6 +21,8 @@
 #                                                 #   -log p_t(x_t) estimates the state oracle's (configs/
 #                                                 #   textlike_path_lm.yaml, ~15 min): the instrument, and guided
 #                                                 #   8-step rows at K = 4, 16 (importance)
+#   benchmarks/reproduce_compass.sh path-lm-small # the path LM of a fifth of its parameters (0.25 M: 64 wide, 2
+#                                                 #   blocks), for the cost target: the instrument, guided K = 4, 16
 #   benchmarks/reproduce_compass.sh path-lm-distilled  # a student distilled with the path LM (importance, K = 16, 750
 #                                                 #   steps), then its frontier rows beside the blind twin's
 #   benchmarks/reproduce_compass.sh corpus        # the embedded corpus (SmolLM2-135M judge, 256 samples): the demo's
@@ -34,12 +36,12 @@
 set -euo pipefail
 source benchmarks/stages.sh
 split_arguments "$@"
-STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-distilled|corpus}
+STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|corpus}
 case $STAGE in
-  causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-distilled)
+  causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled)
     $PY benchmarks/run.py --stage "reproduce_compass.sh $STAGE" "${FLAGS[@]}" ;;
   corpus) ;;  # the demo's checkpoints (make demo), not trainings of the registry
-  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-distilled or corpus" >&2
+  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-small, path-lm-distilled or corpus" >&2
      exit 2 ;;
 esac
 
