@@ -23,8 +23,11 @@
 #                                                 #   8-step rows at K = 4, 16 (importance)
 #   benchmarks/reproduce_compass.sh path-lm-small # the path LM of a fifth of its parameters (0.25 M: 64 wide, 2
 #                                                 #   blocks), for the cost target: the instrument, guided K = 4, 16
-#   benchmarks/reproduce_compass.sh path-lm-distilled  # a student distilled with the path LM (importance, K = 16, 750
-#                                                 #   steps), then its frontier rows beside the blind twin's
+#   benchmarks/reproduce_compass.sh path-lm-distilled  # students distilled with the small path LM (importance, K = 16, 750
+#                                                 #   steps; the Heun target and the averaged endpoint over 4
+#                                                 #   sub-steps), then their frontier rows beside the blind student's
+#   benchmarks/reproduce_compass.sh corpus-path-lm  # the same student guided by a path LM of the corpus
+#                                                 #   (configs/demo_text_path_lm.yaml, 2.25 min) at K = 16 and 4
 #   benchmarks/reproduce_compass.sh corpus        # the embedded corpus (SmolLM2-135M judge, 256 samples): the demo's
 #                                                 #   student guided by the demo's causal LM against itself blind and the
 #                                                 #   teacher at 8 and 1024 steps (needs `make demo` first, ~15 min)
@@ -36,23 +39,31 @@
 set -euo pipefail
 source benchmarks/stages.sh
 split_arguments "$@"
-STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|corpus}
+STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|corpus|corpus-path-lm}
 case $STAGE in
   causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled)
     $PY benchmarks/run.py --stage "reproduce_compass.sh $STAGE" "${FLAGS[@]}" ;;
-  corpus) ;;  # the demo's checkpoints (make demo), not trainings of the registry
-  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-small, path-lm-distilled or corpus" >&2
+  corpus|corpus-path-lm) ;;  # the demo's checkpoints (make demo), not trainings of the registry
+  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-small, path-lm-distilled, corpus or corpus-path-lm" >&2
      exit 2 ;;
 esac
 
+D=runs/demo
+CORPUS=(--dataset web-bible --config configs/demo_text_teacher.yaml --judges smollm2 --num-samples 256 --seed 0
+        --samples-dir runs/benchmarks/samples --keep-other-models --benchmark cost_quality --frontier)
 if [ "$STAGE" = corpus ]; then  # the demo's checkpoints; the causal LM is neither judge (SmolLM2-135M judges)
-  D=runs/demo
-  CORPUS=(--dataset web-bible --config configs/demo_text_teacher.yaml --judges smollm2 --num-samples 256 --seed 0
-          --samples-dir runs/benchmarks/samples --keep-other-models --benchmark cost_quality --frontier)
   $PY benchmarks/quality.py "${CORPUS[@]}" --temperatures 1.0 --model "teacher:mask:1024:first_hitting=$D/teacher.ckpt"
   $PY benchmarks/quality.py "${CORPUS[@]}" --temperatures 0.9,1.0,1.1 --model "teacher:mask:8=$D/teacher.ckpt" \
     --model "student-blind:mask:8=$D/student_blind.ckpt" \
     --model "student-guided-lm-is16:mask:8=$D/student_blind.ckpt@ar:$D/causal_lm.ckpt:16:importance:filler_draws=1" \
     --model "student-guided-lm-is4:mask:8=$D/student_blind.ckpt@ar:$D/causal_lm.ckpt:4:importance:filler_draws=1"
+  $PY benchmarks/cost_quality.py
+fi
+if [ "$STAGE" = corpus-path-lm ]; then  # the demo's student guided by a path LM of the corpus, beside the corpus rows
+  [ -f $D/path_lm/checkpoints/last.ckpt ] || $TSDFM fit --overwrite --config configs/demo_text_path_lm.yaml
+  PATH_LM=$D/path_lm/checkpoints/last.ckpt
+  $PY benchmarks/quality.py "${CORPUS[@]}" --temperatures 0.8,0.9,1.0,1.1 \
+    --model "student-guided-pathlm-is16:mask:8=$D/student_blind.ckpt@$PATH_LM:16:importance:filler_draws=1" \
+    --model "student-guided-pathlm-is4:mask:8=$D/student_blind.ckpt@$PATH_LM:4:importance:filler_draws=1"
   $PY benchmarks/cost_quality.py
 fi
