@@ -61,12 +61,12 @@ def test_the_path_terms_are_a_law_over_the_next_state_token(source, kappa, seed)
     assert terms.double().exp().sum().item() == pytest.approx(1.0, abs=1e-5)
 
 
-def _path_lm_ckpt(root, source="mask", exponent=1.0, steps=2) -> str:
+def _path_lm_ckpt(root, source="mask", exponent=1.0, steps=2, **data) -> str:
     torch.manual_seed(0)
     lm = PathLMModule(VOCAB, LEN, source=source, scheduler_exponent=exponent, backbone=SMALL,
                       optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
     trainer = quick_trainer(root, steps)
-    trainer.fit(lm, datamodule=_datamodule())
+    trainer.fit(lm, datamodule=_datamodule(**data))
     trainer.save_checkpoint(root / "path_lm.ckpt")
     return str(root / "path_lm.ckpt")
 
@@ -92,13 +92,15 @@ def test_a_path_lm_is_a_state_compass_of_its_own_kind(teacher_ckpt, source, tmp_
     assert energies.shape == (3, LEN) and torch.isfinite(energies).all()
 
 
-def test_a_path_lm_of_another_source_or_schedule_is_refused(teacher_ckpt, source, tmp_path):
+def test_a_path_lm_of_another_source_schedule_or_language_is_refused(teacher_ckpt, source, tmp_path):
     teacher = load_module(teacher_ckpt, expected_kind="teacher")
     other = "uniform" if source == "mask" else "mask"
     with pytest.raises(ValueError, match="source"):
         load_matching_compass(_path_lm_ckpt(tmp_path / "source", other), teacher)
     with pytest.raises(UserError, match="scheduler_exponent"):
         load_matching_compass(_path_lm_ckpt(tmp_path / "schedule", source, exponent=2.0), teacher)
+    with pytest.raises(UserError, match="other data"):
+        load_matching_compass(_path_lm_ckpt(tmp_path / "language", source, language_seed=1), teacher)
 
 
 def test_one_candidate_with_a_path_lm_is_the_blind_jump(teacher_ckpt, source, tmp_path):

@@ -40,6 +40,7 @@ def check_compass_matches(compass, module, compass_path: str) -> None:
                          f"uses the {module.path.source.name!r} source: train a compass for that source.")
     if compass.kind == "path-lm":
         _check_same_schedule(compass, module, compass_path)
+        _check_same_language(compass, module, compass_path)
 
 
 def load_matching_compass(path: str, module, device="cpu", data_card: dict | None = None):
@@ -87,11 +88,11 @@ def _check_same_schedule(compass, module, name: str) -> None:
 
 
 def _check_same_language(energy, module, name: str) -> None:
-    """A proposal energy with a data card (a causal LM) must have been trained on the module's data."""
+    """An energy with a data card (a causal LM, a path LM) must have been trained on the module's data."""
     ours, theirs = getattr(module, "data_card", None), getattr(energy, "data_card", None)
     if not ours or not theirs:
         return
     differences = [d for d in card_differences(theirs, ours) if not d.startswith("seq_len")]
     if differences:
         raise UserError(f"The energy {name} was trained on other data than {type(module).__name__} ("
-                        + "; ".join(differences) + "): train the causal LM on the shaped model's data.")
+                        + "; ".join(differences) + "): train it on the shaped model's data.")
