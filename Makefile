@@ -33,12 +33,13 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # The demo: the best setting the benchmarks have found with a learned energy, on the embedded World English Bible
-# corpus, offline, in about 15 minutes on 2 idle cores: a teacher (5.25 min), a causal LM of the corpus (2.25 min) and a
-# few-step student distilled blind (400 steps), then the student at 8 steps blind against the same student guided
-# while it samples by the causal LM (importance over K = 16 of the denoiser's whole proposals: equal steps), beside
-# the teacher at 8 and 1024 steps. One table (runs/demo/demo.md): SmolLM2-135M perplexity at the 1024-step teacher's
-# entropy, ratios with SEs, seconds per sequence, and the seconds each stage took. Finished stages are reused when
-# re-run (make's file targets); a stage made again starts over (`tsdfm fit --overwrite`); `make clean-demo` starts over.
+# corpus, offline, in about 15 minutes on 2 idle cores: a teacher (5.25 min), a path LM of the corpus (2.25 min: a
+# causal LM of the noised states, whose energy -log p_t(x_t) scores a jump's candidates) and a few-step student
+# distilled blind (400 steps), then the student at 8 steps blind against the same student guided while it samples by
+# the path LM (importance over K = 16 candidate jumps: equal steps), beside the teacher at 8 and 1024 steps. One table
+# (runs/demo/demo.md): SmolLM2-135M perplexity at the 1024-step teacher's entropy, ratios with SEs, seconds per
+# sequence, and the seconds each stage took. Finished stages are reused when re-run (make's file targets); a stage made
+# again starts over (`tsdfm fit --overwrite`); `make clean-demo` starts over.
 DEMO_QUALITY = $(PY) benchmarks/quality.py --results-dir $(DEMO) --samples-dir $(DEMO)/samples --dataset web-bible \
   --config configs/demo_text_teacher.yaml --judges smollm2 --num-samples 64 --seed 0 --benchmark cost_quality \
   --keep-other-models --frontier
@@ -54,20 +55,20 @@ $(DEMO)/teacher.ckpt: $(STAMP) configs/demo_text_teacher.yaml
 	  && $(SECONDS_TO) $(DEMO)/teacher.seconds
 	cp $(DEMO)/teacher/checkpoints/last.ckpt $@
 
-$(DEMO)/causal_lm.ckpt: $(STAMP) configs/demo_text_causal_lm.yaml
-	$(START); $(TSDFM) fit --overwrite --config configs/demo_text_causal_lm.yaml && $(SECONDS_TO) $(DEMO)/causal_lm.seconds
-	cp $(DEMO)/causal_lm/checkpoints/last.ckpt $@
+$(DEMO)/path_lm.ckpt: $(STAMP) configs/demo_text_path_lm.yaml
+	$(START); $(TSDFM) fit --overwrite --config configs/demo_text_path_lm.yaml && $(SECONDS_TO) $(DEMO)/path_lm.seconds
+	cp $(DEMO)/path_lm/checkpoints/last.ckpt $@
 
 $(DEMO)/student_blind.ckpt: $(DEMO)/teacher.ckpt configs/demo_text_student.yaml
 	$(START); $(TSDFM) fit --overwrite --config configs/demo_text_student.yaml && $(SECONDS_TO) $(DEMO)/student_blind.seconds
 	cp $(DEMO)/student_blind/checkpoints/last.ckpt $@
 
 # guided and colder samples sit at lower entropy at equal T: the sweep brackets the 1024-step teacher's T = 1 entropy
-$(DEMO)/demo.md: $(DEMO)/student_blind.ckpt $(DEMO)/causal_lm.ckpt benchmarks/demo_report.py
+$(DEMO)/demo.md: $(DEMO)/student_blind.ckpt $(DEMO)/path_lm.ckpt benchmarks/demo_report.py
 	$(START); $(DEMO_QUALITY) --temperatures 1.0 --model teacher:mask:1024:first_hitting=$(DEMO)/teacher.ckpt \
 	  && $(DEMO_QUALITY) --temperatures 0.9,1.0,1.1 --model teacher:mask:8=$(DEMO)/teacher.ckpt \
 	    --model student-blind:mask:8=$(DEMO)/student_blind.ckpt \
-	    --model student-guided-lm:mask:8=$(DEMO)/student_blind.ckpt@ar:$(DEMO)/causal_lm.ckpt:16:importance:filler_draws=1 \
+	    --model student-guided-pathlm:mask:8=$(DEMO)/student_blind.ckpt@$(DEMO)/path_lm.ckpt:16:importance \
 	  && $(SECONDS_TO) $(DEMO)/quality.seconds
 	$(PY) benchmarks/demo_report.py $(DEMO)
 

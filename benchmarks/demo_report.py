@@ -20,7 +20,7 @@ from results_io import markdown_table, read_rows  # noqa: E402
 
 COLUMNS = ["method", "steps", "k", "m", "matched_gen_ppl", "ratio_to_blind", "log_ratio_se_blind",
            "ratio_to_teacher_1024", "log_ratio_se_teacher", "seconds_per_sequence", "time_vs_teacher_1024"]
-STAGES = ["teacher", "causal_lm", "student_blind", "quality"]
+STAGES = ["teacher", "path_lm", "student_blind", "quality"]
 
 
 def stage_seconds(directory: Path) -> list[dict]:
@@ -43,7 +43,7 @@ def report(directory: Path) -> str:
         "# make demo", "",
         f"Perplexity of each model's samples interpolated at the entropy of the 1024-step teacher's (T = 1), "
         f"{reference['reference_entropy']:.3f} nats ({measured}); ratios with the standard error of their log. "
-        "k: candidates per jump, m: filler draws per candidate, of the student guided by the causal LM while it samples.",
+        "k: candidates per jump, m: filler draws per candidate, of the student guided by the path LM while it samples.",
         "", markdown_table(sorted(rows, key=lambda r: (r["steps"], r["method"])), COLUMNS), "",
         "Seconds per stage (wall clock):", "", markdown_table(stage_seconds(directory), ["stage", "seconds"]), ""])
 

@@ -25,7 +25,7 @@ def test_the_page_has_the_matched_table_and_each_stage_seconds(teacher_ckpt, tmp
     directory.mkdir()
     monkeypatch.setattr(demo.results_io, "RESULTS", directory)
     demo.results_io.replace_rows("cost_quality", _rows(str(teacher_ckpt)))
-    for stage, seconds in (("teacher", 360), ("causal_lm", 150), ("student_blind", 240), ("quality", 150)):
+    for stage, seconds in (("teacher", 360), ("path_lm", 150), ("student_blind", 240), ("quality", 150)):
         (directory / f"{stage}.seconds").write_text(f"{seconds}\n")
     demo.main([str(directory)])
     page = (directory / "demo.md").read_text()
