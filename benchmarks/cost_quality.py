@@ -32,6 +32,8 @@ from results_io import markdown_table, read_rows  # noqa: E402
 
 BENCHMARK = "cost_quality"
 REFERENCE = "teacher-1024"
+#: the steps of the teacher whose T = 1 entropy is the reference
+TEACHER_STEPS = 1024
 COLUMNS = ["dataset", "method", "steps", "shaping", "compass_kind", "k", "m", "policy", "matched_gen_ppl", "ratio_to_blind",
            "log_ratio_se_blind", "ratio_to_teacher_1024", "log_ratio_se_teacher", "matched_reverse_ppl",
            "seconds_per_sequence", "time_vs_teacher_1024", "forward_equivalents"]
@@ -79,17 +81,38 @@ def nearest_to_one(points: list[dict]) -> dict:
     return min(points, key=lambda r: abs(r["sampling_temperature"] - 1.0))
 
 
+def matched_rows(rows: list[dict]) -> list[dict]:
+    """The matched-entropy rows at the 1024-step teacher's T = 1 entropy (REFERENCE) that hold a perplexity."""
+    return [r for r in rows if r.get("reference") == REFERENCE and r.get("matched_gen_ppl")]
+
+
+def matched_row(matched: list[dict], dataset: str, method: str, steps: int) -> dict | None:
+    """The first of ``matched`` of ``method`` at ``steps`` on ``dataset``; None when there is none."""
+    return next((m for m in matched if (m["dataset"], m["method"], m["steps"]) == (dataset, method, steps)), None)
+
+
+def sweep_points(rows: list[dict]) -> list[dict]:
+    """The temperature-sweep rows of the models (neither matched-entropy rows nor the data's)."""
+    return [r for r in rows if not r.get("reference") and r["method"] != "data"]
+
+
+def sweep_of(points: list[dict], row: dict) -> dict:
+    """The sweep point of ``row``'s model (its dataset, method and steps) nearest T = 1."""
+    return nearest_to_one([s for s in points if (s["dataset"], s["method"], s["steps"])
+                           == (row["dataset"], row["method"], row["steps"])])
+
+
 def cost_rows(rows: list[dict]) -> list[dict]:
-    matched = [r for r in rows if r.get("reference") == REFERENCE and r.get("matched_gen_ppl")]
-    points = [r for r in rows if not r.get("reference") and r["method"] != "data"]
+    matched = matched_rows(rows)
+    points = sweep_points(rows)
     sweeps = [r for r in points if r.get("sampling_temperature") == 1.0]
     out = []
     for row in matched:
-        sweep = nearest_to_one([s for s in points if (s["dataset"], s["method"], s["steps"])
-                                == (row["dataset"], row["method"], row["steps"])])
-        teacher = next((s for s in sweeps if s["dataset"] == row["dataset"] and s["method"] == "teacher" and s["steps"] == 1024), None)
-        blind = next((m for m in matched if (m["dataset"], m["method"], m["steps"]) == (row["dataset"], "student-blind", row["steps"])), None)
-        teacher_matched = next((m for m in matched if m["dataset"] == row["dataset"] and m["method"] == "teacher" and m["steps"] == 1024), None)
+        sweep = sweep_of(points, row)
+        teacher = next((s for s in sweeps if s["dataset"] == row["dataset"] and s["method"] == "teacher"
+                        and s["steps"] == TEACHER_STEPS), None)
+        blind = matched_row(matched, row["dataset"], "student-blind", row["steps"])
+        teacher_matched = matched_row(matched, row["dataset"], "teacher", TEACHER_STEPS)
         denoiser = parameters(sweep["checkpoint"], ("teacher", "student"))
         out.append({
             "dataset": row["dataset"], "method": row["method"], "steps": row["steps"],

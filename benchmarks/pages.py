@@ -2,7 +2,9 @@
 ``README.md`` that lists them and the archive.
 
 A page reads one rows file, ``<rows>.jsonl`` (levers.md reads frontier.jsonl); cost_quality.md also reads the sizes
-its rows' checkpoints were recorded with (checkpoint_sizes.py). Generating twice gives the same bytes.
+its rows' checkpoints were recorded with (checkpoint_sizes.py), and glance.md is written when cost_quality.jsonl
+exists, from the rows of every benchmark the claims of benchmarks/glance.yaml name. Generating twice gives the same
+bytes.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ def _cost_quality(rows: list[dict], plot: bool) -> None:
     import cost_quality
 
     cost_quality.write_report(cost_quality.cost_rows(rows), plot)
+
+
+def _glance(rows: list[dict], plot: bool) -> None:
+    import glance
+
+    glance.write_page()
 
 
 def _levers(rows: list[dict], plot: bool) -> None:
@@ -90,6 +98,8 @@ PAGES = [
     Page("diagnostics", "diagnostics", "student quality against training steps", True, _diagnostics),
     Page("frontier", "frontier", "matched-entropy perplexity of temperature sweeps, and each model against the blind "
          "student", True, _quality("frontier")),
+    Page("glance", "cost_quality", "the claims of the repository's README at a glance: each against the blind student "
+         "and the 1024-step teacher at matched entropy", False, _glance),
     Page("gpu_check", "gpu_check", "the GPU check: training throughput, shaping cost and sampling speed on one chip",
          False, _table("gpu_check")),
     Page("levers", "frontier", "each lever against its twin at 8 steps and matched entropy", False, _levers),

@@ -6,7 +6,7 @@
     benchmarks/run.py --benchmark cost_quality                        # every arm of a benchmark
     benchmarks/run.py --train textlike_causal_lm                      # a training (and the runs it reads)
     benchmarks/run.py --list                                          # the arms, their stages and benchmarks
-    benchmarks/run.py --pages                                         # every page and the index, from the rows
+    benchmarks/run.py --pages                                         # every page, the index, the README's glance table
     benchmarks/run.py --archive --dry-run                             # the rows the archive would move, and why
 
 For the arms selected: every training run they read that has no .done marker is trained first (``tsdfm fit`` in
@@ -130,6 +130,15 @@ def execute(steps: list[Step], root: Path, allow_dirty: bool) -> None:
             (root / step.done_marker).touch()
 
 
+def write_readme_table(root: Path) -> None:
+    """The results-at-a-glance table between the glance markers of root/README.md (glance.update_readme), from the
+    rows."""
+    import glance
+
+    if glance.update_readme(root / "README.md"):
+        print(f"wrote the glance table of {root / 'README.md'}")
+
+
 def list_registry(registry: Registry) -> None:
     for arm in registry.arms.values():
         print(f"{arm.full_name:<72} {'; '.join(arm.stages)}")
@@ -154,7 +163,8 @@ def main(argv: list[str] | None = None, root: Path = ROOT, programs: Programs | 
     parser.add_argument("--allow-dirty", action="store_true",
                         help="record rows from a tree with uncommitted changes; their commit ends in -dirty")
     parser.add_argument("--list", action="store_true", help="list the arms, their stages, and every stage")
-    parser.add_argument("--pages", action="store_true", help="regenerate every page and the index from the rows")
+    parser.add_argument("--pages", action="store_true",
+                        help="regenerate every page, the index and the README's glance table from the rows")
     parser.add_argument("--archive", action="store_true",
                         help="move the rows that no longer follow from the registry to results/archive/, then "
                              "regenerate the pages")
@@ -164,6 +174,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT, programs: Programs | 
 
         for path in pages.write_pages():
             print(f"wrote {path}")
+        write_readme_table(root)
         return
     registry = load(registry_dir)
     if args.list:
@@ -182,6 +193,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT, programs: Programs | 
             print("run.py: every row follows from the registry; nothing to move.")
         if moved and not args.dry_run:
             pages.write_pages()
+            write_readme_table(root)
         return
     trainings, arms = select(registry, args.arm, args.benchmark, args.stage, args.train)
     if not trainings and not arms:
