@@ -33,6 +33,7 @@ from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.modules.training import TrainingMixin
 from lightning_tsdfm.paths import MixturePath, PolynomialScheduler, SourceName, make_source
 
+
 class PathLMModule(TrainingMixin, DataCardMixin, L.LightningModule):
     """p(x1^i | x_t^{<i}, t) by a causal, time-conditioned transformer; :meth:`energies` is -log p_t(x_t^i | x_t^{<i}).
 
