@@ -28,6 +28,8 @@
 #                                                 #   sub-steps), then their frontier rows beside the blind student's
 #   benchmarks/reproduce_compass.sh corpus-path-lm  # the same student guided by a path LM of the corpus
 #                                                 #   (configs/demo_text_path_lm.yaml, 2.25 min) at K = 16 and 4
+#   benchmarks/reproduce_compass.sh corpus-path-lm-distilled  # the demo's student distilled with that path LM
+#                                                 #   (importance, K = 16, its 400 steps) beside its blind twin
 #   benchmarks/reproduce_compass.sh corpus        # the embedded corpus (SmolLM2-135M judge, 256 samples): the demo's
 #                                                 #   student guided by the demo's causal LM against itself blind and the
 #                                                 #   teacher at 8 and 1024 steps (needs `make demo` first, ~15 min)
@@ -39,12 +41,12 @@
 set -euo pipefail
 source benchmarks/stages.sh
 split_arguments "$@"
-STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|corpus|corpus-path-lm}
+STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|corpus|corpus-path-lm|corpus-path-lm-distilled}
 case $STAGE in
   causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled)
     $PY benchmarks/run.py --stage "reproduce_compass.sh $STAGE" "${FLAGS[@]}" ;;
-  corpus|corpus-path-lm) ;;  # the demo's checkpoints (make demo), not trainings of the registry
-  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-small, path-lm-distilled, corpus or corpus-path-lm" >&2
+  corpus|corpus-path-lm|corpus-path-lm-distilled) ;;  # the demo's checkpoints (make demo), not trainings of the registry
+  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-small, path-lm-distilled, corpus, corpus-path-lm or corpus-path-lm-distilled" >&2
      exit 2 ;;
 esac
 
@@ -65,5 +67,17 @@ if [ "$STAGE" = corpus-path-lm ]; then  # the demo's student guided by a path LM
   $PY benchmarks/quality.py "${CORPUS[@]}" --temperatures 0.8,0.9,1.0,1.1 \
     --model "student-guided-pathlm-is16:mask:8=$D/student_blind.ckpt@$PATH_LM:16:importance:filler_draws=1" \
     --model "student-guided-pathlm-is4:mask:8=$D/student_blind.ckpt@$PATH_LM:4:importance:filler_draws=1"
+  $PY benchmarks/cost_quality.py
+fi
+if [ "$STAGE" = corpus-path-lm-distilled ]; then  # the blind twin is make demo's student: the same config and steps
+  SHAPED=$D/student_pathlm_is16
+  [ -f $SHAPED/.done ] || { $TSDFM fit --overwrite --config configs/demo_text_student.yaml \
+      --trainer.default_root_dir=$SHAPED --trainer.callbacks+=TrajectoryShaper \
+      --trainer.callbacks.compass=$D/path_lm/checkpoints/last.ckpt --trainer.callbacks.num_candidates=16 \
+      --trainer.callbacks.policy=importance --trainer.callbacks.selection_temperature=1.0 \
+      --trainer.callbacks.switch_time=0.5 --trainer.callbacks.shape_from=0.0 --trainer.callbacks.filler_draws=1 \
+    && touch $SHAPED/.done; }
+  $PY benchmarks/quality.py "${CORPUS[@]}" --temperatures 0.9,1.0,1.1 \
+    --model "student-shaped-pathlm-is16:mask:8=$SHAPED/checkpoints/last.ckpt"
   $PY benchmarks/cost_quality.py
 fi
