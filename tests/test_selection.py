@@ -48,13 +48,16 @@ def test_keep_probabilities_are_the_law_the_index_is_drawn_from(policy, seed, k,
     selection = make_selection(policy, temperature=0.7)
     keep = selection.keep_probabilities(energies, t, log_proposal)
     assert keep.shape == (k, b, 3) and torch.allclose(keep.sum(0), torch.ones(b, 3, dtype=keep.dtype))
-    draws = 4000 if policy in ("boltzmann", "importance") else 1
+    # 4000 draws per sequence, as 200 calls on the batch repeated 20 times: the copies of a sequence are draws of one
+    # call (rows draw independently), and successive calls draw anew from the advancing generator
+    calls, copies = (200, 20) if policy in ("boltzmann", "importance") else (1, 1)
     counts = torch.zeros(k, b, 3, dtype=torch.float64)
     g = torch.Generator().manual_seed(seed)
-    for _ in range(draws):
-        index = selection(energies, t, g, log_proposal).expand(b, 3)
-        counts += torch.nn.functional.one_hot(index, k).permute(2, 0, 1)
-    assert torch.allclose(counts / draws, keep.double(), atol=0.035)
+    repeated = (energies.repeat(1, copies, 1), t.repeat(copies), log_proposal.repeat(1, copies))
+    for _ in range(calls):
+        index = selection(repeated[0], repeated[1], g, repeated[2]).expand(copies * b, 3)
+        counts += torch.nn.functional.one_hot(index, k).permute(2, 0, 1).reshape(k, copies, b, 3).sum(1)
+    assert torch.allclose(counts / (calls * copies), keep.double(), atol=0.035)
 
 
 def test_boltzmann_follows_exp_minus_energy_over_temperature():
