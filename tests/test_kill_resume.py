@@ -10,11 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 from lightning_helpers import TINY_SYNTHETIC, fit_checkpoint, tiny_fit_args
 
 from lightning_tsdfm import SyntheticDataModule, TeacherModule, TransformerConfig
+
+pytestmark = pytest.mark.slow  # `tsdfm fit` in subprocesses, a run slowed to be killed mid-way
 
 STEPS = 10
 
@@ -30,10 +33,10 @@ def _student_args(root: Path, teacher: Path, *extra: str) -> list[str]:
     return args
 
 
-def _tsdfm(args: list[str]) -> subprocess.Popen:
+def _tsdfm(args: list[str], stderr=subprocess.PIPE) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
     return subprocess.Popen([sys.executable, "-m", "lightning_tsdfm.cli", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=stderr, text=True)
 
 
 def _finish(process: subprocess.Popen) -> None:
@@ -41,11 +44,12 @@ def _finish(process: subprocess.Popen) -> None:
     assert process.returncode == 0, err[-3000:]
 
 
-def _teacher(root: Path) -> Path:
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     teacher = TeacherModule(16, 16, backbone=TransformerConfig(hidden_size=32, num_layers=1, num_heads=2, cond_size=32))
     data = SyntheticDataModule(vocab_size=16, num_states=8, seq_len=16, num_train=64, num_val=16, batch_size=8)
-    return fit_checkpoint(teacher, root / "teacher", 2, data)
+    return fit_checkpoint(teacher, tmp_path_factory.mktemp("teacher"), 2, data)
 
 
 def _slow_run_past(root: Path, teacher: Path, step: int) -> subprocess.Popen:
@@ -64,20 +68,28 @@ def _step(path: Path) -> int:
         return -1
 
 
-def test_a_killed_shaped_student_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
-    teacher_ckpt = _teacher(tmp_path)
-    _finish(_tsdfm(_student_args(tmp_path / "straight", teacher_ckpt)))
+def test_a_killed_shaped_student_resumes_to_the_weights_of_an_uninterrupted_run(teacher, tmp_path):
+    # the uninterrupted run goes on beside the run that is killed (its errors go to a file: no pipe fills meanwhile)
+    straight_err = tmp_path / "straight.err"
+    with straight_err.open("w") as err:
+        uninterrupted = _tsdfm(_student_args(tmp_path / "straight", teacher), stderr=err)
+    try:
+        killed = tmp_path / "killed"
+        last = killed / "checkpoints" / "last.ckpt"
+        process = _slow_run_past(killed, teacher, 3)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+        assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
+        stopped_at = _step(last)
+        assert 3 <= stopped_at < STEPS
 
-    killed = tmp_path / "killed"
-    last = killed / "checkpoints" / "last.ckpt"
-    process = _slow_run_past(killed, teacher_ckpt, 3)
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=60)
-    assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
-    stopped_at = _step(last)
-    assert 3 <= stopped_at < STEPS
-
-    _finish(_tsdfm([*_student_args(killed, teacher_ckpt), f"--ckpt_path={last}"]))
+        _finish(_tsdfm([*_student_args(killed, teacher), f"--ckpt_path={last}"]))
+        uninterrupted.wait(timeout=300)
+    finally:
+        if uninterrupted.poll() is None:
+            uninterrupted.kill()
+            uninterrupted.wait()
+    assert uninterrupted.returncode == 0, straight_err.read_text()[-3000:]
 
     straight = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=False)
     resumed = torch.load(last, weights_only=False)
@@ -87,11 +99,11 @@ def test_a_killed_shaped_student_resumes_to_the_weights_of_an_uninterrupted_run(
         assert torch.equal(weight, resumed["state_dict"][name]), f"{name} differs after resuming from step {stopped_at}"
 
 
-def test_a_run_stopped_by_sigterm_exits_143_with_its_checkpoint(tmp_path):
+def test_a_run_stopped_by_sigterm_exits_143_with_its_checkpoint(teacher, tmp_path):
     """Lightning leaves a SIGTERMed fit with exit status 0; `tsdfm fit` reports 143, so a script that runs stages
     (mark done after success) does not take an interrupted run for a finished one."""
     run = tmp_path / "stopped"
-    process = _slow_run_past(run, _teacher(tmp_path), 2)
+    process = _slow_run_past(run, teacher, 2)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, err[-3000:]
