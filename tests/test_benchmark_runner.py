@@ -129,6 +129,7 @@ def test_a_failing_command_stops_the_run_and_unknown_names_are_refused(runner):
         run.execute([run_failing], root, allow_dirty=False)
 
 
+@pytest.mark.slow  # a subprocess that imports the benchmarks and the library
 def test_help_names_every_mode(capsys):
     out = subprocess.run([".venv/bin/python", "benchmarks/run.py", "--help"], cwd=BENCHMARKS.parent,
                          capture_output=True, text=True, check=True).stdout

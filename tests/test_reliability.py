@@ -31,6 +31,7 @@ def _refused(args: list[str], capsys) -> str:
     return line
 
 
+@pytest.mark.slow  # a `tsdfm fit` subprocess, slowed to be running while the second fit is refused
 def test_a_second_fit_into_a_run_directory_in_use_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["tsdfm"])
     run = tmp_path / "run"

@@ -8,7 +8,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
+
+pytestmark = pytest.mark.slow  # two processes over gloo, each fitting a teacher, a compass and the shaped student
 
 SCRIPT = textwrap.dedent('''
     import sys, torch, lightning as L

