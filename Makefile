@@ -32,6 +32,12 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# a quick local loop: the suite less the tests marked slow (subprocess CLIs, DDP/FSDP, several nodes, kill and resume,
+# the 170M configs, SmolLM2); `make test` runs everything, as CI does
+.PHONY: test-quick
+test-quick: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
 # The demo: the best setting the benchmarks have found with a learned energy, on the embedded World English Bible
 # corpus, offline, in about 15 minutes on 2 idle cores: a teacher (5.25 min), a path LM of the corpus (2.25 min: a
 # causal LM of the noised states, whose energy -log p_t(x_t) scores a jump's candidates) and a few-step student
