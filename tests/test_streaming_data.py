@@ -209,16 +209,24 @@ def fit_recording(root: Path, datamodule, max_steps: int, ckpt_path=None) -> lis
     return module.seen
 
 
+@pytest.fixture(scope="module")
+def numbered_corpus(tmp_path_factory) -> tuple[Path, Path]:
+    """30 numbered documents and the cache their chunks are written to by the first resume case, reused by the others
+    (the same corpus, tokenizer, seq_len and val_fraction: prepare_data reuses finished chunks)."""
+    root = tmp_path_factory.mktemp("numbered")
+    return write_directory(root / "corpus", numbered_documents(30)), root / "cache"
+
+
 @pytest.mark.parametrize(("stop", "num_workers"), [(2, 0), (2, 1), (3, 0), (5, 0)])
-def test_a_resumed_run_streams_the_blocks_the_uninterrupted_run_streamed(tmp_path, stop, num_workers):
+def test_a_resumed_run_streams_the_blocks_the_uninterrupted_run_streamed(numbered_corpus, tmp_path, stop, num_workers):
     """Stopped mid-epoch (2), at the end of epoch 0 (3) or within epoch 1 (5), then resumed from the checkpoint of
     that step (saved after the batch, as every_n_train_steps does): the same batches as one uninterrupted run, each
     epoch in its own order."""
-    corpus = write_directory(tmp_path / "corpus", numbered_documents(30))
+    corpus, cache = numbered_corpus
 
     def data():
         return StreamingTextDataModule(str(corpus), tokenizer="gpt2", seq_len=16, batch_size=8, val_fraction=0.1,
-                                       cache_dir=str(tmp_path / "cache"), num_workers=num_workers, optimize_workers=1)
+                                       cache_dir=str(cache), num_workers=num_workers, optimize_workers=1)
 
     whole = fit_recording(tmp_path / "whole", data(), max_steps=7)
     assert len(data().train_dataloader()) == 3  # three batches an epoch: 7 steps cross two epoch ends
