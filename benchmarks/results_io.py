@@ -25,15 +25,17 @@ ARCHIVED_COMMIT = "$Format:%h$"
 
 #: the results directory as a path from the repository root (its changes do not make a measurement's code dirty)
 RESULTS_IN_REPOSITORY = "benchmarks/results"
+#: what the pages write, from the repository root: the results, and the README's generated glance table
+PAGES_IN_REPOSITORY = (RESULTS_IN_REPOSITORY, "README.md")
 
 
 def git_commit() -> str:
-    """The checkout's short commit (with -dirty for uncommitted changes outside the results, which are the benchmarks'
+    """The checkout's short commit (with -dirty for uncommitted changes outside the pages, which are the benchmarks'
     own output, not what they measure), else the archived commit, else unknown."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
-                                f":(exclude,top){RESULTS_IN_REPOSITORY}"],
+                                *(f":(exclude,top){path}" for path in PAGES_IN_REPOSITORY)],
                                capture_output=True, text=True, cwd=Path(__file__).parent)
     except OSError:
         out = None
