@@ -248,8 +248,9 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
     for method, source, step_list, checkpoint, sampler, shaping in map(parse_model, models):
         provenance = training_provenance(checkpoint)
         if shaping:  # a model guided while it samples: the row names the sampling compass
-            provenance = {**provenance, "sampling_shaping": {**shaping, "compass_kind": compass_kind(shaping["compass"])},
-                          "k": shaping["num_candidates"], "policy": shaping["policy"], **compass_labels(shaping["compass"])}
+            labels = compass_labels(shaping["compass"])
+            provenance = {**provenance, "sampling_shaping": {**shaping, "compass_kind": labels["compass_kind"]},
+                          "k": shaping["num_candidates"], "policy": shaping["policy"], **labels}
         for steps in step_list:
             for temperature in temperatures:
                 if checkpoint == ORACLE_DENOISER:

@@ -21,7 +21,7 @@ from lightning_tsdfm.prompts import conditions_from
 from lightning_tsdfm.sample_card import CARD_KEYS, check_row
 from lightning_tsdfm.shaping import GuidedJump, ShapingSettings
 from lightning_tsdfm.semi_autoregressive import default_stride, sample_long
-from lightning_tsdfm.shaping.compasses import compass_kind, load_matching_compass
+from lightning_tsdfm.shaping.compasses import load_matching_compass
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 #: what a sample file keeps of each sample beside its text and tokens: its prompt or template, the positions given
@@ -147,7 +147,7 @@ def generate_samples(
         **long,
         "seconds_per_sequence": seconds / len(tokens),
         "data": judge_card(module.data_card),
-        "sampling_shaping": {**shaping.as_dict(), "compass_kind": compass_kind(shaping.compass)} if shaping else None,
+        "sampling_shaping": {**shaping.as_dict(), "compass_kind": compass.kind} if shaping else None,
     }
     return SampleSet(tokens, decoder_from_card(module.data_card)(tokens), meta, records)
 

@@ -139,8 +139,9 @@ class TrajectoryShaper(Callback):
 
     def settings(self) -> dict[str, Any]:
         """What shaped this run (saved in the checkpoint, read by the benchmarks): :meth:`ShapingSettings.as_dict`
-        and the compass's kind."""
-        return {**self.shaping.as_dict(), "compass_kind": compass_kind(self.shaping.compass)}
+        and the compass's kind (the loaded compass's, once :meth:`setup` has loaded it)."""
+        kind = self._compass.module.kind if self._compass is not None else compass_kind(self.shaping.compass)
+        return {**self.shaping.as_dict(), "compass_kind": kind}
 
     def state_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, **self.settings(), "compass_fingerprint": self._fingerprint}
