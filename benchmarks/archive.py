@@ -20,13 +20,20 @@ from results_io import read_rows, write_rows
 ARCHIVE = "archive"
 DIRTY = "-dirty"
 #: a row's compass as the rows name it (older rows hold the compass's path)
-COMPASS_LABELS = frozenset({"oracle", "oracle-sequence", "learned", "causal-lm"})
+COMPASS_LABELS = frozenset({"oracle", "oracle-sequence", "learned", "causal-lm", "path-lm"})
+PATH_LM_MODULE = "PathLMModule"
 
 
-def compass_label(name: str | None) -> str | None:
-    """``oracle``, ``oracle-sequence``, ``learned`` (an NCE compass) or ``causal-lm``, from a label or a path."""
+def compass_label(name: str | None, registry: Registry | None = None) -> str | None:
+    """``oracle``, ``oracle-sequence``, ``learned`` (an NCE compass), ``causal-lm`` or ``path-lm``, from a label or a
+    path; a path that a registry training writes takes its kind from that training's config, so the label does not
+    depend on whether the checkpoint is on this machine."""
     if name is None or name in COMPASS_LABELS:
         return name
+    training = registry.training_of(name) if registry is not None else None
+    if training is not None:
+        module = str((training.config_values().get("model") or {}).get("class_path", ""))
+        return "path-lm" if module.endswith(PATH_LM_MODULE) else "learned"
     from quality import compass_labels
 
     return compass_labels(name)["compass"]
@@ -86,7 +93,7 @@ def _could_have_measured(arm: Arm, row: dict, registry: Registry) -> bool:
         model = spec["model"]
         return ((spec["judging"]["dataset"], model["source"], model["method"]) == (row.get("dataset"), row.get("source"),
                                                                                  row.get("method"))
-                and compass_label(row.get("compass")) == _arm_compass(arm, registry))
+                and compass_label(row.get("compass"), registry) == _arm_compass(arm, registry))
     if arm.script == "compasses":
         instrument = spec["instrument"]
         return ((instrument["teacher"], instrument["steps"]) == (row.get("teacher"), row.get("steps"))
@@ -102,7 +109,7 @@ def _arm_compass(arm: Arm, registry: Registry) -> str | None:
     if shaping is None:
         training = registry.training_of(arm.spec["model"]["checkpoint"])
         shaping = training.shaping if training else None
-    return compass_label(shaping["compass"]) if shaping else None
+    return compass_label(shaping["compass"], registry) if shaping else None
 
 
 def _speed_models(arm: Arm, row: dict) -> list[dict]:

@@ -115,3 +115,18 @@ def test_every_committed_row_follows_from_the_registry(monkeypatch):
         benchmark_arms = [a for a in registry.arms.values() if a.benchmark == path.stem]
         moving += [f"{path.name}: {reason}" for reason in archive.reasons(rows, benchmark_arms, registry) if reason]
     assert not moving, moving[:5]
+
+
+def test_a_registry_compass_is_labelled_by_its_training_not_by_the_file_on_this_machine(monkeypatch, tmp_path):
+    """A path LM that a registry training writes is ``path-lm`` whether or not its checkpoint exists here (CI has no
+    runs/), so the rows an arm could have measured are the same on every machine."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    monkeypatch.chdir(tmp_path)  # no runs/ here
+    import archive
+    import arms
+
+    registry = arms.load()
+    path_lms = [t for t in registry.trainings.values() if t.config.endswith("path_lm.yaml")]
+    assert path_lms, "the registry trains a path LM"
+    assert archive.compass_label(path_lms[0].last_checkpoint, registry) == "path-lm"
+    assert archive.compass_label("path-lm", registry) == "path-lm"
