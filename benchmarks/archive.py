@@ -142,6 +142,7 @@ def differences(arm: Arm, row: dict, registry: Registry) -> list[str]:
         diffs.compare("n_states", row.get("n_states"), instrument["num_states"])
         diffs.compare("seed", row.get("seed"), instrument["seed"])
         diffs.among("m", row.get("m"), instrument["filler_draws"])
+        diffs.among("jump", row.get("jump"), instrument["jump_sizes"])
     elif arm.script == "speed":
         timing = spec["timing"]
         for key in ("batch_size", "repeats", "seed"):

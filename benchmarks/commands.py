@@ -104,7 +104,7 @@ def _compasses(arm: Arm, programs: Programs) -> list[str]:
     command = [programs.python, "benchmarks/compasses.py", "--teacher", instrument["teacher"],
                "--num-states", number(instrument["num_states"]), "--k", number(instrument["k"]),
                "--steps", number(instrument["steps"]), "--seed", number(instrument["seed"]),
-               "--filler-draws", numbers(instrument["filler_draws"])]
+               "--filler-draws", numbers(instrument["filler_draws"]), "--jump-sizes", numbers(instrument["jump_sizes"])]
     for label, energy in arm.spec["compasses"].items():
         command += ["--compass", energy if label == energy else f"{label}={energy}"]
     return command

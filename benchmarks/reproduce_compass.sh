@@ -26,6 +26,10 @@
 #   benchmarks/reproduce_compass.sh path-lm-distilled  # students distilled with the small path LM (importance, K = 16, 750
 #                                                 #   steps; the Heun target and the averaged endpoint over 4
 #                                                 #   sub-steps), then their frontier rows beside the blind student's
+#   benchmarks/reproduce_compass.sh distillation-jumps  # the instrument at the jumps that shape an 8-step student's
+#                                                 #   targets (1/16: Heun's half step; 1/32: the averaged endpoint's
+#                                                 #   sub-step), with the importance share (is_share) of every energy
+#                                                 #   that shaped one (after path-lm and path-lm-small; ~10 min)
 #   benchmarks/reproduce_compass.sh corpus-path-lm  # the same student guided by a path LM of the corpus
 #                                                 #   (configs/demo_text_path_lm.yaml, 2.25 min) at K = 16 and 4
 #   benchmarks/reproduce_compass.sh corpus-path-lm-distilled  # the demo's student distilled with that path LM
@@ -41,12 +45,13 @@
 set -euo pipefail
 source benchmarks/stages.sh
 split_arguments "$@"
-STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|corpus|corpus-path-lm|corpus-path-lm-distilled}
+STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|distillation-jumps|corpus|corpus-path-lm|corpus-path-lm-distilled}
 case $STAGE in
-  causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled)
+  causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|\
+  distillation-jumps)
     $PY benchmarks/run.py --stage "reproduce_compass.sh $STAGE" "${FLAGS[@]}" ;;
   corpus|corpus-path-lm|corpus-path-lm-distilled) ;;  # the demo's checkpoints (make demo), not trainings of the registry
-  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-small, path-lm-distilled, corpus, corpus-path-lm or corpus-path-lm-distilled" >&2
+  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-small, path-lm-distilled, distillation-jumps, corpus, corpus-path-lm or corpus-path-lm-distilled" >&2
      exit 2 ;;
 esac
 

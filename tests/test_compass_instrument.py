@@ -48,12 +48,52 @@ def test_the_instrument_measures_the_oracle_at_one_and_a_random_compass_near_zer
         assert by[("random", "random", time)]["kind"] == "random"
 
 
+@given(st.integers(2, 16), st.integers(2, 40), st.integers(0, 10_000))
+def test_importance_by_the_oracles_own_weights_gets_all_of_its_gain(k, b, seed):
+    import importlib
+
+    sys.path.insert(0, str(BENCHMARKS))
+    compasses = importlib.import_module("compasses")
+    g = torch.Generator().manual_seed(seed)
+    values, log_ratio = (torch.randn(k, b, generator=g, dtype=torch.float64) for _ in range(2))
+    reference = values - log_ratio
+    share, tv = compasses.importance_share(values, reference, reference)
+    assert share == pytest.approx(1.0) and tv == pytest.approx(0.0, abs=1e-12)
+    _, uniform_tv = compasses.importance_share(values, torch.zeros_like(values), reference)
+    assert 0.0 <= uniform_tv <= 1.0
+
+
+def test_the_instrument_measures_each_jump_size_and_the_oracles_importance_law_is_its_own(teacher_ckpt, tmp_path,
+                                                                                           monkeypatch):
+    compasses = import_benchmark("compasses", tmp_path, monkeypatch)
+    teacher = load_module(teacher_ckpt, expected_kind="teacher").eval()
+    named = {"oracle": load_matching_compass("oracle", teacher), "random": compasses.RANDOM}
+    rows = compasses.measure(teacher, named, num_states=64, k=4, steps=2, seed=0, jump_sizes=(0.25, 0.125))
+    assert {(r["time"], r["jump"]) for r in rows} == {(t, h) for t in (0.0, 0.5) for h in (0.25, 0.125)}
+    for row in rows:
+        if row["compass"] == "oracle":
+            assert row["is_share"] == pytest.approx(1.0) and row["is_tv"] == pytest.approx(0.0, abs=1e-9)
+        else:
+            assert row["is_share"] is None and row["is_tv"] is None  # a random choice has no importance law
+
+
 def test_the_instrument_writes_one_table_per_time(teacher_ckpt, tmp_path, monkeypatch):
     compasses = import_benchmark("compasses", tmp_path, monkeypatch)
     compasses.main(["--teacher", str(teacher_ckpt), "--compass", "oracle", "--compass", "random", "--num-states", "8",
                     "--k", "2", "--steps", "2"])
     report = (tmp_path / "results" / "compasses.md").read_text()
     assert "### t = 0.000" in report and "### t = 0.500" in report
+    assert "| jump |" in report.replace("| time | jump |", "| jump |")
+
+
+def test_a_run_of_other_jump_sizes_keeps_the_rows_it_does_not_measure(teacher_ckpt, tmp_path, monkeypatch):
+    compasses = import_benchmark("compasses", tmp_path, monkeypatch)
+    common = ["--teacher", str(teacher_ckpt), "--compass", "oracle", "--num-states", "8", "--k", "2", "--steps", "2"]
+    compasses.main(common)
+    compasses.main(common + ["--jump-sizes", "1/4"])
+    assert sorted(compasses.jump_of(r) for r in compasses.results_io.read_rows("compasses")) == [0.25, 0.25, 0.5, 0.5]
+    with pytest.raises(SystemExit):
+        compasses.main(common + ["--jump-sizes", "2"])
 
 
 def test_a_run_of_other_filler_draws_keeps_the_rows_it_does_not_measure(teacher_ckpt, tmp_path, monkeypatch):
