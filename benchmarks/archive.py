@@ -200,11 +200,12 @@ def _quality_differences(arm: Arm, row: dict, registry: Registry, diffs: Differe
                                    "policy": row.get("policy"),
                                    "selection_temperature": row.get("selection_temperature", row.get("temperature")),
                                    "switch_time": row.get("switch_time"), "shape_from": row.get("shape_from"),
-                                   "filler_draws": row.get("filler_draws")}, diffs, "trained with ")
+                                   "filler_draws": row.get("filler_draws"), "shape_until": row.get("shape_until")},
+                         diffs, "trained with ")
 
 
 def _compare_shaping(expected: dict, recorded: dict, diffs: Differences, prefix: str) -> None:
-    """The shaping a row records against the seven settings an arm names: the compass by its path (a label of an
+    """The shaping a row records against the eight settings an arm names: the compass by its path (a label of an
     older row is compared by the arm's identity), each other setting when recorded and read by the policy."""
     compass = recorded.get("compass")
     if compass not in COMPASS_LABELS:
@@ -218,6 +219,7 @@ def _compare_shaping(expected: dict, recorded: dict, diffs: Differences, prefix:
         diffs.compare(prefix + "switch_time", recorded.get("switch_time"), expected["switch_time"])
     diffs.compare(prefix + "shape_from", recorded.get("shape_from"), expected["shape_from"])
     diffs.compare(prefix + "filler_draws", recorded.get("filler_draws"), expected["filler_draws"])
+    diffs.compare(prefix + "shape_until", recorded.get("shape_until"), expected["shape_until"])
 
 
 def _step_sizes(text: str | None) -> list[float] | None:

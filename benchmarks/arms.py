@@ -1,7 +1,7 @@
 """The benchmark registry: every training run and every measured arm, read from benchmarks/registry/*.yaml.
 
 ``trainings.yaml`` names each training run (``runs/NAME``) by its config, overrides, the checkpoint it starts from and
-its shaping (all seven :class:`ShapingSettings`, or null: blind). Every other file is one benchmark, the rows of
+its shaping (all eight :class:`ShapingSettings`, or null: blind). Every other file is one benchmark, the rows of
 ``benchmarks/results/<file stem>.jsonl``: the script that writes them and its arms. An arm names everything its rows
 depend on (the model and its checkpoint, every sampling setting, the judges, sample count and seed), the arms it is
 compared with and the reproduce_*.sh stages that measure it. A missing or unknown key is refused when the registry is
@@ -23,14 +23,14 @@ from lightning_tsdfm.shaping.settings import ShapingSettings
 REGISTRY = Path(__file__).parent / "registry"
 ROOT = Path(__file__).resolve().parents[1]
 TRAININGS = "trainings.yaml"
-#: the seven settings every shaping in the registry names
+#: the eight settings every shaping in the registry names
 SHAPING = frozenset(f.name for f in fields(ShapingSettings))
 #: a checkpoint of a training run: runs/NAME/checkpoints/FILE (also after ar: in an energy's name)
 RUN_CHECKPOINT = re.compile(r"runs/([A-Za-z0-9_.-]+)/checkpoints/")
 #: checkpoint or energy names that are not files of a run
 NOT_A_RUN = frozenset({"oracle", "oracle-sequence", "random", "smollm2"})
 
-#: what a shaping key holds: null or the seven settings
+#: what a shaping key holds: null or the eight settings
 SHAPING_OR_NULL = "shaping"
 #: the keys of an arm of each script: a set of keys is a mapping with exactly those keys (each a leaf), a dict maps a
 #: key to its own schema, [schema] is a list of such, SHAPING_OR_NULL is null or a shaping, None any value
@@ -57,7 +57,7 @@ class RegistryError(ValueError):
 @dataclass(frozen=True)
 class Training:
     """``tsdfm fit --config CONFIG`` in ``runs/NAME`` with ``overrides``, from ``start_from`` when given, shaped by
-    ``shaping`` (the seven settings) or blind (None)."""
+    ``shaping`` (the eight settings) or blind (None)."""
 
     name: str
     config: str
@@ -251,7 +251,7 @@ def _check_schema(where: str, value, schema) -> None:
 
 
 def _check_shaping(where: str, value) -> None:
-    """Null, or all seven settings with values ShapingSettings accepts."""
+    """Null, or all eight settings with values ShapingSettings accepts."""
     if value is None:
         return
     _check_keys(where, value, set(SHAPING))

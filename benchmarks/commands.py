@@ -1,7 +1,7 @@
 """The exact command lines of the registry: ``tsdfm fit`` of a training, and the benchmark script call of an arm.
 
 Every setting an arm or a training names is passed on the command line, so a row's ``command`` says all it depends
-on: a guided model's seven shaping settings after ``@`` of quality.py's ``--model``, a shaped training's seven
+on: a guided model's eight shaping settings after ``@`` of quality.py's ``--model``, a shaped training's eight
 ``--trainer.callbacks.NAME=VALUE``.
 """
 
@@ -18,7 +18,7 @@ from arms import ROOT, Arm, Training
 DONE = ".done"
 #: the order quality.py's guide takes the settings in: four positional, then NAME=VALUE
 POSITIONAL_SHAPING = ("compass", "num_candidates", "policy", "shape_from")
-NAMED_SHAPING = ("selection_temperature", "switch_time", "filler_draws")
+NAMED_SHAPING = ("selection_temperature", "switch_time", "filler_draws", "shape_until")
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ def forward_equivalents(sweep: dict, length: int, denoiser_parameters: int) -> f
     energy = energy_parameters(shaping["compass"])
     if energy is None:
         return None
-    guided = sum(1 for j in range(steps) if j / steps >= (shaping.get("shape_from") or 0.0))
+    until = shaping.get("shape_until")
+    guided = sum(1 for j in range(steps) if (shaping.get("shape_from") or 0.0) <= j / steps < (1.0 if until is None else until))
     fillers = shaping.get("filler_draws") or 1
     return steps + guided * shaping["num_candidates"] * fillers * energy / denoiser_parameters
 

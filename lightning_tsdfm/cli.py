@@ -136,6 +136,7 @@ def sample(
     switch_time: float = ShapingSettings.switch_time,
     shape_from: float = ShapingSettings.shape_from,
     filler_draws: int = ShapingSettings.filler_draws,
+    shape_until: float = ShapingSettings.shape_until,
     sampler: Optional[str] = None,
     temperature: float = 1.0,
     step_sizes: Optional[str] = None,
@@ -166,6 +167,7 @@ def sample(
         selection_temperature: tau of the boltzmann policy.
         switch_time: t at which the sequence_to_token policy switches from sequences to tokens.
         shape_from: with --shaped, jumps that start before this time stay blind (0: every jump is guided).
+        shape_until: with --shaped, jumps that start at or after this time stay blind (1: every jump is guided).
         filler_draws: M, with a proposal energy: the open positions filled M times, the energy the marginal over them.
         sampler: one of the checkpoint's samplers (teacher, student: ancestral | first_hitting; MDLM: ancestral | cached;
             SEDD: tweedie | euler); default its first.
@@ -188,7 +190,7 @@ def sample(
             raise UserError(f"--steps {steps} but {len(grid)} --step_sizes: give one size per step, or drop --steps.")
     steps = len(grid) if grid else (64 if steps is None else steps)
     shaping = (ShapingSettings(shaped, num_candidates, policy, selection_temperature, switch_time, shape_from,
-                               filler_draws) if shaped else None)
+                               filler_draws, shape_until) if shaped else None)
     with _one_line_warnings():
         samples = generate_samples(checkpoint, steps, num_samples, seed, batch_size, dtype, device, shaping=shaping,
                                    sampler=sampler, temperature=temperature, step_sizes=grid, prompt=prompt,
@@ -267,6 +269,8 @@ def sample_parser() -> argparse.ArgumentParser:
                    help="t at which the sequence_to_token policy switches from sequences to tokens (default %(default)s)")
     p.add_argument("--shape_from", type=float, default=ShapingSettings.shape_from,
                    help="with --shaped, jumps that start before this time (t = 0 the source) stay blind (default %(default)s)")
+    p.add_argument("--shape_until", type=float, default=ShapingSettings.shape_until,
+                   help="with --shaped, jumps that start at or after this time stay blind (default %(default)s)")
     p.add_argument("--filler_draws", type=int, default=ShapingSettings.filler_draws,
                    help="M, with a proposal energy (ar:, hf:, oracle-sequence): the positions a jump leaves open are "
                         "filled M times and a candidate's energy is the marginal over them (default %(default)s)")

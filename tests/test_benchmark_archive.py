@@ -20,7 +20,7 @@ student:
   overrides: [--model.init_args.teacher_checkpoint=runs/teacher/checkpoints/last.ckpt]
   start_from: null
   shaping: {compass: runs/compass/checkpoints/last.ckpt, num_candidates: 16, policy: boltzmann,
-            selection_temperature: 1.0, switch_time: 0.5, shape_from: 0.0, filler_draws: 1}
+            selection_temperature: 1.0, switch_time: 0.5, shape_from: 0.0, filler_draws: 1, shape_until: 1.0}
   stages: [tiny]
 compass:
   config: configs/synthetic_compass.yaml

@@ -79,7 +79,7 @@ def test_a_missing_or_unknown_key_or_a_key_given_twice_is_refused(tmp_path):
         arms.load(tmp_path)
 
 
-def test_a_guided_arms_command_passes_all_seven_settings_back_to_quality_py(registry):
+def test_a_guided_arms_command_passes_all_eight_settings_back_to_quality_py(registry):
     import commands
     import quality
 
@@ -93,14 +93,14 @@ def test_a_guided_arms_command_passes_all_seven_settings_back_to_quality_py(regi
     assert "--keep-other-models" in command  # one call per arm keeps the other arms' rows
 
 
-def test_a_shaped_training_names_its_seven_settings_and_resumes_from_its_own_checkpoint(registry):
+def test_a_shaped_training_names_its_eight_settings_and_resumes_from_its_own_checkpoint(registry):
     import commands
 
     programs = commands.Programs("python", "tsdfm")
     added = registry.trainings["textlike_endpoint_averaged_is16_student_mask_1500"]
     command = commands.fit_command(added, programs, resume=True)
     assert "--trainer.callbacks+=TrajectoryShaper" in command
-    assert sum(a.startswith("--trainer.callbacks.") for a in command) == 7
+    assert sum(a.startswith("--trainer.callbacks.") for a in command) == 8
     assert command[-2:] == ["--ckpt_path=runs/textlike_endpoint_averaged_is16_student_mask/checkpoints/last.ckpt",
                             "--ckpt_path=runs/textlike_endpoint_averaged_is16_student_mask_1500/checkpoints/last.ckpt"]
     own = registry.trainings["synthetic_shaped_student_mask"]  # its config lists the shaper: no second one is added

@@ -21,7 +21,7 @@ student:
   overrides: [--model.init_args.teacher_checkpoint=runs/teacher/checkpoints/last.ckpt, --trainer.max_steps=2]
   start_from: null
   shaping: {compass: oracle, num_candidates: 4, policy: argmin, selection_temperature: 1.0, switch_time: 0.5,
-            shape_from: 0.0, filler_draws: 1}
+            shape_from: 0.0, filler_draws: 1, shape_until: 1.0}
   stages: [reproduce_tiny.sh students]
 """
 ARMS = """

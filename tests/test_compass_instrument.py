@@ -128,6 +128,8 @@ def test_guided_forward_equivalents_count_the_energy_by_its_parameters(tmp_path,
     assert cost.forward_equivalents(guided, 128, 100) == pytest.approx(8 + 4 * 16 * 0.5)
     filled = {**guided, "sampling_shaping": {**guided["sampling_shaping"], "filler_draws": 4}}
     assert cost.forward_equivalents(filled, 128, 100) == pytest.approx(8 + 4 * 16 * 4 * 0.5)  # K * M energy forwards
+    early = {**guided, "sampling_shaping": {**guided["sampling_shaping"], "shape_from": 0.0, "shape_until": 0.25}}
+    assert cost.forward_equivalents(early, 128, 100) == pytest.approx(8 + 2 * 16 * 0.5)  # the jumps from 0 and 1/8
     assert cost.forward_equivalents({"steps": 8, "sampler": "ancestral"}, 128, 100) == 8
     oracle = {**guided, "sampling_shaping": {"compass": "oracle", "num_candidates": 16}}
     assert cost.forward_equivalents(oracle, 128, 100) is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lightning_tsdfm.jumps import BlindJump, mixture_kernel
@@ -170,13 +170,15 @@ def test_a_step_begins_with_its_generator_and_ends_with_its_statistics():
 
 
 @pytest.mark.parametrize("source", ["mask", "uniform"])
-def test_a_jump_that_starts_before_shape_from_is_the_blind_jump_without_a_compass_forward(source):
-    path, x_t, probs, t, h = _state(source, 0)  # t < 0.8
+@pytest.mark.parametrize("window", ["late", "early"])
+def test_a_jump_outside_the_shaping_window_is_the_blind_jump_without_a_compass_forward(source, window):
+    path, x_t, probs, t, h = _state(source, 0)  # 0 < t < 0.8
 
     def no_compass(x, tt):
-        raise AssertionError("scored a jump that starts before shape_from")
+        raise AssertionError("scored a jump that starts outside the shaping window")
 
-    guided = GuidedJump(no_compass, 4, make_selection("argmin", shape_from=0.9))
+    ends = dict(shape_from=0.9) if window == "late" else dict(shape_until=float(t.min()))
+    guided = GuidedJump(no_compass, 4, make_selection("argmin", **ends))
     guided.generator = torch.Generator().manual_seed(1)
     blind = BlindJump()(x_t, probs, t, h, path, torch.Generator().manual_seed(0))
     assert torch.equal(guided(x_t, probs, t, h, path, torch.Generator().manual_seed(0)), blind)
@@ -291,20 +293,23 @@ def test_guided_transition_keeps_a_kernel_draw_of_low_energy():
 
 @pytest.mark.parametrize("policy", POLICIES)
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10_000), k=st.integers(2, 5), b=st.integers(1, 6), shape_from=st.floats(0.0, 1.0))
-def test_jumps_before_shape_from_keep_the_blind_draw(policy, seed, k, b, shape_from):
-    """t < shape_from: candidate 0 and a one-hot law on it; t >= shape_from: the policy's own choice, drawn with
-    the same random stream as a policy that shapes every jump."""
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 5), b=st.integers(1, 6), ends=st.tuples(st.floats(0.0, 1.0),
+                                                                                         st.floats(0.0, 1.0)))
+def test_jumps_outside_the_shaping_window_keep_the_blind_draw(policy, seed, k, b, ends):
+    """t < shape_from or t >= shape_until: candidate 0 and a one-hot law on it; inside the window: the policy's own
+    choice, drawn with the same random stream as a policy that shapes every jump."""
+    shape_from, shape_until = sorted(ends)
+    assume(shape_from < shape_until)
     energies, t, log_proposal = _energies(seed, k, b, 3), torch.rand(b), torch.randn(k, b)
-    late = make_selection(policy, temperature=0.7, shape_from=shape_from)
+    window = make_selection(policy, temperature=0.7, shape_from=shape_from, shape_until=shape_until)
     everywhere = make_selection(policy, temperature=0.7)
-    index = late(energies, t, torch.Generator().manual_seed(seed), log_proposal)
+    index = window(energies, t, torch.Generator().manual_seed(seed), log_proposal)
     own = everywhere(energies, t, torch.Generator().manual_seed(seed), log_proposal)
-    early = t < shape_from
-    assert (index[early] == 0).all() and torch.equal(index[~early], own[~early])
-    keep = late.keep_probabilities(energies, t, log_proposal)
-    assert (keep[0, early] == 1).all() and (keep[1:, early] == 0).all()
-    assert torch.equal(keep[:, ~early], everywhere.keep_probabilities(energies, t, log_proposal)[:, ~early])
+    outside = (t < shape_from) | (t >= shape_until)
+    assert (index[outside] == 0).all() and torch.equal(index[~outside], own[~outside])
+    keep = window.keep_probabilities(energies, t, log_proposal)
+    assert (keep[0, outside] == 1).all() and (keep[1:, outside] == 0).all()
+    assert torch.equal(keep[:, ~outside], everywhere.keep_probabilities(energies, t, log_proposal)[:, ~outside])
 
 
 @pytest.mark.parametrize("shape_from", [-0.1, 1.5])

@@ -330,10 +330,11 @@ def test_shaped_sampling_with_a_flat_compass_is_blind_sampling(teacher_ckpt, com
     assert shaped.meta["sampling_shaping"]["num_candidates"] == 4 and blind.meta["sampling_shaping"] is None
     out = tmp_path / "s.jsonl"
     main(["sample", "--checkpoint", str(teacher_ckpt), "--output", str(out), "--steps", "4", "--num_samples", "4",
-          "--shaped", str(compass_ckpt), "--k", "2", "--policy", "boltzmann", "--selection_temperature", "0.5", "--shape_from", "0.25"])
+          "--shaped", str(compass_ckpt), "--k", "2", "--policy", "boltzmann", "--selection_temperature", "0.5", "--shape_from", "0.25",
+          "--shape_until", "0.75"])
     assert read_jsonl(out).meta["sampling_shaping"] == {"compass": str(compass_ckpt), "num_candidates": 2, "policy": "boltzmann",
                                                         "selection_temperature": 0.5, "switch_time": None, "shape_from": 0.25,
-                                                        "filler_draws": None, "compass_kind": "nce"}
+                                                        "filler_draws": None, "shape_until": 0.75, "compass_kind": "nce"}
     # boltzmann reads no switch time, a state compass no filler draws
 
 

@@ -12,7 +12,8 @@ from lightning_tsdfm import cli
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.shaping import BoltzmannSelection, ShapingSettings, TrajectoryShaper
 
-KEYS = ["compass", "num_candidates", "policy", "selection_temperature", "switch_time", "shape_from", "filler_draws"]
+KEYS = ["compass", "num_candidates", "policy", "selection_temperature", "switch_time", "shape_from", "filler_draws",
+        "shape_until"]
 
 
 def _defaults(function) -> dict:
@@ -23,7 +24,7 @@ def _defaults(function) -> dict:
 def test_the_callback_and_the_sampler_take_the_one_set_of_defaults():
     defaults = {f.name: f.default for f in dataclasses.fields(ShapingSettings) if f.name != "compass"}
     assert defaults == {"num_candidates": 16, "policy": "boltzmann", "selection_temperature": 1.0, "switch_time": 0.5,
-                        "shape_from": 0.0, "filler_draws": 1}
+                        "shape_from": 0.0, "filler_draws": 1, "shape_until": 1.0}
     assert _defaults(TrajectoryShaper) == defaults
     assert _defaults(cli.sample) == defaults
     parsed = vars(cli.sample_parser().parse_args(["--checkpoint", "c.ckpt", "--output", "s.jsonl", "--shaped", "oracle"]))
@@ -36,12 +37,13 @@ def test_its_record_keeps_the_row_keys_and_leaves_out_what_the_policy_does_not_r
     assert list(ShapingSettings("oracle").as_dict()) == KEYS
     assert ShapingSettings("c.ckpt", 4, "boltzmann", 0.5).as_dict() == {
         "compass": "c.ckpt", "num_candidates": 4, "policy": "boltzmann", "selection_temperature": 0.5,
-        "switch_time": None, "shape_from": 0.0, "filler_draws": None}
+        "switch_time": None, "shape_from": 0.0, "filler_draws": None, "shape_until": 1.0}
     assert ShapingSettings("ar:lm.ckpt", 4, "importance", filler_draws=8).as_dict()["filler_draws"] == 8
     assert ShapingSettings("c.ckpt", policy="sequence_to_token", switch_time=0.25).as_dict()["switch_time"] == 0.25
     argmin = ShapingSettings("c.ckpt", 4, "argmin", shape_from=0.5)
     assert argmin.as_dict()["selection_temperature"] is None and argmin.as_dict()["switch_time"] is None
     for settings in (argmin, ShapingSettings("oracle", policy="sequence_to_token", switch_time=0.75),
+                     ShapingSettings("oracle", policy="importance", shape_until=0.25),
                      ShapingSettings("oracle-sequence", policy="importance", filler_draws=4)):
         assert ShapingSettings.from_dict(settings.as_dict()) == settings
     assert TrajectoryShaper("oracle", 4, "argmin").state_dict() == {"seed": 0, **ShapingSettings("oracle", 4, "argmin").as_dict(),
@@ -60,6 +62,8 @@ def test_it_builds_the_policy_it_names():
     (dict(policy="argmin", selection_temperature=0.0), "selection_temperature must be > 0, got 0.0"),
     (dict(policy="argmin", switch_time=1.5), r"switch_time must lie in \[0, 1\], got 1.5."),
     (dict(shape_from=-0.5), r"shape_from must lie in \[0, 1\], got -0.5."),
+    (dict(shape_until=1.5), r"shape_until must lie in \[0, 1\], got 1.5."),
+    (dict(shape_from=0.5, shape_until=0.25), r"shape_until \(0.25\) is below shape_from \(0.5\).*swap them"),
 ])
 def test_it_refuses_a_wrong_setting_whichever_policy_reads_it(settings, message):
     with pytest.raises(ValueError, match=message):

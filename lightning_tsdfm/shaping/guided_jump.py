@@ -4,7 +4,7 @@ The K candidates share the positions that move (the blind draw of the move mask,
 path's schedule kappa; through a next-state kernel, the positions candidate 0 moved) and differ in the tokens drawn
 there: candidate 0 is exactly the blind jump, drawn with the caller's generator; candidates 1..K-1 use the shaper's
 own generator, so the caller's random stream is consumed as in blind distillation. A jump whose every sequence
-starts before the selection's ``shape_from`` is the blind jump alone (no candidates drawn, no compass forward). The
+starts outside the selection's shaping window (``shape_from`` <= t < ``shape_until``) is the blind jump alone (no candidates drawn, no compass forward). The
 compass scores all K candidates at time t + h in one batched forward; a :class:`SelectionPolicy` picks per sequence
 (or per token), given also each candidate's log proposal ratio log q(x_k | x_t) - log p(x_t | x_k) (the draw's
 probability over the noising probability).
@@ -33,7 +33,7 @@ from lightning_tsdfm.shaping.selection import SelectionPolicy, gather_candidates
 
 class ShapingStatistics:
     """What the jumps of one training step did: how many were asked of the policy (``calls``, blind ones included:
-    K = 1, or before ``shape_from``) and, over the ``jumps`` that selected, the means of the kept candidate's energy
+    K = 1, or outside the shaping window) and, over the ``jumps`` that selected, the means of the kept candidate's energy
     (``energy_chosen``), of every candidate's (``energy_candidates``) and of the fraction of sequences whose kept state
     is not the blind draw, candidate 0 (``changed_fraction``). Each selection's three values stay on the jumps' device:
     :meth:`means` reads them back at once, so a jump never waits for the device."""
@@ -113,8 +113,8 @@ class GuidedJump:
         return Candidates(kept, candidates, self.selection.keep_probabilities(energies, t, log_proposal))
 
     def _unshaped(self, t: Tensor) -> bool:
-        """K = 1, or every sequence's jump starts before the selection's ``shape_from``: the blind jump alone."""
-        return self.num_candidates == 1 or bool((t < self.selection.shape_from).all())
+        """K = 1, or every sequence's jump starts outside the selection's shaping window: the blind jump alone."""
+        return self.num_candidates == 1 or not bool(self.selection.shapes(t).any())
 
     def propose(self, x_t, probs, t, h, path: MixturePath, generator) -> tuple[Tensor, Tensor | None, Tensor | Proposals]:
         """K blind jumps sharing the moves [K, B, L] (candidate 0 with the caller's generator), their log proposal

@@ -9,8 +9,9 @@ probability over the path's noising probability), which only ``importance`` read
 Every policy keeps candidate 0 for a sequence whose candidates all have the same energy (a compass with no
 opinion): candidate 0 is the blind draw, so K = 1 or a constant energy reproduces blind distillation bit for
 bit, and for ``boltzmann`` this is also the exact distribution (the candidates are i.i.d.). A policy also keeps
-candidate 0 for a jump that starts before its ``shape_from`` time (t < shape_from, t = 0 the source): shaping only
-the late jumps, t >= shape_from, leaves the early, diversity-setting ones blind.
+candidate 0 for a jump that starts outside its shaping window, t < shape_from or t >= shape_until (t = 0 the source):
+shaping only the late jumps (shape_from > 0) leaves the early, diversity-setting ones blind; shaping only the early
+ones (shape_until < 1) leaves blind the late jumps, where a learned energy may know less than the proposal does.
 :meth:`SelectionPolicy.keep_probabilities` gives the law the index is drawn from (a one-hot for the deterministic
 policies), with which a trajectory target can average over the candidates instead of keeping one.
 """
@@ -37,6 +38,8 @@ class SelectionPolicy(ABC):
     name: str
     #: jumps that start before this time keep candidate 0, the blind draw (0: every jump is shaped)
     shape_from: float = 0.0
+    #: jumps that start at or after this time keep candidate 0 (1: every jump is shaped)
+    shape_until: float = 1.0
 
     def __call__(self, energies: Tensor, t: Tensor, generator: torch.Generator | None = None,
                  log_proposal: Tensor | None = None) -> Tensor:
@@ -46,8 +49,12 @@ class SelectionPolicy(ABC):
 
     def _keeps_blind(self, sequence_energy: Tensor, t: Tensor) -> Tensor:
         """Bool [B]: the sequence keeps candidate 0, because every candidate has the same energy (a compass with
-        no opinion) or its jump starts before ``shape_from``."""
-        return (sequence_energy.amax(0) == sequence_energy.amin(0)) | (t < self.shape_from)
+        no opinion) or its jump starts outside the shaping window."""
+        return (sequence_energy.amax(0) == sequence_energy.amin(0)) | ~self.shapes(t)
+
+    def shapes(self, t: Tensor) -> Tensor:
+        """Bool [B]: the jump from t lies in the shaping window, shape_from <= t < shape_until."""
+        return (t >= self.shape_from) & (t < self.shape_until)
 
     def keep_probabilities(self, energies: Tensor, t: Tensor, log_proposal: Tensor | None = None) -> Tensor:
         """P(candidate k is kept at position i) [K, B, L]: the law that :meth:`__call__` draws its index from."""
@@ -152,12 +159,16 @@ def check_unit_interval(name: str, value: float) -> None:
 
 
 def make_selection(policy: str, temperature: float = 1.0, switch_time: float = 0.5,
-                   shape_from: float = 0.0) -> SelectionPolicy:
-    """The policy named ``policy``, shaping the jumps that start at t >= ``shape_from``; a policy checks the value it
-    reads (the settings of a run, all of them: :class:`~lightning_tsdfm.shaping.settings.ShapingSettings`)."""
+                   shape_from: float = 0.0, shape_until: float = 1.0) -> SelectionPolicy:
+    """The policy named ``policy``, shaping the jumps that start at shape_from <= t < ``shape_until``; a policy checks
+    the value it reads (the settings of a run, all of them: :class:`~lightning_tsdfm.shaping.settings.ShapingSettings`)."""
     check_unit_interval("shape_from", shape_from)
+    check_unit_interval("shape_until", shape_until)
+    if shape_until < shape_from:
+        raise ValueError(f"shape_until ({shape_until}) is below shape_from ({shape_from}): the jumps from shape_from <= "
+                         f"t < shape_until are shaped, so the window ends before it starts; swap them.")
     selection = _named_selection(policy, temperature, switch_time)
-    selection.shape_from = shape_from
+    selection.shape_from, selection.shape_until = shape_from, shape_until
     return selection
 
 

@@ -3,8 +3,8 @@
 The settings of :class:`~lightning_tsdfm.shaping.TrajectoryShaper`, ``tsdfm sample --shaped`` and
 :func:`~lightning_tsdfm.samples_io.generate_samples`: the compass, K = ``num_candidates`` candidates per jump, the
 selection ``policy`` with the values it reads (``selection_temperature`` tau of ``boltzmann``, ``switch_time`` of
-``sequence_to_token``), ``shape_from`` (jumps that start at t < shape_from stay blind) and, for an energy over whole
-proposals, ``filler_draws`` M (the open positions filled M times, the energy the marginal over them). The defaults are
+``sequence_to_token``), ``shape_from`` and ``shape_until`` (only the jumps that start at shape_from <= t < shape_until
+are shaped) and, for an energy over whole proposals, ``filler_draws`` M (the open positions filled M times, the energy the marginal over them). The defaults are
 the best learned-compass setting measured: ``boltzmann`` at tau = 1 over K = 16, every jump shaped.
 
 :meth:`ShapingSettings.as_dict` is how checkpoints, result rows and sample files record them (a value the policy does
@@ -35,9 +35,10 @@ RECORDED_AS = {"k": "num_candidates"}
 class ShapingSettings:
     """What shapes the jumps: the compass (a compass checkpoint, ``oracle``, ``ar:<checkpoint>``, ``hf:<name>``,
     ``smollm2`` or ``oracle-sequence``), K candidates per jump, the selection policy, tau of ``boltzmann``
-    (k ~ softmax(-E_k / tau)), the time at which ``sequence_to_token`` switches to tokens, the time before which a
-    jump stays blind, and M filler draws per candidate of a proposal energy. Checked when built: K >= 1, M >= 1, a
-    known policy, tau > 0, both times in [0, 1]."""
+    (k ~ softmax(-E_k / tau)), the time at which ``sequence_to_token`` switches to tokens, M filler draws per candidate
+    of a proposal energy, and the shaping window: a jump that starts before ``shape_from`` or at or after
+    ``shape_until`` stays blind. Checked when built: K >= 1, M >= 1, a known policy, tau > 0, the times in [0, 1],
+    shape_from <= shape_until."""
 
     compass: str
     num_candidates: int = 16
@@ -46,6 +47,7 @@ class ShapingSettings:
     switch_time: float = 0.5
     shape_from: float = 0.0
     filler_draws: int = 1
+    shape_until: float = 1.0
 
     def __post_init__(self) -> None:
         if self.num_candidates < 1:
@@ -56,14 +58,15 @@ class ShapingSettings:
             raise ValueError(f"selection_temperature must be > 0, got {self.selection_temperature} (use argmin for "
                              f"tau -> 0).")
         check_unit_interval("switch_time", self.switch_time)
-        self.selection()  # the policy's own checks: a known name, shape_from in [0, 1]
+        self.selection()  # the policy's own checks: a known name, the shaping window in [0, 1]
 
     def selection(self) -> SelectionPolicy:
         """The selection policy these settings name."""
-        return make_selection(self.policy, self.selection_temperature, self.switch_time, self.shape_from)
+        return make_selection(self.policy, self.selection_temperature, self.switch_time, self.shape_from,
+                              self.shape_until)
 
     def as_dict(self) -> dict:
-        """The seven settings by name, each value the run does not read as None (``selection_temperature`` but for
+        """The eight settings by name, each value the run does not read as None (``selection_temperature`` but for
         ``boltzmann``, ``switch_time`` but for ``sequence_to_token``, ``filler_draws`` but for a proposal energy)."""
         unread = {name for name, policies in READS.items() if self.policy not in policies}
         unread |= set() if is_proposal_energy(self.compass) else {"filler_draws"}

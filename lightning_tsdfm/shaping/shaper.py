@@ -57,6 +57,8 @@ class TrajectoryShaper(Callback):
         selection_temperature: tau of the boltzmann policy (not the sampling temperature of the jumps).
         switch_time: t at which ``sequence_to_token`` switches from sequences to tokens.
         shape_from: jumps that start before this time (t = 0 the source) stay blind; 0 shapes every jump.
+        shape_until: jumps that start at or after this time stay blind; 1 shapes every jump (shape the early jumps
+            alone where a learned energy knows less than the proposal late in the path).
         filler_draws: M, for an energy over whole proposals: the positions a jump leaves open are filled M times
             and a candidate's energy is the marginal over the fillers (M = 1: one filler shared by the candidates).
         seed: seed of the candidate draws, combined with (global_step, rank, micro-batch).
@@ -69,9 +71,10 @@ class TrajectoryShaper(Callback):
                  policy: Policy = ShapingSettings.policy,
                  selection_temperature: float = ShapingSettings.selection_temperature,
                  switch_time: float = ShapingSettings.switch_time, shape_from: float = ShapingSettings.shape_from,
-                 filler_draws: int = ShapingSettings.filler_draws, seed: int = 0) -> None:
+                 filler_draws: int = ShapingSettings.filler_draws,
+                 shape_until: float = ShapingSettings.shape_until, seed: int = 0) -> None:
         self.shaping = ShapingSettings(compass, num_candidates, policy, selection_temperature, switch_time, shape_from,
-                                       filler_draws)
+                                       filler_draws, shape_until)
         self.seed = seed
         self.jump = GuidedJump(self._energies, num_candidates, self.shaping.selection(), filler_draws=filler_draws)
         self._compass: FrozenReference | None = None
