@@ -107,3 +107,14 @@ def test_a_shaped_training_names_its_seven_settings_and_resumes_from_its_own_che
     command = commands.fit_command(own, programs, resume=False)
     assert "--trainer.callbacks+=TrajectoryShaper" not in command and "--trainer.callbacks.num_candidates=16" in command
     assert not any(a.startswith("--ckpt_path") for a in command)
+
+
+def test_a_run_name_deeper_than_one_level_is_refused(tmp_path):
+    import arms
+
+    (tmp_path / "trainings.yaml").write_text("demo/teacher/again:\n  config: configs/demo_text_teacher.yaml\n"
+                                             "  overrides: []\n  start_from: null\n  shaping: null\n  stages: [s]\n")
+    with pytest.raises(arms.RegistryError, match="one level deeper"):
+        arms.load(tmp_path)
+    (tmp_path / "trainings.yaml").write_text((tmp_path / "trainings.yaml").read_text().replace("/again", ""))
+    assert list(arms.load(tmp_path).trainings) == ["demo/teacher"]
