@@ -22,14 +22,18 @@ DIRTY = "-dirty"
 #: a row's compass as the rows name it (older rows hold the compass's path)
 COMPASS_LABELS = frozenset({"oracle", "oracle-sequence", "learned", "causal-lm", "path-lm"})
 PATH_LM_MODULE = "PathLMModule"
+#: a compass name that reads a causal LM over whole proposals (its path after the prefix may be a registry run's)
+PROPOSAL_ENERGY_PREFIXES = ("ar:", "hf:")
 
 
 def compass_label(name: str | None, registry: Registry | None = None) -> str | None:
     """``oracle``, ``oracle-sequence``, ``learned`` (an NCE compass), ``causal-lm`` or ``path-lm``, from a label or a
-    path; a path that a registry training writes takes its kind from that training's config, so the label does not
-    depend on whether the checkpoint is on this machine."""
+    path; ``ar:``/``hf:`` name a causal LM; a path that a registry training writes takes its kind from that training's
+    config, so the label does not depend on whether the checkpoint is on this machine."""
     if name is None or name in COMPASS_LABELS:
         return name
+    if name.startswith(PROPOSAL_ENERGY_PREFIXES):  # ar:<causal LM>, hf:<model>: an energy over whole proposals
+        return "causal-lm"
     training = registry.training_of(name) if registry is not None else None
     if training is not None:
         module = str((training.config_values().get("model") or {}).get("class_path", ""))

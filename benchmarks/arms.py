@@ -1,11 +1,11 @@
 """The benchmark registry: every training run and every measured arm, read from benchmarks/registry/*.yaml.
 
-``trainings.yaml`` names each training run (``runs/NAME``) by its config, overrides, the checkpoint it starts from and
-its shaping (all eight :class:`ShapingSettings`, or null: blind). Every other file is one benchmark, the rows of
-``benchmarks/results/<file stem>.jsonl``: the script that writes them and its arms. An arm names everything its rows
-depend on (the model and its checkpoint, every sampling setting, the judges, sample count and seed), the arms it is
-compared with and the reproduce_*.sh stages that measure it. A missing or unknown key is refused when the registry is
-read: nothing is left to a default that may change.
+``trainings.yaml`` names each training run (``runs/NAME``, NAME at most one level deep: ``demo/teacher``) by its
+config, overrides, the checkpoint it starts from and its shaping (all eight :class:`ShapingSettings`, or null: blind).
+Every other file is one benchmark, the rows of ``benchmarks/results/<file stem>.jsonl``: the script that writes them
+and its arms. An arm names everything its rows depend on (the model and its checkpoint, every sampling setting, the
+judges, sample count and seed), the arms it is compared with and the reproduce_*.sh stages that measure it. A missing
+or unknown key is refused when the registry is read: nothing is left to a default that may change.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAININGS = "trainings.yaml"
 #: the eight settings every shaping in the registry names
 SHAPING = frozenset(f.name for f in fields(ShapingSettings))
+#: a training run's name: its directory under runs/, at most one level deep (demo/teacher: make demo's own runs)
+RUN_NAME = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?")
 #: a checkpoint of a training run: runs/NAME/checkpoints/FILE (also after ar: in an energy's name)
-RUN_CHECKPOINT = re.compile(r"runs/([A-Za-z0-9_.-]+)/checkpoints/")
+RUN_CHECKPOINT = re.compile(rf"runs/({RUN_NAME.pattern})/checkpoints/")
 #: checkpoint or energy names that are not files of a run
 NOT_A_RUN = frozenset({"oracle", "oracle-sequence", "random", "smollm2"})
 
@@ -196,6 +198,9 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 def _training(name: str, spec: dict) -> Training:
     where = f"{TRAININGS}: {name}"
+    if not isinstance(name, str) or not RUN_NAME.fullmatch(name) or {".", ".."} & set(name.split("/")):
+        raise RegistryError(f"{where}: a run's name is its directory under runs/: NAME or one level deeper, "
+                            "PARENT/NAME, of letters, digits, _ . -.")
     _check_keys(where, spec, TRAINING_KEYS)
     _check_shaping(where + ".shaping", spec["shaping"])
     if not (ROOT / spec["config"]).exists():

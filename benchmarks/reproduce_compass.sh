@@ -30,59 +30,30 @@
 #                                                 #   targets (1/16: Heun's half step; 1/32: the averaged endpoint's
 #                                                 #   sub-step), with the importance share (is_share) of every energy
 #                                                 #   that shaped one (after path-lm and path-lm-small; ~10 min)
+#   benchmarks/reproduce_compass.sh corpus        # the embedded corpus (SmolLM2-135M judge, 256 samples): the demo's
+#                                                 #   student guided by the demo's causal LM against itself blind and the
+#                                                 #   teacher at 8 and 1024 steps (~15 min once make demo's runs exist)
 #   benchmarks/reproduce_compass.sh corpus-path-lm  # the same student guided by a path LM of the corpus
 #                                                 #   (configs/demo_text_path_lm.yaml, 2.25 min) at K = 16 and 4
 #   benchmarks/reproduce_compass.sh corpus-path-lm-distilled  # the demo's student distilled with that path LM
 #                                                 #   (importance, K = 16, its 400 steps) beside its blind twin
-#   benchmarks/reproduce_compass.sh corpus        # the embedded corpus (SmolLM2-135M judge, 256 samples): the demo's
-#                                                 #   student guided by the demo's causal LM against itself blind and the
-#                                                 #   teacher at 8 and 1024 steps (needs `make demo` first, ~15 min)
-# Needs the text-like teacher, NCE compass and blind student (benchmarks/reproduce_textlike.sh, or the cached copies
-# placed under runs/ as their README says; benchmarks/run.py trains what is missing). Every stage but corpus is its
-# trainings and arms in benchmarks/registry/ (trainings.yaml, cost_quality.yaml, compasses.yaml), run by
-# benchmarks/run.py: runs whose directory has a .done marker are skipped, --dry-run prints the commands, --allow-dirty
-# records rows from a tree with uncommitted changes. Run from the repository root.
+# The text-like stages need the text-like teacher, NCE compass and blind student (benchmarks/reproduce_textlike.sh, or
+# the cached copies placed under runs/ as their README says); the corpus stages read make demo's runs in their own
+# directories (runs/demo/teacher, student_blind, causal_lm, path_lm, student_pathlm_is16: demo/NAME in
+# trainings.yaml). Every stage is its trainings and arms in benchmarks/registry/ (trainings.yaml, cost_quality.yaml,
+# compasses.yaml), run by benchmarks/run.py: it trains what is missing (a run whose directory has a .done marker is
+# skipped; one with a last.ckpt but no marker is continued from it: make demo writes no marker, so touch
+# runs/demo/NAME/.done for each of its finished runs), measures each arm and regenerates the pages;
+# --dry-run prints the commands, --allow-dirty records rows from a tree with uncommitted changes. Run from the
+# repository root.
 set -euo pipefail
 source benchmarks/stages.sh
 split_arguments "$@"
 STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|distillation-jumps|corpus|corpus-path-lm|corpus-path-lm-distilled}
 case $STAGE in
   causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|\
-  distillation-jumps)
+  distillation-jumps|corpus|corpus-path-lm|corpus-path-lm-distilled)
     $PY benchmarks/run.py --stage "reproduce_compass.sh $STAGE" "${FLAGS[@]}" ;;
-  corpus|corpus-path-lm|corpus-path-lm-distilled) ;;  # the demo's checkpoints (make demo), not trainings of the registry
   *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-small, path-lm-distilled, distillation-jumps, corpus, corpus-path-lm or corpus-path-lm-distilled" >&2
      exit 2 ;;
 esac
-
-D=runs/demo
-CORPUS=(--dataset web-bible --config configs/demo_text_teacher.yaml --judges smollm2 --num-samples 256 --seed 0
-        --samples-dir runs/benchmarks/samples --keep-other-models --benchmark cost_quality --frontier)
-if [ "$STAGE" = corpus ]; then  # the demo's checkpoints; the causal LM is neither judge (SmolLM2-135M judges)
-  $PY benchmarks/quality.py "${CORPUS[@]}" --temperatures 1.0 --model "teacher:mask:1024:first_hitting=$D/teacher.ckpt"
-  $PY benchmarks/quality.py "${CORPUS[@]}" --temperatures 0.9,1.0,1.1 --model "teacher:mask:8=$D/teacher.ckpt" \
-    --model "student-blind:mask:8=$D/student_blind.ckpt" \
-    --model "student-guided-lm-is16:mask:8=$D/student_blind.ckpt@ar:$D/causal_lm.ckpt:16:importance:filler_draws=1" \
-    --model "student-guided-lm-is4:mask:8=$D/student_blind.ckpt@ar:$D/causal_lm.ckpt:4:importance:filler_draws=1"
-  $PY benchmarks/cost_quality.py
-fi
-if [ "$STAGE" = corpus-path-lm ]; then  # the demo's student guided by a path LM of the corpus, beside the corpus rows
-  [ -f $D/path_lm/checkpoints/last.ckpt ] || $TSDFM fit --overwrite --config configs/demo_text_path_lm.yaml
-  PATH_LM=$D/path_lm/checkpoints/last.ckpt
-  $PY benchmarks/quality.py "${CORPUS[@]}" --temperatures 0.8,0.9,1.0,1.1 \
-    --model "student-guided-pathlm-is16:mask:8=$D/student_blind.ckpt@$PATH_LM:16:importance:filler_draws=1" \
-    --model "student-guided-pathlm-is4:mask:8=$D/student_blind.ckpt@$PATH_LM:4:importance:filler_draws=1"
-  $PY benchmarks/cost_quality.py
-fi
-if [ "$STAGE" = corpus-path-lm-distilled ]; then  # the blind twin is make demo's student: the same config and steps
-  SHAPED=$D/student_pathlm_is16
-  [ -f $SHAPED/.done ] || { $TSDFM fit --overwrite --config configs/demo_text_student.yaml \
-      --trainer.default_root_dir=$SHAPED --trainer.callbacks+=TrajectoryShaper \
-      --trainer.callbacks.compass=$D/path_lm/checkpoints/last.ckpt --trainer.callbacks.num_candidates=16 \
-      --trainer.callbacks.policy=importance --trainer.callbacks.selection_temperature=1.0 \
-      --trainer.callbacks.switch_time=0.5 --trainer.callbacks.shape_from=0.0 --trainer.callbacks.filler_draws=1 \
-    && touch $SHAPED/.done; }
-  $PY benchmarks/quality.py "${CORPUS[@]}" --temperatures 0.9,1.0,1.1 \
-    --model "student-shaped-pathlm-is16:mask:8=$SHAPED/checkpoints/last.ckpt"
-  $PY benchmarks/cost_quality.py
-fi

@@ -130,3 +130,7 @@ def test_a_registry_compass_is_labelled_by_its_training_not_by_the_file_on_this_
     assert path_lms, "the registry trains a path LM"
     assert archive.compass_label(path_lms[0].last_checkpoint, registry) == "path-lm"
     assert archive.compass_label("path-lm", registry) == "path-lm"
+    causal_lms = [t for t in registry.trainings.values() if t.config.endswith("causal_lm.yaml")]
+    assert archive.compass_label("ar:" + causal_lms[0].last_checkpoint, registry) == "causal-lm"  # not "learned"
+    guided = registry.arms["cost_quality/student-guided-lm-is16"]
+    assert archive._arm_compass(guided, registry) == "causal-lm"  # its rows are compared with it

@@ -107,3 +107,60 @@ def test_a_shaped_training_names_its_eight_settings_and_resumes_from_its_own_che
     command = commands.fit_command(own, programs, resume=False)
     assert "--trainer.callbacks+=TrajectoryShaper" not in command and "--trainer.callbacks.num_candidates=16" in command
     assert not any(a.startswith("--ckpt_path") for a in command)
+
+
+def test_make_demos_runs_are_trainings_in_its_own_run_directories(registry):
+    """demo/NAME is runs/demo/NAME: the directory make demo (and the config) writes, trained with the Makefile's
+    settings, so the corpus arms read make demo's checkpoints and run.py trains only what is missing."""
+    import re
+
+    import arms
+    import commands
+
+    programs = commands.Programs("python", "tsdfm")
+    demo = {name: t for name, t in registry.trainings.items() if name.startswith("demo/")}
+    assert set(demo) == {"demo/teacher", "demo/student_blind", "demo/causal_lm", "demo/path_lm",
+                         "demo/student_pathlm_is16"}
+    for name, training in demo.items():
+        command = commands.fit_command(training, programs, resume=False)
+        assert f"--trainer.default_root_dir=runs/{name}" in command
+        if training.shaping is None:  # the shaped student's directory is the stage's, its config is the blind one's
+            assert training.config_values()["trainer"]["default_root_dir"] == training.run_dir, name
+        assert registry.training_of(training.last_checkpoint) is training
+    makefile = (arms.ROOT / "Makefile").read_text()
+    budget = re.search(r"--config configs/demo_text_teacher.yaml (--trainer.max_time=\S+)", makefile).group(1)
+    assert demo["demo/teacher"].overrides == (budget,)
+    assert demo["demo/student_pathlm_is16"].needs() == ["demo/teacher", "demo/path_lm"]
+    assert registry.arms["cost_quality/demo-student-guided-lm-is16"].needs() == ["demo/student_blind", "demo/causal_lm"]
+    assert arms.RUN_CHECKPOINT.findall("ar:runs/textlike_causal_lm/checkpoints/last.ckpt") == ["textlike_causal_lm"]
+
+
+def test_the_corpus_stages_measure_the_rows_their_claims_read(registry):
+    import commands
+    import quality
+
+    stages = [f"reproduce_compass.sh {stage}" for stage in ("corpus", "corpus-path-lm", "corpus-path-lm-distilled")]
+    methods = {stage: sorted(a.spec["model"]["method"] for a in registry.arms.values() if stage in a.stages)
+               for stage in stages}
+    assert methods == {
+        "reproduce_compass.sh corpus": ["student-blind", "student-guided-lm-is16", "student-guided-lm-is4", "teacher",
+                                        "teacher"],
+        "reproduce_compass.sh corpus-path-lm": ["student-guided-pathlm-is16", "student-guided-pathlm-is4"],
+        "reproduce_compass.sh corpus-path-lm-distilled": ["student-shaped-pathlm-is16"]}
+    arm = registry.arms["cost_quality/demo-student-guided-pathlm-is16"]
+    command = commands.measure_command(arm, commands.Programs("python", "tsdfm"))
+    assert command[command.index("--judges") + 1] == "smollm2" and command[command.index("--dataset") + 1] == "web-bible"
+    *_, checkpoint, sampler, shaping = quality.parse_model(command[command.index("--model") + 1])
+    assert (checkpoint, sampler) == ("runs/demo/student_blind/checkpoints/last.ckpt", "ancestral")
+    assert shaping == arm.spec["sampling_shaping"] and shaping["compass"] == "runs/demo/path_lm/checkpoints/last.ckpt"
+
+
+def test_a_run_name_deeper_than_one_level_is_refused(tmp_path):
+    import arms
+
+    (tmp_path / "trainings.yaml").write_text("demo/teacher/again:\n  config: configs/demo_text_teacher.yaml\n"
+                                             "  overrides: []\n  start_from: null\n  shaping: null\n  stages: [s]\n")
+    with pytest.raises(arms.RegistryError, match="one level deeper"):
+        arms.load(tmp_path)
+    (tmp_path / "trainings.yaml").write_text((tmp_path / "trainings.yaml").read_text().replace("/again", ""))
+    assert list(arms.load(tmp_path).trainings) == ["demo/teacher"]

@@ -163,3 +163,27 @@ def test_a_changed_results_file_does_not_make_the_measured_code_dirty(tmp_path):
     assert not copied.git_commit().endswith("-dirty")
     (tmp_path / "benchmarks" / "results_io.py").write_text("# changed code\n")
     assert copied.git_commit().endswith("-dirty")
+
+
+def test_make_demos_finished_runs_are_reused_by_their_done_markers(tmp_path, monkeypatch, capsys):
+    """The corpus stages read make demo's runs/demo/NAME: with their .done markers nothing is trained; without, the
+    teacher is trained before the students that read it, in the directory make demo writes."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import commands
+    import run
+
+    monkeypatch.setattr(run.results_io, "git_commit", lambda: "abc1234")
+    fake = commands.Programs(python="python", tsdfm="tsdfm")
+    corpus = ["--stage", "reproduce_compass.sh corpus", "--dry-run"]
+    run.main(corpus, root=tmp_path, programs=fake)
+    out = capsys.readouterr().out
+    assert out.index("--trainer.default_root_dir=runs/demo/teacher") < out.index(
+        "--trainer.default_root_dir=runs/demo/student_blind")
+    assert "touch runs/demo/causal_lm/.done" in out
+    for name in ("teacher", "student_blind", "causal_lm", "path_lm", "student_pathlm_is16"):
+        (tmp_path / "runs/demo" / name).mkdir(parents=True)
+        (tmp_path / "runs/demo" / name / ".done").touch()
+    run.main([*corpus, "--stage", "reproduce_compass.sh corpus-path-lm-distilled"], root=tmp_path, programs=fake)
+    out = capsys.readouterr().out
+    assert "tsdfm fit" not in out and out.count("benchmarks/quality.py") == 6
+    assert "student-shaped-pathlm-is16:mask:8:ancestral=runs/demo/student_pathlm_is16/checkpoints/last.ckpt" in out

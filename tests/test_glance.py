@@ -146,6 +146,9 @@ def test_the_claims_file_parses_and_its_arms_measure_the_claims_dataset(glance, 
     assert claims[0].model == glance.Rows("cost_quality", "student-guided-pathlm-is16")
     assert all(c.against.method == "student-blind" and c.teacher.method == "teacher" for c in claims)
     assert {c.dataset for c in claims} == {"synthetic-textlike", "web-bible"}
+    named = [spec[key] for spec in arms._read(BENCHMARKS / "glance.yaml")["claims"]
+             for key in ("arm", "against", "teacher") if spec[key] is not None]
+    assert all(name in registry.arms for name in named)  # every row the README cites is an arm's: run.py measures it
     path = tmp_path / "claims.yaml"
     path.write_text(CLAIMS.replace("{benchmark: cost_quality, method: student-guided}", "cost_quality/student-blind")
                     .replace("dataset: synthetic-textlike", "dataset: web-bible", 1))
