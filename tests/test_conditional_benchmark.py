@@ -1,6 +1,7 @@
 """benchmarks/conditional.py end to end on a tiny text-like language: a data row and a model row per template and
 temperature, the known tokens kept (guided sampling too), every row with its command, sample count, seed and entropy;
-the matched-entropy rows of a temperature sweep (none where the sweep does not bracket the reference); the table."""
+the matched-entropy rows of a temperature sweep (none where the sweep does not bracket the reference); the table;
+and the registry's conditional arms."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import math
 import pytest
 import torch
 import yaml
-from lightning_helpers import TINY_TEACHER, fit_checkpoint, import_benchmark
+from lightning_helpers import BENCHMARKS, TINY_TEACHER, fit_checkpoint, import_benchmark
 
 from lightning_tsdfm import SyntheticDataModule, TeacherModule
 from lightning_tsdfm.modules.optim import OptimizerConfig
@@ -147,3 +148,36 @@ def test_guided_completions_keep_every_known_token_and_record_their_shaping(cond
             assert len(completions) == 12 and torch.equal(completions[:, known], conditions[:, known])
             assert samples[0]["sampling_shaping"]["compass"] == "oracle"
 
+
+def test_the_registry_refuses_a_conditional_arm_without_the_sweep_or_the_sampling_shaping(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import arms
+
+    source = (arms.REGISTRY / "conditional.yaml").read_text()
+    (tmp_path / "trainings.yaml").write_text((arms.REGISTRY / "trainings.yaml").read_text())
+    broken = tmp_path / "conditional.yaml"
+    broken.write_text(source.replace("temperatures: [1.0]", "temperature: 1.0", 1))
+    with pytest.raises(arms.RegistryError, match=r"teacher-1024.sampling: missing \['temperatures'\]; "
+                                                 r"unknown \['temperature'\]"):
+        arms.load(tmp_path)
+    broken.write_text(source.replace("    sampling_shaping: null\n", "", 1))
+    with pytest.raises(arms.RegistryError, match=r"teacher-1024: missing \['sampling_shaping'\]"):
+        arms.load(tmp_path)
+    broken.write_text(source.replace("num_candidates: 16,", "", 1))
+    with pytest.raises(arms.RegistryError, match=r"sampling_shaping: missing \['num_candidates'\]"):
+        arms.load(tmp_path)
+
+
+def test_a_guided_arms_command_passes_its_sweep_and_all_seven_settings_to_conditional_py(conditional):
+    import arms
+    import commands
+
+    registry = arms.load()
+    guided = registry.arms["conditional/student-guided-smallpathlm-is16-8"]
+    command = commands.measure_command(guided, commands.Programs("python", "tsdfm"))
+    assert command[command.index("--temperatures") + 1] == "0.6,0.7,0.8,0.9,1.0"
+    method, steps, sampler, checkpoint, shaping = conditional.parse_model(command[command.index("--model") + 1])
+    assert (method, steps, sampler) == ("student-guided-smallpathlm-is16", [8], "ancestral")
+    assert checkpoint == guided.spec["model"]["checkpoint"] and shaping == guided.spec["sampling_shaping"]
+    reference = registry.arms["conditional/teacher-1024"]
+    assert reference.spec["sampling"]["temperatures"] == [1.0] and reference.spec["sampling_shaping"] is None
