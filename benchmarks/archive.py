@@ -64,8 +64,9 @@ def reasons(rows: list[dict], arms: list[Arm], registry: Registry) -> list[str |
 
 
 def _sweep(row: dict) -> tuple:
-    """The sweep a row belongs to, as quality.py's frontier groups them."""
-    return row.get("dataset"), row.get("method"), row.get("compass"), row.get("source"), row.get("steps"), row.get("judge")
+    """The sweep a row belongs to, as quality.py's frontier and conditional.py's matched rows group them."""
+    return (row.get("dataset"), row.get("template"), row.get("method"), row.get("compass"), row.get("source"),
+            row.get("steps"), row.get("judge"))
 
 
 def _from_moved(matched: dict, moved: set) -> bool:
@@ -156,15 +157,28 @@ def differences(arm: Arm, row: dict, registry: Registry) -> list[str]:
             diffs.append(f"steps {row.get('steps')} of {row.get('checkpoint')}, the arm times "
                          + ", ".join(f"{m['steps']} of {m['checkpoint']}" for m in models))
     else:
-        model, sampling, conditions = spec["model"], spec["sampling"], spec["conditions"]
-        diffs.among("template", row.get("template"), conditions["templates"])
-        diffs.among("steps", row.get("steps"), sampling["steps"])
-        diffs.compare("sampler", row.get("sampler"), sampling["sampler"])
-        diffs.compare("sampling_temperature", row.get("sampling_temperature"), sampling["temperature"])
-        diffs.compare("n_samples", row.get("n_samples"), conditions["num_conditions"])
-        diffs.compare("seed", row.get("seed"), conditions["seed"])
-        diffs.compare("checkpoint", row.get("checkpoint"), model["checkpoint"])
+        _conditional_differences(arm, row, diffs)
     return list(diffs)
+
+
+def _conditional_differences(arm: Arm, row: dict, diffs: Differences) -> None:
+    """A conditional row (per temperature, or matched: its sweep's identity) against its arm, the sampling shaping
+    included."""
+    model, sampling, conditions = arm.spec["model"], arm.spec["sampling"], arm.spec["conditions"]
+    diffs.among("template", row.get("template"), conditions["templates"])
+    diffs.among("steps", row.get("steps"), sampling["steps"])
+    diffs.compare("sampler", row.get("sampler"), sampling["sampler"])
+    diffs.among("sampling_temperature", row.get("sampling_temperature"), sampling["temperatures"])
+    diffs.compare("n_samples", row.get("n_samples"), conditions["num_conditions"])
+    diffs.compare("seed", row.get("seed"), conditions["seed"])
+    diffs.compare("checkpoint", row.get("checkpoint"), model["checkpoint"])
+    guide = arm.spec["sampling_shaping"]
+    if guide is not None and not row.get("sampling_shaping"):
+        diffs.append("sampled blind, the arm is guided while it samples")
+    elif guide is not None:
+        _compare_shaping(guide, row["sampling_shaping"], diffs, "sampled with ")
+    elif row.get("sampling_shaping"):
+        diffs.append("guided while it sampled, the arm samples blind")
 
 
 def _quality_differences(arm: Arm, row: dict, registry: Registry, diffs: Differences) -> None:

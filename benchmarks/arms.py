@@ -45,7 +45,8 @@ ARM_KEYS = {
                   "compasses": None},
     "speed": {"timing": {"dataset", "batch_size", "repeats", "seed", "device"},
               "models": [{"method", "source", "steps", "sampler", "checkpoint"}]},
-    "conditional": {"model": {"method", "checkpoint"}, "sampling": {"sampler", "steps", "temperature", "batch_size"},
+    "conditional": {"model": {"method", "checkpoint"}, "sampling": {"sampler", "steps", "temperatures", "batch_size"},
+                    "sampling_shaping": SHAPING_OR_NULL,
                     "conditions": {"dataset", "data_config", "templates", "num_conditions", "seed", "samples_dir"}},
 }
 COMMON_ARM_KEYS = {"name", "stages", "compare_with"}

@@ -1,8 +1,8 @@
 """The exact command lines of the registry: ``tsdfm fit`` of a training, and the benchmark script call of an arm.
 
 Every setting an arm or a training names is passed on the command line, so a row's ``command`` says all it depends
-on: a guided model's eight shaping settings after ``@`` of quality.py's ``--model``, a shaped training's eight
-``--trainer.callbacks.NAME=VALUE``.
+on: a guided model's eight shaping settings after ``@`` of quality.py's and conditional.py's ``--model``, a shaped
+training's eight ``--trainer.callbacks.NAME=VALUE``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from arms import ROOT, Arm, Training
 
 #: marks a finished run directory (the reproduce_*.sh stages wrote it too)
 DONE = ".done"
-#: the order quality.py's guide takes the settings in: four positional, then NAME=VALUE
+#: the order the guide of quality.py and conditional.py takes the settings in: four positional, then NAME=VALUE
 POSITIONAL_SHAPING = ("compass", "num_candidates", "policy", "shape_from")
 NAMED_SHAPING = ("selection_temperature", "switch_time", "filler_draws", "shape_until")
 
@@ -68,7 +68,8 @@ def fit_command(training: Training, programs: Programs, resume: bool) -> list[st
 
 
 def guide(shaping: dict) -> str:
-    """quality.py's ``@COMPASS:K:POLICY:SHAPE_FROM:NAME=VALUE...`` with every setting."""
+    """The ``@COMPASS:K:POLICY:SHAPE_FROM:NAME=VALUE...`` of quality.py's and conditional.py's ``--model`` with every
+    setting."""
     return "@" + ":".join([*(number(shaping[k]) for k in POSITIONAL_SHAPING),
                            *(f"{k}={number(shaping[k])}" for k in NAMED_SHAPING)])
 
@@ -128,8 +129,10 @@ def _conditional(arm: Arm, programs: Programs) -> list[str]:
     for template in conditions["templates"]:
         command += ["--template", template]
     command += ["--num-conditions", number(conditions["num_conditions"]), "--seed", number(conditions["seed"]),
-                "--temperature", number(sampling["temperature"]), "--samples-dir", conditions["samples_dir"]]
+                "--temperatures", numbers(sampling["temperatures"]), "--samples-dir", conditions["samples_dir"]]
     if sampling["batch_size"] is not None:
         command += ["--batch-size", number(sampling["batch_size"])]
-    return command + ["--model", f"{model['method']}:{numbers(sampling['steps'])}:{sampling['sampler']}"
-                                 f"={model['checkpoint']}"]
+    spec = f"{model['method']}:{numbers(sampling['steps'])}:{sampling['sampler']}={model['checkpoint']}"
+    if arm.spec["sampling_shaping"] is not None:
+        spec += guide(arm.spec["sampling_shaping"])
+    return command + ["--model", spec]

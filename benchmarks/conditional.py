@@ -2,33 +2,54 @@
 the completions scored exactly by the language (the oracle given what was known).
 
     python benchmarks/conditional.py --dataset synthetic-textlike --config configs/textlike_teacher.yaml \
-        --template prefix:64 --template infill:32:96 --num-conditions 256 --seed 0 \
+        --template prefix:64 --template infill:32:96 --num-conditions 256 --seed 0 --temperatures 0.6,0.8,1.0 \
         --model teacher:1024:first_hitting=runs/textlike_teacher_mask/checkpoints/last.ckpt \
-        --model student-blind:8=runs/textlike_student_mask/checkpoints/last.ckpt
+        --model student-blind:8=runs/textlike_student_mask/checkpoints/last.ckpt \
+        --model student-guided:8=runs/textlike_student_mask/checkpoints/last.ckpt@oracle:16:importance
 
 Each ``--template`` says which positions are known: ``prefix:P`` (the first P; the rest is continued) or
-``infill:A:B`` (every position but A .. B-1, which are filled). Each ``--model`` is METHOD:STEPS[:SAMPLER]=CHECKPOINT
-(STEPS comma-separated; SAMPLER one of the checkpoint's samplers, default its first). For every template the same
-``--num-conditions`` held-out sequences give the known tokens, and every model completes each of them once. One row
-per template, model and step count: the conditional perplexity of the filled positions, log p(x_F | x_K) by the
-forward algorithm (:mod:`lightning_tsdfm.metrics.conditional`), with its standard error, its reverse perplexity on
-other held-out sequences, the mean entropy of the filled tokens, the sample count, seed, command and commit. A data row
-(method=data) scores the held-out sequences' own completions: the language's conditional entropy, the floor a perfect
-completer reaches at its entropy. Writes benchmarks/results/conditional.jsonl (the rows of the models, templates and
-steps measured replaced) and conditional.md; the completions go to --samples-dir.
+``infill:A:B`` (every position but A .. B-1, which are filled). Each ``--model`` is
+METHOD:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM][:NAME=VALUE...]] (STEPS comma-separated; SAMPLER one
+of the checkpoint's samplers, default its first; the optional guide, as benchmarks/quality.py reads it, steers every
+sampling step by the compass, e.g. ``@oracle:16:importance``). For every template the same ``--num-conditions``
+held-out sequences give the known tokens, and every model completes each of them once at each of ``--temperatures``.
+One row per template, model, step count and temperature: the conditional perplexity of the filled positions,
+log p(x_F | x_K) by the forward algorithm (:mod:`lightning_tsdfm.metrics.conditional`), with its standard error, its
+reverse perplexity on other held-out sequences, the mean entropy of the filled tokens, the sampling shaping of a
+guided model, the sample count, seed, command and commit. A data row (method=data) scores the held-out sequences' own
+completions: the language's conditional entropy, the floor a perfect completer reaches at its entropy.
+
+Matched entropy: generative perplexity rewards low entropy, so each (template, model, steps) sweep is also read at the
+reference entropy H*, the filled-token entropy of the 1024-step teacher's T = 1 row of the template
+(``reference: teacher-1024``). Between the two temperatures whose entropies bracket H*, log perplexity is
+interpolated linearly in entropy (:func:`lightning_tsdfm.metrics.frontier.matched_perplexity`, with the SE of the
+interpolated log); a sweep that does not bracket H* gets no matched row (never extrapolated). Each matched row holds
+its ratio to the blind student's matched perplexity at the same template and steps and to the 1024-step teacher's,
+each with the SE of the log ratio, sqrt(se_a^2 + se_b^2) (independent sample sets).
+
+Writes benchmarks/results/conditional.jsonl (the rows of the models, templates, steps and temperatures measured
+replaced; every matched row of the dataset recomputed from the stored sweeps) and conditional.md; the completions go
+to --samples-dir.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import results_io  # noqa: E402
-from quality import datamodule_from_config  # noqa: E402
+from quality import (  # noqa: E402
+    compass_labels,
+    datamodule_from_config,
+    matched_ratio,
+    split_guide,
+    training_provenance,
+)
 from results_io import git_commit, markdown_table, replace_rows, this_command  # noqa: E402
 
 from lightning_tsdfm.conditioning import Given  # noqa: E402
@@ -37,13 +58,23 @@ from lightning_tsdfm.metrics.conditional import (  # noqa: E402
     conditional_reverse_perplexity,
     filled_entropy,
 )
+from lightning_tsdfm.metrics.frontier import MatchedPerplexity, SweepPoint, matched_perplexity  # noqa: E402
 from lightning_tsdfm.samples_io import generate_samples, write_jsonl  # noqa: E402
 
 BENCHMARK = "conditional"
 COLUMNS = ["dataset", "template", "known_tokens", "filled_tokens", "source", "method", "steps", "sampler",
-           "sampling_temperature", "cond_ppl", "nll_stderr", "entropy", "reverse_ppl", "n_samples", "seed", "commit"]
+           "sampling_temperature", "compass", "k", "policy", "cond_ppl", "nll_stderr", "entropy", "reverse_ppl",
+           "n_samples", "seed", "commit"]
+MATCHED_COLUMNS = ["dataset", "template", "method", "steps", "compass", "k", "policy", "reference", "reference_entropy",
+                   "matched_cond_ppl", "matched_nll_stderr", "ratio_to_blind", "log_ratio_to_blind_stderr",
+                   "ratio_to_teacher_1024", "log_ratio_to_teacher_stderr", "matched_reverse_ppl", "bracket"]
 #: held-out sequences the reverse perplexity scores (other than the conditions)
 REVERSE_SEQUENCES = 2048
+#: the matched rows' reference: the filled-token entropy of this model's T = 1 row of the same template
+REFERENCE = "teacher-1024"
+REFERENCE_METHOD, REFERENCE_STEPS, REFERENCE_TEMPERATURE = "teacher", 1024, 1.0
+#: the model every matched row is divided by (at the same template and steps)
+BLIND = "student-blind"
 
 
 def known_positions(template: str, seq_len: int) -> torch.Tensor:
@@ -65,17 +96,32 @@ def known_positions(template: str, seq_len: int) -> torch.Tensor:
     return known
 
 
-def parse_model(spec: str) -> tuple[str, list[int], str | None, str]:
-    """METHOD:STEPS[:SAMPLER]=CHECKPOINT -> (method, [steps], sampler or None, checkpoint)."""
+def parse_model(spec: str) -> tuple[str, list[int], str | None, str, dict | None]:
+    """METHOD:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM][:NAME=VALUE...]] -> (method, [steps], sampler
+    or None, checkpoint, sampling shaping or None)."""
     try:
         name, checkpoint = spec.split("=", 1)
         method, steps, *sampler = name.split(":")
         if len(sampler) > 1:
             raise ValueError(name)
-        return method, [int(s) for s in steps.split(",")], (sampler[0] if sampler else None), checkpoint
+        checkpoint, shaping = split_guide(checkpoint)
+        return method, [int(s) for s in steps.split(",")], (sampler[0] if sampler else None), checkpoint, shaping
     except ValueError:
-        raise SystemExit(f"--model {spec!r}: expected METHOD:STEPS[:SAMPLER]=CHECKPOINT, e.g. "
-                         f"teacher:1024:first_hitting=last.ckpt or student-blind:4,8=last.ckpt") from None
+        raise SystemExit(f"--model {spec!r}: expected METHOD:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM]"
+                         f"[:NAME=VALUE...]], e.g. teacher:1024:first_hitting=last.ckpt, student-blind:4,8=last.ckpt "
+                         f"or student-guided:8=last.ckpt@oracle:16:importance:0.0:filler_draws=1") from None
+
+
+def parse_temperatures(text: str) -> list[float]:
+    """``0.6,0.8,1.0`` -> [0.6, 0.8, 1.0], each > 0."""
+    try:
+        temperatures = [float(t) for t in text.split(",")]
+    except ValueError:
+        temperatures = []
+    if not temperatures or not all(t > 0 for t in temperatures) or len(set(temperatures)) != len(temperatures):
+        raise SystemExit(f"--temperatures {text!r}: expected distinct comma-separated temperatures > 0, e.g. "
+                         "0.6,0.7,0.8,0.9,1.0 (1.0: the model's own distribution).")
+    return temperatures
 
 
 def scored(language, tokens: torch.Tensor, known: torch.Tensor, reference: torch.Tensor, vocab_size: int) -> dict:
@@ -87,8 +133,19 @@ def scored(language, tokens: torch.Tensor, known: torch.Tensor, reference: torch
             "known_tokens": int(known[0].sum()), "filled_tokens": int((~known[0]).sum()), "n_samples": len(tokens)}
 
 
+def sampling_labels(sampling_shaping: dict | None) -> dict:
+    """What a guided row records of the shaping it sampled with (generate_samples' ``sampling_shaping``: the eight
+    settings and the compass's kind): the settings, and the compass, k and policy columns as quality.py's rows name
+    them; nothing for a blind model."""
+    if not sampling_shaping:
+        return {}
+    return {"sampling_shaping": sampling_shaping, "k": sampling_shaping["num_candidates"],
+            "policy": sampling_shaping["policy"],
+            **compass_labels(sampling_shaping["compass"], sampling_shaping["compass_kind"])}
+
+
 def run(dataset: str, config: str, templates: list[str], models: list[str], num_conditions: int, seed: int,
-        batch_size: int | None, samples_dir: str, temperature: float = 1.0) -> list[dict]:
+        batch_size: int | None, samples_dir: str, temperatures: Sequence[float] = (1.0,)) -> list[dict]:
     datamodule = datamodule_from_config(config)
     card = datamodule.data_card()
     if card["kind"] != "synthetic":
@@ -98,6 +155,8 @@ def run(dataset: str, config: str, templates: list[str], models: list[str], num_
     reference = datamodule.heldout_tokens(REVERSE_SEQUENCES, seed + 1)
     common = {"benchmark": BENCHMARK, "dataset": dataset, "judge": "oracle", "seed": seed, "commit": git_commit(),
               "command": this_command()}
+    parsed = [parse_model(model) for model in models]
+    provenance = {checkpoint: training_provenance(checkpoint) for _, _, _, checkpoint, _ in parsed}
     rows = []
     for template in templates:
         known = known_positions(template, seq_len).expand(num_conditions, -1)
@@ -105,21 +164,25 @@ def run(dataset: str, config: str, templates: list[str], models: list[str], num_
                      **scored(language, conditions, known, reference, vocab_size)})
         print(markdown_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
         given = Given(conditions, known.clone())
-        for method, step_list, sampler, checkpoint in map(parse_model, models):
+        for method, step_list, sampler, checkpoint, shaping in parsed:
             for steps in step_list:
-                samples = generate_samples(checkpoint, steps, 1, seed, batch_size, sampler=sampler,
-                                           temperature=temperature, given=given)
-                if not given.kept(samples.tokens):
-                    raise RuntimeError(f"{checkpoint} changed a known token: conditional sampling is broken.")
-                name = f"{dataset}_{template.replace(':', '-')}_{method}_{steps}.jsonl"
-                write_jsonl(samples, Path(samples_dir) / name, overwrite=True)
-                rows.append({**common, "template": template, "source": samples.meta["source"], "method": method,
-                             "steps": steps, "sampler": samples.meta["sampler"], "sampling_temperature": temperature,
-                             "seconds_per_sequence": samples.meta["seconds_per_sequence"], "checkpoint": checkpoint,
-                             **scored(language, samples.tokens, known, reference, vocab_size)})
-                print(markdown_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
-                for text in samples.texts[:2]:
-                    print(f"  [{template}, {method}, {steps} steps] {text[:200]}")
+                for temperature in temperatures:
+                    samples = generate_samples(checkpoint, steps, 1, seed, batch_size, sampler=sampler,
+                                               temperature=temperature, shaping=shaping, given=given)
+                    if not given.kept(samples.tokens):
+                        raise RuntimeError(f"{checkpoint} changed a known token: conditional sampling is broken.")
+                    suffix = "" if temperature == 1.0 else f"_T{temperature:g}"
+                    name = f"{dataset}_{template.replace(':', '-')}_{method}_{steps}{suffix}.jsonl"
+                    write_jsonl(samples, Path(samples_dir) / name, overwrite=True)
+                    rows.append({**common, "template": template, "source": samples.meta["source"], "method": method,
+                                 "steps": steps, "sampler": samples.meta["sampler"],
+                                 "sampling_temperature": temperature,
+                                 "seconds_per_sequence": samples.meta["seconds_per_sequence"], "checkpoint": checkpoint,
+                                 **provenance[checkpoint], **sampling_labels(samples.meta["sampling_shaping"]),
+                                 **scored(language, samples.tokens, known, reference, vocab_size)})
+                    print(markdown_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
+                    for text in samples.texts[:2] if temperature == 1.0 else []:
+                        print(f"  [{template}, {method}, {steps} steps] {text[:200]}")
 
     def key(row: dict) -> tuple:
         return (row["template"], row["method"], row["steps"], row.get("sampler"), row.get("sampling_temperature"),
@@ -127,18 +190,130 @@ def run(dataset: str, config: str, templates: list[str], models: list[str], num_
 
     measured = {key(r) for r in rows}
     all_rows = replace_rows(BENCHMARK, rows, lambda r: key(r) in measured, dataset=dataset)
+    stored_sweeps = [r for r in all_rows if r["dataset"] == dataset and not r.get("reference")]
+    all_rows = replace_rows(BENCHMARK, matched_rows(stored_sweeps), lambda r: bool(r.get("reference")),
+                            dataset=dataset)
     write_report(all_rows)
     return all_rows
 
 
+def sweeps(rows: list[dict]) -> dict[tuple, list[dict]]:
+    """The per-temperature rows of each model (not data, not matched rows) by (dataset, template, method, compass,
+    steps, sampler, n_samples)."""
+    out: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["method"] != "data" and not r.get("reference"):
+            key = (r["dataset"], r["template"], r["method"], r.get("compass"), r["steps"], r.get("sampler"),
+                   r["n_samples"])
+            out.setdefault(key, []).append(r)
+    return out
+
+
+def reference_entropy(rows: list[dict], dataset: str, template: str) -> float | None:
+    """The filled-token entropy of the 1024-step teacher's (unguided) T = 1 row of ``template``, the one of most
+    samples; None when it was not measured."""
+    candidates = [r for r in rows if (r["dataset"], r["template"], r["method"], r["steps"], r.get("compass"),
+                                      r.get("sampling_temperature"), bool(r.get("reference")))
+                  == (dataset, template, REFERENCE_METHOD, REFERENCE_STEPS, None, REFERENCE_TEMPERATURE, False)]
+    return max(candidates, key=lambda r: r["n_samples"])["entropy"] if candidates else None
+
+
+def match(sweep: list[dict], entropy: float) -> MatchedPerplexity | None:
+    """The sweep's conditional perplexity log-interpolated at ``entropy``; None when no two rows bracket it."""
+    return matched_perplexity([SweepPoint(r["sampling_temperature"], r["entropy"], r["cond_ppl"], r["nll_stderr"],
+                                          r.get("reverse_ppl")) for r in sweep], entropy)
+
+
+def matched_rows(rows: list[dict]) -> list[dict]:
+    """One matched row per sweep of ``rows`` that brackets its template's reference entropy: the interpolated
+    conditional perplexity and the SE of its log, and the ratios to the blind student (same template and steps) and
+    to the 1024-step teacher (same template) with the SE of each log ratio. The identity (checkpoint, shaping,
+    commit, command) is the sweep's own."""
+    out = []
+    for (dataset, template, method, _, steps, _, _), sweep in sweeps(rows).items():
+        entropy = reference_entropy(rows, dataset, template)
+        matched = match(sweep, entropy) if entropy is not None else None
+        if matched is None:
+            continue
+        last = sweep[-1]
+        identity = {k: last[k] for k in (
+            "benchmark", "dataset", "judge", "template", "known_tokens", "filled_tokens", "source", "method", "steps",
+            "sampler", "checkpoint", "compass", "compass_kind", "compass_checkpoint", "k", "policy", "sampling_shaping",
+            "trajectory", "train_steps", "n_samples", "seed", "commit", "command") if k in last}
+        out.append({**identity, "reference": REFERENCE, "reference_entropy": entropy,
+                    "sampling_temperatures": sorted(r["sampling_temperature"] for r in sweep),
+                    "bracket": list(matched.temperatures),
+                    "entropy_range": [min(r["entropy"] for r in sweep), max(r["entropy"] for r in sweep)],
+                    "matched_cond_ppl": matched.gen_ppl, "matched_nll_stderr": matched.nll_stderr,
+                    "matched_reverse_ppl": matched.reverse_ppl})
+    return with_ratios(out)
+
+
+def with_ratios(matched: list[dict]) -> list[dict]:
+    """``matched`` with ratio_to_blind and ratio_to_teacher_1024 (None for the baseline itself or when it has no
+    matched row) and the SE of each log ratio (:func:`quality.matched_ratio`)."""
+    def where(row: dict) -> tuple:
+        return row["dataset"], row["template"], row["n_samples"]
+
+    blind = {(*where(r), r["steps"]): r for r in matched if r["method"] == BLIND and not r.get("compass")}
+    teacher = {where(r): r for r in matched if (r["method"], r["steps"], r.get("compass"))
+               == (REFERENCE_METHOD, REFERENCE_STEPS, None)}
+    out = []
+    for r in matched:
+        ratios = {}
+        for column, stderr_column, baseline in (
+                ("ratio_to_blind", "log_ratio_to_blind_stderr", blind.get((*where(r), r["steps"]))),
+                ("ratio_to_teacher_1024", "log_ratio_to_teacher_stderr", teacher.get(where(r)))):
+            own = baseline is None or baseline is r
+            ratio, stderr = (None, None) if own else matched_ratio(r, baseline, "matched_cond_ppl")
+            ratios |= {column: ratio, stderr_column: stderr}
+        out.append({**r, **ratios})
+    return out
+
+
+def unmatched_lines(rows: list[dict]) -> list[dict]:
+    """A table line for each sweep with no stored matched row, saying why (no reference row, or a reference entropy
+    outside the sweep's entropies: not extrapolated)."""
+    stored = {(r["dataset"], r["template"], r["method"], r.get("compass"), r["steps"], r.get("sampler"),
+               r["n_samples"]) for r in rows if r.get("reference")}
+    lines = []
+    for key, sweep in sweeps(rows).items():
+        if key in stored:
+            continue
+        dataset, template = key[0], key[1]
+        entropy = reference_entropy(rows, dataset, template)
+        low, high = min(r["entropy"] for r in sweep), max(r["entropy"] for r in sweep)
+        if entropy is None:
+            why = f"no {REFERENCE} T = 1 row of {template}: not matched"
+        elif match(sweep, entropy) is None:
+            why = f"entropy {entropy:.3f} outside the sweep's {low:.3f} .. {high:.3f}: not extrapolated"
+        else:
+            why = "not interpolated yet: measure the sweep again with conditional.py"
+        lines.append({**{k: sweep[-1].get(k) for k in ("dataset", "template", "method", "steps", "compass", "k",
+                                                        "policy")},
+                      "reference": REFERENCE, "reference_entropy": entropy, "bracket": why})
+    return lines
+
+
 def write_report(rows: list[dict]) -> None:
+    """conditional.md: the per-temperature rows, then the matched rows (and each sweep that has none, with why)."""
+    sweep_rows = [r for r in rows if not r.get("reference")]
+    matched = [r for r in rows if r.get("reference")] + unmatched_lines(rows)
     commands = list(dict.fromkeys((r["command"], r["commit"]) for r in rows))
     (results_io.RESULTS / f"{BENCHMARK}.md").write_text(
         f"# {BENCHMARK}\n\nGenerated from {BENCHMARK}.jsonl by benchmarks/conditional.py. cond_ppl: exp of the mean "
         "-log p(x_F | x_K) per filled token under the language itself (the data row: the held-out sequences' own "
         "completions); entropy: mean unigram entropy of a completion's filled tokens (nats); reverse_ppl: a bigram of "
-        "the completions' transitions into filled positions scoring other held-out sequences'.\n\n"
-        + markdown_table(rows, COLUMNS) + "\n\n## Commands\n\n"
+        "the completions' transitions into filled positions scoring other held-out sequences'; compass, k, policy: "
+        "the energy that guided the sampling, or that shaped the student's distillation.\n\n"
+        "## Per temperature\n\n" + markdown_table(sweep_rows, COLUMNS)
+        + "\n\n## Matched entropy\n\nEach sweep's cond_ppl log-interpolated in entropy between the two temperatures "
+        f"(bracket) whose entropies bracket the reference entropy, the filled-token entropy of the {REFERENCE} T = 1 "
+        "row of the same template; matched_nll_stderr: SE of the interpolated log. ratio_to_blind: over the blind "
+        "student's matched cond_ppl at the same template and steps; ratio_to_teacher_1024: over the 1024-step "
+        "teacher's; log_ratio_*_stderr: SE of the log ratio, sqrt(se_a^2 + se_b^2). A sweep that does not bracket the "
+        "reference has no matched row (bracket says why).\n\n" + markdown_table(matched, MATCHED_COLUMNS)
+        + "\n\n## Commands\n\n"
         + "\n".join(f"- `{command}` (commit {commit})" for command, commit in commands) + "\n")
 
 
@@ -147,15 +322,19 @@ def main() -> None:
     parser.add_argument("--dataset", required=True, help="dataset name in the rows: synthetic, synthetic-textlike")
     parser.add_argument("--config", required=True, help="a training config whose data is the synthetic language")
     parser.add_argument("--template", action="append", required=True, help="prefix:P or infill:A:B (repeatable)")
-    parser.add_argument("--model", action="append", default=[], help="METHOD:STEPS[:SAMPLER]=CHECKPOINT (repeatable)")
+    parser.add_argument("--model", action="append", default=[],
+                        help="METHOD:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM][:NAME=VALUE...]] "
+                             "(repeatable)")
     parser.add_argument("--num-conditions", type=int, default=256, help="held-out sequences completed per template")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out sequences and of the sampling")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of every model")
+    parser.add_argument("--temperatures", default="1.0",
+                        help="comma-separated sampling temperatures of every model, one row each (default 1.0); "
+                             "a sweep, e.g. 0.6,0.7,0.8,0.9,1.0, gives the matched-entropy rows")
     parser.add_argument("--batch-size", type=int, default=None, help="sequences per forward (default: all)")
     parser.add_argument("--samples-dir", default="runs/benchmarks/conditional_samples", help="where completions go")
     args = parser.parse_args()
     run(args.dataset, args.config, args.template, args.model, args.num_conditions, args.seed, args.batch_size,
-        args.samples_dir, args.temperature)
+        args.samples_dir, parse_temperatures(args.temperatures))
 
 
 if __name__ == "__main__":

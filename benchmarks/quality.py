@@ -136,10 +136,11 @@ def training_provenance(checkpoint: str) -> dict:
     return {"train_steps": state.get("global_step"), "trajectory": trajectory, **(shaping or {})}
 
 
-def compass_labels(name: str) -> dict:
+def compass_labels(name: str, kind: str | None = None) -> dict:
     """A row's names for the compass ``name``: ``compass`` (``oracle``, ``learned`` for a trained NCE compass as the
-    stored rows have it, else the kind), ``compass_kind`` (nce, causal-lm, oracle, oracle-sequence) and the checkpoint."""
-    kind = compass_kind(name)
+    stored rows have it, else the kind), ``compass_kind`` (nce, causal-lm, oracle, oracle-sequence) and the checkpoint;
+    ``kind``: the kind already read from the loaded compass (default: read from ``name``)."""
+    kind = kind or compass_kind(name)
     return {"compass": "learned" if kind == "nce" else kind, "compass_kind": kind, "compass_checkpoint": name}
 
 
@@ -152,23 +153,7 @@ def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict |
         method, source, steps, *sampler = name.split(":")
         if len(sampler) > 1:
             raise ValueError(name)
-        shaping = None
-        if "@" in checkpoint:
-            checkpoint, guide = checkpoint.rsplit("@", 1)
-            named = {}
-            while "=" in guide.rsplit(":", 1)[-1]:
-                guide, setting = guide.rsplit(":", 1)
-                key, value = setting.split("=", 1)
-                named[key] = _setting_value(key, value)
-            positional = guide.rsplit(":", 3)  # the compass path may hold colons; K is digits, a policy is not
-            if len(positional) == 4 and not positional[2].isdigit():
-                compass, k, policy, shape_from = positional
-                shaping = {"compass": compass, "num_candidates": int(k), "policy": policy,
-                           "shape_from": float(shape_from)}
-            else:
-                compass, k, policy = guide.rsplit(":", 2)
-                shaping = {"compass": compass, "num_candidates": int(k), "policy": policy}
-            shaping |= named
+        checkpoint, shaping = split_guide(checkpoint)
         return method, source, [int(s) for s in steps.split(",")], checkpoint, (sampler[0] if sampler else None), shaping
     except ValueError as err:
         raise SystemExit(f"--model {spec!r}: expected "
@@ -176,6 +161,27 @@ def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict |
                          "e.g. teacher:mask:8,1024=last.ckpt, mdlm:mask:1024:cached=mdlm.ckpt, "
                          "student:mask:8=last.ckpt@oracle:16:importance:0.5 or "
                          "student:mask:8=last.ckpt@ar:lm.ckpt:4:importance:filler_draws=8") from err
+
+
+def split_guide(checkpoint: str) -> tuple[str, dict | None]:
+    """CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM][:NAME=VALUE...]] -> (checkpoint, sampling shaping or None); raises
+    ValueError on a malformed guide."""
+    if "@" not in checkpoint:
+        return checkpoint, None
+    checkpoint, guide = checkpoint.rsplit("@", 1)
+    named = {}
+    while "=" in guide.rsplit(":", 1)[-1]:
+        guide, setting = guide.rsplit(":", 1)
+        key, value = setting.split("=", 1)
+        named[key] = _setting_value(key, value)
+    positional = guide.rsplit(":", 3)  # the compass path may hold colons; K is digits, a policy is not
+    if len(positional) == 4 and not positional[2].isdigit():
+        compass, k, policy, shape_from = positional
+        shaping = {"compass": compass, "num_candidates": int(k), "policy": policy, "shape_from": float(shape_from)}
+    else:
+        compass, k, policy = guide.rsplit(":", 2)
+        shaping = {"compass": compass, "num_candidates": int(k), "policy": policy}
+    return checkpoint, shaping | named
 
 
 def _setting_value(name: str, value: str):
@@ -373,11 +379,10 @@ def ratio_rows(matched: list[dict]) -> list[dict]:
     return out
 
 
-def matched_ratio(row: dict, baseline: dict) -> tuple[float, float]:
-    """ppl_row / ppl_baseline at their matched entropy, and the SE of its log: sqrt(se_row^2 + se_baseline^2), the
-    two sample sets being independent."""
-    return (row["matched_gen_ppl"] / baseline["matched_gen_ppl"],
-            math.hypot(row["matched_nll_stderr"], baseline["matched_nll_stderr"]))
+def matched_ratio(row: dict, baseline: dict, perplexity: str = "matched_gen_ppl") -> tuple[float, float]:
+    """ppl_row / ppl_baseline at their matched entropy (the rows' ``perplexity`` field), and the SE of its log:
+    sqrt(se_row^2 + se_baseline^2), the two sample sets being independent."""
+    return (row[perplexity] / baseline[perplexity], math.hypot(row["matched_nll_stderr"], baseline["matched_nll_stderr"]))
 
 
 def write_frontier_report(benchmark: str, rows: list[dict], plot: bool = True) -> None:

@@ -134,3 +134,58 @@ def test_a_registry_compass_is_labelled_by_its_training_not_by_the_file_on_this_
     assert archive.compass_label("ar:" + causal_lms[0].last_checkpoint, registry) == "causal-lm"  # not "learned"
     guided = registry.arms["cost_quality/student-guided-lm-is16"]
     assert archive._arm_compass(guided, registry) == "causal-lm"  # its rows are compared with it
+
+
+CONDITIONAL_ARMS = """
+benchmark: conditional
+script: conditional
+arms:
+  - name: student-blind-8
+    stages: [tiny]
+    model: {method: student-blind, checkpoint: runs/teacher/checkpoints/last.ckpt}
+    sampling: {sampler: ancestral, steps: [8], temperatures: [0.8, 1.0], batch_size: null}
+    sampling_shaping: null
+    conditions: {dataset: synthetic, data_config: configs/synthetic_tiny.yaml, templates: [prefix:4, infill:2:6],
+                 num_conditions: 16, seed: 0, samples_dir: runs/samples}
+    compare_with: []
+  - name: student-guided-8
+    stages: [tiny]
+    model: {method: student-guided, checkpoint: runs/teacher/checkpoints/last.ckpt}
+    sampling: {sampler: ancestral, steps: [8], temperatures: [0.8, 1.0], batch_size: null}
+    sampling_shaping: {compass: runs/compass/checkpoints/last.ckpt, num_candidates: 16, policy: importance,
+                       selection_temperature: 1.0, switch_time: 0.5, shape_from: 0.0, filler_draws: 1, shape_until: 1.0}
+    conditions: {dataset: synthetic, data_config: configs/synthetic_tiny.yaml, templates: [prefix:4, infill:2:6],
+                 num_conditions: 16, seed: 0, samples_dir: runs/samples}
+    compare_with: [conditional/student-blind-8]
+"""
+
+
+def completion(temperature, method="student-blind", template="prefix:4", **fields):
+    return {"benchmark": "conditional", "dataset": "synthetic", "judge": "oracle", "template": template,
+            "method": method, "steps": 8, "sampler": "ancestral", "sampling_temperature": temperature, "n_samples": 16,
+            "seed": 0, "checkpoint": "runs/teacher/checkpoints/last.ckpt", "commit": "abc1234", **fields}
+
+
+def test_conditional_rows_move_for_a_temperature_outside_the_sweep_or_another_sampling_shaping(archive, tmp_path):
+    archive, _, results = archive
+    import arms
+
+    (tmp_path / "registry" / "conditional.yaml").write_text(CONDITIONAL_ARMS)
+    registry = arms.load(tmp_path / "registry")
+    guide = {"compass": "runs/compass/checkpoints/last.ckpt", "num_candidates": 16, "policy": "importance",
+             "selection_temperature": None, "switch_time": None, "shape_from": 0.0, "filler_draws": None,
+             "compass_kind": "nce"}
+    rows = [completion(1.0), completion(0.8), completion(0.8, template="infill:2:6"),  # the blind arm's: stay
+            completion(0.5),  # a temperature the arm does not sweep
+            completion(1.0, method="student-guided", sampling_shaping=guide),  # the guided arm's: stays
+            completion(1.0, method="student-guided", sampling_shaping={**guide, "num_candidates": 4}),
+            completion(0.8, method="student-guided"),  # sampled blind: the arm is guided
+            {**completion(None), "reference": "teacher-1024", "bracket": [0.5, 0.8], "matched_cond_ppl": 9.0},
+            {**completion(None, template="infill:2:6"), "reference": "teacher-1024", "bracket": [0.5, 0.8],
+             "matched_cond_ppl": 9.0}]  # another template's sweep: its 0.5 row did not move
+    reasons = archive.reasons(rows, list(registry.arms.values()), registry)
+    assert [bool(r) for r in reasons] == [False, False, False, True, False, True, True, True, False]
+    assert "sampling_temperature 0.5, the arm names [0.8, 1.0]" in reasons[3]
+    assert "sampled with num_candidates 4, the arm names 16" in reasons[5]
+    assert "sampled blind, the arm is guided while it samples" in reasons[6]
+    assert reasons[7] == "interpolated from archived sweep rows"

@@ -65,13 +65,13 @@ def test_a_missing_or_unknown_key_or_a_key_given_twice_is_refused(tmp_path):
     source = (arms.REGISTRY / "conditional.yaml").read_text()
     (tmp_path / "trainings.yaml").write_text((arms.REGISTRY / "trainings.yaml").read_text())
     broken = tmp_path / "conditional.yaml"
-    broken.write_text(source.replace("temperature: 1.0, ", "", 1))
-    with pytest.raises(arms.RegistryError, match=r"missing \['temperature'\]"):
+    broken.write_text(source.replace("temperatures: [1.0], ", "", 1))
+    with pytest.raises(arms.RegistryError, match=r"missing \['temperatures'\]"):
         arms.load(tmp_path)
-    broken.write_text(source.replace("temperature: 1.0, ", "temperature: 1.0, top_p: 0.9, ", 1))
+    broken.write_text(source.replace("temperatures: [1.0], ", "temperatures: [1.0], top_p: 0.9, ", 1))
     with pytest.raises(arms.RegistryError, match=r"unknown \['top_p'\]"):
         arms.load(tmp_path)
-    broken.write_text(source.replace("temperature: 1.0, ", "temperature: 1.0, temperature: 0.5, ", 1))
+    broken.write_text(source.replace("temperatures: [1.0], ", "temperatures: [1.0], temperatures: [0.5], ", 1))
     with pytest.raises(arms.RegistryError, match="given twice"):
         arms.load(tmp_path)
     broken.write_text(source.replace("compare_with: [conditional/teacher-1024]", "compare_with: [teacher-1024]", 1))

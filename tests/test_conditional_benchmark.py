@@ -1,12 +1,17 @@
-"""benchmarks/conditional.py end to end on a tiny text-like language: a data row and a model row per template, the
-known tokens kept, every row with its command, sample count, seed and entropy, and the table."""
+"""benchmarks/conditional.py end to end on a tiny text-like language: a data row and a model row per template and
+temperature, the known tokens kept (guided sampling too), every row with its command, sample count, seed and entropy;
+the matched-entropy rows of a temperature sweep (none where the sweep does not bracket the reference); the table;
+and the registry's conditional arms."""
 
 from __future__ import annotations
+
+import json
+import math
 
 import pytest
 import torch
 import yaml
-from lightning_helpers import TINY_TEACHER, fit_checkpoint, import_benchmark
+from lightning_helpers import BENCHMARKS, TINY_TEACHER, fit_checkpoint, import_benchmark
 
 from lightning_tsdfm import SyntheticDataModule, TeacherModule
 from lightning_tsdfm.modules.optim import OptimizerConfig
@@ -20,13 +25,31 @@ def conditional(tmp_path, monkeypatch):
     return import_benchmark("conditional", tmp_path, monkeypatch)
 
 
-def test_rows_for_each_template_and_model(conditional, tmp_path):
+def fit_teacher(root, steps: int):
+    """A tiny teacher checkpoint of the language after ``steps`` steps, and a training config whose data is the
+    language."""
     torch.manual_seed(0)
-    teacher = TeacherModule(16, 8, backbone=TINY_TEACHER, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
-    ckpt = fit_checkpoint(teacher, tmp_path / "teacher", 2, SyntheticDataModule(**DATA))
-    config = tmp_path / "config.yaml"
+    module = TeacherModule(16, 8, backbone=TINY_TEACHER, optimizer=OptimizerConfig(lr=3e-2, warmup_steps=1))
+    ckpt = fit_checkpoint(module, root / "teacher", steps, SyntheticDataModule(**DATA))
+    config = root / "config.yaml"
     config.write_text(yaml.safe_dump({"data": {"class_path": "lightning_tsdfm.SyntheticDataModule", "init_args": DATA}}))
-    rows = conditional.run("synthetic-textlike", str(config), ["prefix:3", "infill:2:6"],
+    return ckpt, str(config)
+
+
+@pytest.fixture
+def teacher(tmp_path):
+    return fit_teacher(tmp_path, 2)
+
+
+@pytest.fixture
+def sharper_teacher(tmp_path):
+    """Trained long enough that its T = 1 completions are less diverse than hot ones (a sweep brackets them)."""
+    return fit_teacher(tmp_path, 40)
+
+
+def test_rows_for_each_template_and_model(conditional, teacher, tmp_path):
+    ckpt, config = teacher
+    rows = conditional.run("synthetic-textlike", config, ["prefix:3", "infill:2:6"],
                            [f"teacher:2,16:first_hitting={ckpt}"], num_conditions=12, seed=0, batch_size=5,
                            samples_dir=str(tmp_path / "samples"))
     assert {(r["template"], r["method"], r["steps"]) for r in rows} == {
@@ -35,8 +58,126 @@ def test_rows_for_each_template_and_model(conditional, tmp_path):
         assert r["cond_ppl"] > 1 and r["reverse_ppl"] > 1 and r["entropy"] > 0 and r["nll_stderr"] > 0
         assert r["n_samples"] == 12 and r["seed"] == 0 and "conditional.py" in r["command"] and r["commit"]
         assert (r["known_tokens"], r["filled_tokens"]) == ((3, 5) if r["template"] == "prefix:3" else (4, 4))
-    table = (tmp_path / "results" / "conditional.md").read_text()
-    assert table.count("| synthetic-textlike |") == 6 and "## Commands" in table
+    per_temperature, matched = (tmp_path / "results" / "conditional.md").read_text().split("## Matched entropy")
+    assert per_temperature.count("| synthetic-textlike |") == 6 and "## Commands" in matched
+    assert matched.count("no teacher-1024 T = 1 row of") == 4  # no 1024-step teacher measured: nothing is matched
     assert len(list((tmp_path / "samples").glob("*.jsonl"))) == 4
     with pytest.raises(SystemExit, match="prefix:P"):
         conditional.known_positions("prefix:8", 8)
+
+
+def test_a_sweep_gives_rows_per_temperature_and_a_matched_row_at_the_teachers_entropy(conditional, sharper_teacher,
+                                                                                      tmp_path):
+    ckpt, config = sharper_teacher
+    common = dict(num_conditions=32, seed=0, batch_size=None, samples_dir=str(tmp_path / "samples"))
+    conditional.run("synthetic-textlike", config, ["prefix:3"], [f"teacher:1024:first_hitting={ckpt}"],
+                    temperatures=[1.0], **common)
+    rows = conditional.run("synthetic-textlike", config, ["prefix:3"], [f"student-blind:2={ckpt}"],
+                           temperatures=[0.05, 1.0, 20.0], **common)
+    sweep = sorted((r for r in rows if r["method"] == "student-blind" and not r.get("reference")),
+                   key=lambda r: r["sampling_temperature"])
+    assert [r["sampling_temperature"] for r in sweep] == [0.05, 1.0, 20.0]
+    reference = next(r for r in rows if r["method"] == "teacher" and not r.get("reference"))
+    matched = {r["method"]: r for r in rows if r.get("reference")}
+    assert set(matched) == {"teacher", "student-blind"}
+    blind, own = matched["student-blind"], matched["teacher"]
+    assert blind["reference"] == "teacher-1024" and blind["reference_entropy"] == reference["entropy"]
+    low, high = (next(r for r in sweep if r["sampling_temperature"] == t) for t in blind["bracket"])
+    assert low["entropy"] <= blind["reference_entropy"] <= high["entropy"]
+    assert min(low["cond_ppl"], high["cond_ppl"]) <= blind["matched_cond_ppl"] <= max(low["cond_ppl"], high["cond_ppl"])
+    assert 0 < blind["matched_nll_stderr"] <= max(low["nll_stderr"], high["nll_stderr"])
+    # the teacher is its own reference: its T = 1 row, and the blind student is divided by it
+    assert own["matched_cond_ppl"] == pytest.approx(reference["cond_ppl"]) and own["ratio_to_teacher_1024"] is None
+    assert blind["ratio_to_teacher_1024"] == pytest.approx(blind["matched_cond_ppl"] / own["matched_cond_ppl"])
+    assert blind["log_ratio_to_teacher_stderr"] == pytest.approx(
+        math.hypot(blind["matched_nll_stderr"], own["matched_nll_stderr"]))
+    assert blind["ratio_to_blind"] is None and blind["command"] == sweep[-1]["command"]
+    stored = [json.loads(line) for line in (tmp_path / "results" / "conditional.jsonl").read_text().splitlines()]
+    assert sum(bool(r.get("reference")) for r in stored) == 2  # recomputed, not appended twice
+    assert "| prefix:3 | student-blind | 2 |" in (tmp_path / "results" / "conditional.md").read_text()
+
+
+def _row(method: str, temperature: float, entropy: float, cond_ppl: float, steps: int = 8, **extra) -> dict:
+    return {"dataset": "d", "template": "prefix:3", "method": method, "steps": steps, "sampler": "ancestral",
+            "sampling_temperature": temperature, "entropy": entropy, "cond_ppl": cond_ppl, "nll_stderr": 0.1,
+            "reverse_ppl": 5.0, "n_samples": 12, "commit": "abc", "command": "python benchmarks/conditional.py", **extra}
+
+
+def test_matched_rows_interpolate_in_entropy_and_divide_by_the_blind_student(conditional):
+    rows = [_row("teacher", 1.0, 2.0, 8.0, steps=1024),
+            _row("student-blind", 0.8, 1.5, 10.0), _row("student-blind", 1.0, 2.5, 20.0),
+            _row("student-guided", 0.8, 1.0, 6.0), _row("student-guided", 1.0, 3.0, 12.0)]
+    matched = {r["method"]: r for r in conditional.matched_rows(rows)}
+    blind, guided = matched["student-blind"], matched["student-guided"]
+    assert blind["matched_cond_ppl"] == pytest.approx(math.exp(0.5 * math.log(10.0) + 0.5 * math.log(20.0)))
+    assert blind["matched_nll_stderr"] == pytest.approx(math.hypot(0.05, 0.05)) and blind["bracket"] == [0.8, 1.0]
+    assert guided["ratio_to_blind"] == pytest.approx(guided["matched_cond_ppl"] / blind["matched_cond_ppl"])
+    assert guided["log_ratio_to_blind_stderr"] == pytest.approx(
+        math.hypot(guided["matched_nll_stderr"], blind["matched_nll_stderr"]))
+    assert matched["teacher"]["ratio_to_blind"] is None  # no blind student at 1024 steps
+
+
+def test_a_sweep_that_does_not_bracket_the_reference_has_no_matched_row(conditional, tmp_path):
+    rows = [_row("teacher", 1.0, 2.0, 8.0, steps=1024),
+            _row("student-blind", 0.9, 2.4, 15.0), _row("student-blind", 1.0, 2.5, 20.0)]
+    matched = conditional.matched_rows(rows)
+    assert [r["method"] for r in matched] == ["teacher"]  # not extrapolated below the sweep's lowest entropy
+    (tmp_path / "results").mkdir()
+    conditional.write_report(rows + matched)
+    table = (tmp_path / "results" / "conditional.md").read_text().split("## Matched entropy")[1]
+    assert "entropy 2.000 outside the sweep's 2.400 .. 2.500: not extrapolated" in table
+
+
+def test_guided_completions_keep_every_known_token_and_record_their_shaping(conditional, teacher, tmp_path):
+    ckpt, config = teacher
+    rows = conditional.run("synthetic-textlike", config, ["prefix:3", "infill:2:6"],
+                           [f"student-guided:2={ckpt}@oracle:4:importance:0.0:filler_draws=1"], num_conditions=12,
+                           seed=0, batch_size=None, samples_dir=str(tmp_path / "samples"), temperatures=[0.8, 1.0])
+    guided = [r for r in rows if r["method"] == "student-guided"]
+    assert len(guided) == 4
+    for r in guided:
+        assert (r["compass"], r["compass_kind"], r["k"], r["policy"]) == ("oracle", "oracle", 4, "importance")
+        assert r["sampling_shaping"]["num_candidates"] == 4 and r["sampling_shaping"]["shape_from"] == 0.0
+    conditions = conditional.datamodule_from_config(config).heldout_tokens(12, 0)
+    for template in ("prefix:3", "infill:2:6"):
+        known = conditional.known_positions(template, 8)
+        for suffix in ("_T0.8", ""):
+            path = tmp_path / "samples" / f"synthetic-textlike_{template.replace(':', '-')}_student-guided_2{suffix}.jsonl"
+            samples = [json.loads(line) for line in path.read_text().splitlines()]
+            completions = torch.tensor([s["tokens"] for s in samples])
+            assert len(completions) == 12 and torch.equal(completions[:, known], conditions[:, known])
+            assert samples[0]["sampling_shaping"]["compass"] == "oracle"
+
+
+def test_the_registry_refuses_a_conditional_arm_without_the_sweep_or_the_sampling_shaping(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import arms
+
+    source = (arms.REGISTRY / "conditional.yaml").read_text()
+    (tmp_path / "trainings.yaml").write_text((arms.REGISTRY / "trainings.yaml").read_text())
+    broken = tmp_path / "conditional.yaml"
+    broken.write_text(source.replace("temperatures: [1.0]", "temperature: 1.0", 1))
+    with pytest.raises(arms.RegistryError, match=r"teacher-1024.sampling: missing \['temperatures'\]; "
+                                                 r"unknown \['temperature'\]"):
+        arms.load(tmp_path)
+    broken.write_text(source.replace("    sampling_shaping: null\n", "", 1))
+    with pytest.raises(arms.RegistryError, match=r"teacher-1024: missing \['sampling_shaping'\]"):
+        arms.load(tmp_path)
+    broken.write_text(source.replace("num_candidates: 16,", "", 1))
+    with pytest.raises(arms.RegistryError, match=r"sampling_shaping: missing \['num_candidates'\]"):
+        arms.load(tmp_path)
+
+
+def test_a_guided_arms_command_passes_its_sweep_and_all_eight_settings_to_conditional_py(conditional):
+    import arms
+    import commands
+
+    registry = arms.load()
+    guided = registry.arms["conditional/student-guided-smallpathlm-is16-8"]
+    command = commands.measure_command(guided, commands.Programs("python", "tsdfm"))
+    assert command[command.index("--temperatures") + 1] == "0.6,0.7,0.8,0.9,1.0"
+    method, steps, sampler, checkpoint, shaping = conditional.parse_model(command[command.index("--model") + 1])
+    assert (method, steps, sampler) == ("student-guided-smallpathlm-is16", [8], "ancestral")
+    assert checkpoint == guided.spec["model"]["checkpoint"] and shaping == guided.spec["sampling_shaping"]
+    reference = registry.arms["conditional/teacher-1024"]
+    assert reference.spec["sampling"]["temperatures"] == [1.0] and reference.spec["sampling_shaping"] is None
