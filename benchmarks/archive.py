@@ -166,6 +166,7 @@ def _conditional_differences(arm: Arm, row: dict, diffs: Differences) -> None:
     included."""
     model, sampling, conditions = arm.spec["model"], arm.spec["sampling"], arm.spec["conditions"]
     diffs.among("template", row.get("template"), conditions["templates"])
+    diffs.among("judge", row.get("judge"), [judge_label(j) for j in conditions["judges"]])
     diffs.among("steps", row.get("steps"), sampling["steps"])
     diffs.compare("sampler", row.get("sampler"), sampling["sampler"])
     diffs.among("sampling_temperature", row.get("sampling_temperature"), sampling["temperatures"])

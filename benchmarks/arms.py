@@ -47,7 +47,8 @@ ARM_KEYS = {
               "models": [{"method", "source", "steps", "sampler", "checkpoint"}]},
     "conditional": {"model": {"method", "checkpoint"}, "sampling": {"sampler", "steps", "temperatures", "batch_size"},
                     "sampling_shaping": SHAPING_OR_NULL,
-                    "conditions": {"dataset", "data_config", "templates", "num_conditions", "seed", "samples_dir"}},
+                    "conditions": {"dataset", "data_config", "templates", "num_conditions", "seed", "samples_dir",
+                                   "judges"}},
 }
 COMMON_ARM_KEYS = {"name", "stages", "compare_with"}
 TRAINING_KEYS = {"config", "overrides", "start_from", "shaping", "stages"}

@@ -125,7 +125,7 @@ def _speed(arm: Arm, programs: Programs) -> list[str]:
 def _conditional(arm: Arm, programs: Programs) -> list[str]:
     model, sampling, conditions = arm.spec["model"], arm.spec["sampling"], arm.spec["conditions"]
     command = [programs.python, "benchmarks/conditional.py", "--dataset", conditions["dataset"],
-               "--config", conditions["data_config"]]
+               "--config", conditions["data_config"], "--judges", *conditions["judges"]]
     for template in conditions["templates"]:
         command += ["--template", template]
     command += ["--num-conditions", number(conditions["num_conditions"]), "--seed", number(conditions["seed"]),

@@ -1,5 +1,6 @@
-"""Conditional quality on a synthetic language: held-out sequences with positions hidden, completed by each model,
-the completions scored exactly by the language (the oracle given what was known).
+"""Conditional quality: held-out sequences with positions hidden, completed by each model; on a synthetic language the
+completions are scored exactly by the language (the oracle given what was known), on a text corpus by a causal LM
+judge given the prompt, with MAUVE against the held-out continuations.
 
     python benchmarks/conditional.py --dataset synthetic-textlike --config configs/textlike_teacher.yaml \
         --template prefix:64 --template infill:32:96 --num-conditions 256 --seed 0 --temperatures 0.6,0.8,1.0 \
@@ -19,11 +20,24 @@ reverse perplexity on other held-out sequences, the mean entropy of the filled t
 guided model, the sample count, seed, command and commit. A data row (method=data) scores the held-out sequences' own
 completions: the language's conditional entropy, the floor a perfect completer reaches at its entropy.
 
+On a text corpus (a config whose data is a TextDataModule, e.g. the embedded World English Bible):
+
+    python benchmarks/conditional.py --dataset web-bible --config configs/demo_text_teacher.yaml --judges smollm2 \
+        --template prefix:32 --num-conditions 128 --seed 0 --temperatures 0.6,0.7,0.8,0.9,1.0 \
+        --model student-blind:8:ancestral=runs/demo/student_blind/checkpoints/last.ckpt
+
+the conditions are blocks of the corpus's validation split, only ``prefix:P`` templates apply (the judge reads a
+continuation after its prompt), and each row holds, per judge, the judge's perplexity of the continuation given the
+prompt (only the continuation's tokens count), MAUVE between the continuations and the held-out ones from the
+judge's features, and the continuations' entropy; the data row is the held-out continuations' own perplexity, the
+floor (benchmarks/corpus_continuations.py).
+
 Matched entropy: generative perplexity rewards low entropy, so each (template, model, steps) sweep is also read at the
 reference entropy H*, the filled-token entropy of the 1024-step teacher's T = 1 row of the template
 (``reference: teacher-1024``). Between the two temperatures whose entropies bracket H*, log perplexity is
 interpolated linearly in entropy (:func:`lightning_tsdfm.metrics.frontier.matched_perplexity`, with the SE of the
-interpolated log); a sweep that does not bracket H* gets no matched row (never extrapolated). Each matched row holds
+interpolated log; MAUVE, where measured, linearly in entropy with the same weight); a sweep that does not bracket
+H* gets no matched row (never extrapolated). Each matched row holds
 its ratio to the blind student's matched perplexity at the same template and steps and to the 1024-step teacher's,
 each with the SE of the log ratio, sqrt(se_a^2 + se_b^2) (independent sample sets).
 
@@ -43,6 +57,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import results_io  # noqa: E402
+from corpus_continuations import CorpusScoring  # noqa: E402
 from quality import (  # noqa: E402
     compass_labels,
     datamodule_from_config,
@@ -63,11 +78,14 @@ from lightning_tsdfm.samples_io import generate_samples, write_jsonl  # noqa: E4
 
 BENCHMARK = "conditional"
 COLUMNS = ["dataset", "template", "known_tokens", "filled_tokens", "source", "method", "steps", "sampler",
-           "sampling_temperature", "compass", "k", "policy", "cond_ppl", "nll_stderr", "entropy", "reverse_ppl",
-           "n_samples", "seed", "commit"]
-MATCHED_COLUMNS = ["dataset", "template", "method", "steps", "compass", "k", "policy", "reference", "reference_entropy",
-                   "matched_cond_ppl", "matched_nll_stderr", "ratio_to_blind", "log_ratio_to_blind_stderr",
-                   "ratio_to_teacher_1024", "log_ratio_to_teacher_stderr", "matched_reverse_ppl", "bracket"]
+           "sampling_temperature", "compass", "k", "policy", "judge", "cond_ppl", "nll_stderr", "entropy",
+           "reverse_ppl", "mauve", "n_samples", "seed", "commit"]
+MATCHED_COLUMNS = ["dataset", "template", "method", "steps", "compass", "k", "policy", "judge", "reference",
+                   "reference_entropy", "matched_cond_ppl", "matched_nll_stderr", "ratio_to_blind",
+                   "log_ratio_to_blind_stderr", "ratio_to_teacher_1024", "log_ratio_to_teacher_stderr",
+                   "matched_reverse_ppl", "matched_mauve", "bracket"]
+#: the judge of a synthetic language: the language itself
+ORACLE = "oracle"
 #: held-out sequences the reverse perplexity scores (other than the conditions)
 REVERSE_SEQUENCES = 2048
 #: the matched rows' reference: the filled-token entropy of this model's T = 1 row of the same template
@@ -144,25 +162,74 @@ def sampling_labels(sampling_shaping: dict | None) -> dict:
             **compass_labels(sampling_shaping["compass"], sampling_shaping["compass_kind"])}
 
 
+class OracleScoring:
+    """A synthetic language's exact scoring of the completions of one template (judge ``oracle``): :func:`scored`
+    against ``reference`` held-out sequences."""
+
+    def __init__(self, datamodule, conditions: torch.Tensor, known: torch.Tensor, reference: torch.Tensor) -> None:
+        self.language, self.vocab_size = datamodule.language, datamodule.vocab_size
+        self.conditions, self.known, self.reference = conditions, known, reference
+
+    def data_rows(self) -> list[dict]:
+        return self.rows(self.conditions)
+
+    def rows(self, tokens: torch.Tensor) -> list[dict]:
+        return [{"judge": ORACLE, **scored(self.language, tokens, self.known, self.reference, self.vocab_size)}]
+
+
+def check_judges(card: dict, config: str, judges: list[str]) -> None:
+    """A synthetic language is judged by its oracle alone; a text corpus by text judges (smollm2, ar:, hf:)."""
+    if card["kind"] == "synthetic" and judges != [ORACLE]:
+        raise SystemExit(f"{config} describes a synthetic language, which scores completions exactly: pass --judges "
+                         f"{ORACLE} (the default), not {' '.join(judges)}.")
+    if card["kind"] == "text" and (not judges or ORACLE in judges):
+        raise SystemExit(f"{config} describes a text corpus: judge its continuations with --judges smollm2 (or "
+                         "ar:<checkpoint>, hf:<model>); the oracle scores a synthetic language only.")
+    if card["kind"] not in ("synthetic", "text"):
+        raise SystemExit(f"{config} describes {card['kind']} data: conditional.py reads a synthetic language or a "
+                         "text corpus.")
+
+
+def held_out(datamodule, count: int, seed: int, config: str) -> torch.Tensor:
+    """``count`` held-out sequences of the data of ``config`` (a text corpus's: blocks of its validation split)."""
+    try:
+        return datamodule.heldout_tokens(count, seed)
+    except ValueError as err:
+        raise SystemExit(f"{config}: {err} (pass a smaller --num-conditions)") from None
+
+
+def same_data(card: dict, sample_card: dict, checkpoint: str, config: str) -> None:
+    """A text model's samples must be of the corpus and tokenizer the conditions come from."""
+    differ = [k for k in ("kind", "corpus", "vocab_size", "seq_len") if sample_card.get(k) != card.get(k)]
+    if differ:
+        raise SystemExit(f"{checkpoint} was trained on other data than {config} describes (its {', '.join(differ)} "
+                         "differ): condition it on held-out text of its own corpus and tokenizer.")
+
+
 def run(dataset: str, config: str, templates: list[str], models: list[str], num_conditions: int, seed: int,
-        batch_size: int | None, samples_dir: str, temperatures: Sequence[float] = (1.0,)) -> list[dict]:
+        batch_size: int | None, samples_dir: str, temperatures: Sequence[float] = (1.0,),
+        judges: Sequence[str] = (ORACLE,)) -> list[dict]:
     datamodule = datamodule_from_config(config)
     card = datamodule.data_card()
-    if card["kind"] != "synthetic":
-        raise SystemExit(f"{config} describes {card['kind']} data: the conditional oracle needs a synthetic language.")
-    language, seq_len, vocab_size = datamodule.language, datamodule.seq_len, datamodule.vocab_size
-    conditions = datamodule.heldout_tokens(num_conditions, seed)
-    reference = datamodule.heldout_tokens(REVERSE_SEQUENCES, seed + 1)
-    common = {"benchmark": BENCHMARK, "dataset": dataset, "judge": "oracle", "seed": seed, "commit": git_commit(),
+    check_judges(card, config, list(judges))
+    seq_len = datamodule.seq_len
+    conditions = held_out(datamodule, num_conditions, seed, config)
+    reference = held_out(datamodule, REVERSE_SEQUENCES, seed + 1, config) if card["kind"] == "synthetic" else None
+    common = {"benchmark": BENCHMARK, "dataset": dataset, "seed": seed, "commit": git_commit(),
               "command": this_command()}
     parsed = [parse_model(model) for model in models]
     provenance = {checkpoint: training_provenance(checkpoint) for _, _, _, checkpoint, _ in parsed}
-    rows = []
+    rows, built_judges = [], None
     for template in templates:
         known = known_positions(template, seq_len).expand(num_conditions, -1)
-        rows.append({**common, "template": template, "source": "-", "method": "data", "steps": None,
-                     **scored(language, conditions, known, reference, vocab_size)})
-        print(markdown_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
+        if card["kind"] == "synthetic":
+            scoring = OracleScoring(datamodule, conditions, known, reference)
+        else:
+            scoring = CorpusScoring.of(card, list(judges), conditions, known, template, seed, built_judges)
+            built_judges = scoring.judges
+        for figures in scoring.data_rows():
+            rows.append({**common, "template": template, "source": "-", "method": "data", "steps": None, **figures})
+            print(markdown_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
         given = Given(conditions, known.clone())
         for method, step_list, sampler, checkpoint, shaping in parsed:
             for steps in step_list:
@@ -171,22 +238,25 @@ def run(dataset: str, config: str, templates: list[str], models: list[str], num_
                                                temperature=temperature, shaping=shaping, given=given)
                     if not given.kept(samples.tokens):
                         raise RuntimeError(f"{checkpoint} changed a known token: conditional sampling is broken.")
+                    if card["kind"] == "text":
+                        same_data(card, samples.meta["data"], checkpoint, config)
                     suffix = "" if temperature == 1.0 else f"_T{temperature:g}"
                     name = f"{dataset}_{template.replace(':', '-')}_{method}_{steps}{suffix}.jsonl"
                     write_jsonl(samples, Path(samples_dir) / name, overwrite=True)
-                    rows.append({**common, "template": template, "source": samples.meta["source"], "method": method,
-                                 "steps": steps, "sampler": samples.meta["sampler"],
-                                 "sampling_temperature": temperature,
-                                 "seconds_per_sequence": samples.meta["seconds_per_sequence"], "checkpoint": checkpoint,
-                                 **provenance[checkpoint], **sampling_labels(samples.meta["sampling_shaping"]),
-                                 **scored(language, samples.tokens, known, reference, vocab_size)})
-                    print(markdown_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
+                    for figures in scoring.rows(samples.tokens):
+                        rows.append({**common, "template": template, "source": samples.meta["source"],
+                                     "method": method, "steps": steps, "sampler": samples.meta["sampler"],
+                                     "sampling_temperature": temperature,
+                                     "seconds_per_sequence": samples.meta["seconds_per_sequence"],
+                                     "checkpoint": checkpoint, **provenance[checkpoint],
+                                     **sampling_labels(samples.meta["sampling_shaping"]), **figures})
+                        print(markdown_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
                     for text in samples.texts[:2] if temperature == 1.0 else []:
                         print(f"  [{template}, {method}, {steps} steps] {text[:200]}")
 
     def key(row: dict) -> tuple:
         return (row["template"], row["method"], row["steps"], row.get("sampler"), row.get("sampling_temperature"),
-                row["n_samples"])
+                row["n_samples"], row.get("judge"))
 
     measured = {key(r) for r in rows}
     all_rows = replace_rows(BENCHMARK, rows, lambda r: key(r) in measured, dataset=dataset)
@@ -197,21 +267,25 @@ def run(dataset: str, config: str, templates: list[str], models: list[str], num_
     return all_rows
 
 
+def sweep_key(row: dict) -> tuple:
+    """(dataset, template, method, compass, steps, sampler, n_samples, judge): the sweep ``row`` belongs to."""
+    return (row["dataset"], row["template"], row["method"], row.get("compass"), row["steps"], row.get("sampler"),
+            row["n_samples"], row.get("judge"))
+
+
 def sweeps(rows: list[dict]) -> dict[tuple, list[dict]]:
-    """The per-temperature rows of each model (not data, not matched rows) by (dataset, template, method, compass,
-    steps, sampler, n_samples)."""
+    """The per-temperature rows of each model (not data, not matched rows) by :func:`sweep_key`."""
     out: dict[tuple, list[dict]] = {}
     for r in rows:
         if r["method"] != "data" and not r.get("reference"):
-            key = (r["dataset"], r["template"], r["method"], r.get("compass"), r["steps"], r.get("sampler"),
-                   r["n_samples"])
+            key = sweep_key(r)
             out.setdefault(key, []).append(r)
     return out
 
 
 def reference_entropy(rows: list[dict], dataset: str, template: str) -> float | None:
     """The filled-token entropy of the 1024-step teacher's (unguided) T = 1 row of ``template``, the one of most
-    samples; None when it was not measured."""
+    samples; None when it was not measured (every judge's row of one set of completions has the same entropy)."""
     candidates = [r for r in rows if (r["dataset"], r["template"], r["method"], r["steps"], r.get("compass"),
                                       r.get("sampling_temperature"), bool(r.get("reference")))
                   == (dataset, template, REFERENCE_METHOD, REFERENCE_STEPS, None, REFERENCE_TEMPERATURE, False)]
@@ -224,13 +298,23 @@ def match(sweep: list[dict], entropy: float) -> MatchedPerplexity | None:
                                           r.get("reverse_ppl")) for r in sweep], entropy)
 
 
+def matched_mauve(sweep: list[dict], entropy: float, bracket: tuple[float, float]) -> float | None:
+    """MAUVE at ``entropy``, linear in entropy between the sweep's rows at the ``bracket`` temperatures with the
+    weight of the perplexity's interpolation, w = (H* - H_a) / (H_b - H_a); None when either has no MAUVE."""
+    a, b = (next(r for r in sweep if r["sampling_temperature"] == t) for t in bracket)
+    if a.get("mauve") is None or b.get("mauve") is None:
+        return None
+    w = 0.0 if b["entropy"] == a["entropy"] else (entropy - a["entropy"]) / (b["entropy"] - a["entropy"])
+    return (1 - w) * a["mauve"] + w * b["mauve"]
+
+
 def matched_rows(rows: list[dict]) -> list[dict]:
     """One matched row per sweep of ``rows`` that brackets its template's reference entropy: the interpolated
-    conditional perplexity and the SE of its log, and the ratios to the blind student (same template and steps) and
-    to the 1024-step teacher (same template) with the SE of each log ratio. The identity (checkpoint, shaping,
-    commit, command) is the sweep's own."""
+    conditional perplexity and the SE of its log (and MAUVE, :func:`matched_mauve`), and the ratios to the blind
+    student (same template, steps and judge) and to the 1024-step teacher (same template and judge) with the SE of
+    each log ratio. The identity (checkpoint, shaping, commit, command) is the sweep's own."""
     out = []
-    for (dataset, template, method, _, steps, _, _), sweep in sweeps(rows).items():
+    for (dataset, template, *_), sweep in sweeps(rows).items():
         entropy = reference_entropy(rows, dataset, template)
         matched = match(sweep, entropy) if entropy is not None else None
         if matched is None:
@@ -245,7 +329,8 @@ def matched_rows(rows: list[dict]) -> list[dict]:
                     "bracket": list(matched.temperatures),
                     "entropy_range": [min(r["entropy"] for r in sweep), max(r["entropy"] for r in sweep)],
                     "matched_cond_ppl": matched.gen_ppl, "matched_nll_stderr": matched.nll_stderr,
-                    "matched_reverse_ppl": matched.reverse_ppl})
+                    "matched_reverse_ppl": matched.reverse_ppl,
+                    "matched_mauve": matched_mauve(sweep, entropy, matched.temperatures)})
     return with_ratios(out)
 
 
@@ -253,7 +338,7 @@ def with_ratios(matched: list[dict]) -> list[dict]:
     """``matched`` with ratio_to_blind and ratio_to_teacher_1024 (None for the baseline itself or when it has no
     matched row) and the SE of each log ratio (:func:`quality.matched_ratio`)."""
     def where(row: dict) -> tuple:
-        return row["dataset"], row["template"], row["n_samples"]
+        return row["dataset"], row["template"], row["n_samples"], row.get("judge")
 
     blind = {(*where(r), r["steps"]): r for r in matched if r["method"] == BLIND and not r.get("compass")}
     teacher = {where(r): r for r in matched if (r["method"], r["steps"], r.get("compass"))
@@ -274,8 +359,7 @@ def with_ratios(matched: list[dict]) -> list[dict]:
 def unmatched_lines(rows: list[dict]) -> list[dict]:
     """A table line for each sweep with no stored matched row, saying why (no reference row, or a reference entropy
     outside the sweep's entropies: not extrapolated)."""
-    stored = {(r["dataset"], r["template"], r["method"], r.get("compass"), r["steps"], r.get("sampler"),
-               r["n_samples"]) for r in rows if r.get("reference")}
+    stored = {sweep_key(r) for r in rows if r.get("reference")}
     lines = []
     for key, sweep in sweeps(rows).items():
         if key in stored:
@@ -290,7 +374,7 @@ def unmatched_lines(rows: list[dict]) -> list[dict]:
         else:
             why = "not interpolated yet: measure the sweep again with conditional.py"
         lines.append({**{k: sweep[-1].get(k) for k in ("dataset", "template", "method", "steps", "compass", "k",
-                                                        "policy")},
+                                                        "policy", "judge")},
                       "reference": REFERENCE, "reference_entropy": entropy, "bracket": why})
     return lines
 
@@ -301,16 +385,20 @@ def write_report(rows: list[dict]) -> None:
     matched = [r for r in rows if r.get("reference")] + unmatched_lines(rows)
     commands = list(dict.fromkeys((r["command"], r["commit"]) for r in rows))
     (results_io.RESULTS / f"{BENCHMARK}.md").write_text(
-        f"# {BENCHMARK}\n\nGenerated from {BENCHMARK}.jsonl by benchmarks/conditional.py. cond_ppl: exp of the mean "
-        "-log p(x_F | x_K) per filled token under the language itself (the data row: the held-out sequences' own "
-        "completions); entropy: mean unigram entropy of a completion's filled tokens (nats); reverse_ppl: a bigram of "
-        "the completions' transitions into filled positions scoring other held-out sequences'; compass, k, policy: "
+        f"# {BENCHMARK}\n\nGenerated from {BENCHMARK}.jsonl by benchmarks/conditional.py. cond_ppl: on a synthetic "
+        "language (judge oracle) exp of the mean -log p(x_F | x_K) per filled token under the language itself; on a "
+        "text corpus exp of the mean -log p(continuation | prompt) per judge token of the continuation under the "
+        "judge (the data row: the held-out sequences' own completions); entropy: mean unigram entropy of a "
+        "completion's filled tokens (nats); reverse_ppl (synthetic): a bigram of the completions' transitions into "
+        "filled positions scoring other held-out sequences'; mauve (text): MAUVE between the continuations and the "
+        "held-out ones, from the judge's mean last hidden state over a continuation's tokens; compass, k, policy: "
         "the energy that guided the sampling, or that shaped the student's distillation.\n\n"
         "## Per temperature\n\n" + markdown_table(sweep_rows, COLUMNS)
         + "\n\n## Matched entropy\n\nEach sweep's cond_ppl log-interpolated in entropy between the two temperatures "
         f"(bracket) whose entropies bracket the reference entropy, the filled-token entropy of the {REFERENCE} T = 1 "
-        "row of the same template; matched_nll_stderr: SE of the interpolated log. ratio_to_blind: over the blind "
-        "student's matched cond_ppl at the same template and steps; ratio_to_teacher_1024: over the 1024-step "
+        "row of the same template; matched_nll_stderr: SE of the interpolated log; matched_mauve: MAUVE interpolated "
+        "linearly with the same weight. ratio_to_blind: over the blind student's matched cond_ppl at the same "
+        "template, steps and judge; ratio_to_teacher_1024: over the 1024-step "
         "teacher's; log_ratio_*_stderr: SE of the log ratio, sqrt(se_a^2 + se_b^2). A sweep that does not bracket the "
         "reference has no matched row (bracket says why).\n\n" + markdown_table(matched, MATCHED_COLUMNS)
         + "\n\n## Commands\n\n"
@@ -319,9 +407,15 @@ def write_report(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, help="dataset name in the rows: synthetic, synthetic-textlike")
-    parser.add_argument("--config", required=True, help="a training config whose data is the synthetic language")
-    parser.add_argument("--template", action="append", required=True, help="prefix:P or infill:A:B (repeatable)")
+    parser.add_argument("--dataset", required=True,
+                        help="dataset name in the rows: synthetic, synthetic-textlike, web-bible")
+    parser.add_argument("--config", required=True,
+                        help="a training config whose data is a synthetic language or a text corpus")
+    parser.add_argument("--template", action="append", required=True,
+                        help="prefix:P or infill:A:B (repeatable; a text corpus: prefix:P)")
+    parser.add_argument("--judges", nargs="+", default=[ORACLE],
+                        help="oracle (a synthetic language, the default) | smollm2 | ar:<ckpt> | hf:<model> (a text "
+                             "corpus; one row each)")
     parser.add_argument("--model", action="append", default=[],
                         help="METHOD:STEPS[:SAMPLER]=CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM][:NAME=VALUE...]] "
                              "(repeatable)")
@@ -334,7 +428,7 @@ def main() -> None:
     parser.add_argument("--samples-dir", default="runs/benchmarks/conditional_samples", help="where completions go")
     args = parser.parse_args()
     run(args.dataset, args.config, args.template, args.model, args.num_conditions, args.seed, args.batch_size,
-        args.samples_dir, parse_temperatures(args.temperatures))
+        args.samples_dir, parse_temperatures(args.temperatures), args.judges)
 
 
 if __name__ == "__main__":

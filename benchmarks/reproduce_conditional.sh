@@ -8,9 +8,13 @@
 # Two templates: a prefix (the first 64 tokens known, 64 continued) and an infill (tokens 32..95 filled between a known
 # head and tail). Takes the checkpoints of benchmarks/reproduce_textlike.sh (stages teachers, students) and of
 # benchmarks/reproduce_compass.sh (stages path-lm-small, path-lm-distilled); benchmarks/run.py trains them when they
-# are missing:
-#   benchmarks/reproduce_conditional.sh conditional [--dry-run] [--allow-dirty]   # every arm
+# are missing. The corpus stage does the same on the embedded World English Bible with make demo's models (the
+# 1024-step teacher, the 8-step teacher, the blind student and the blind student guided by the demo's path LM,
+# importance over K = 16): 128 held-out blocks of the corpus's validation split with the first 32 of their 64 tokens
+# known, each continuation judged by SmolLM2-135M given its prompt, with MAUVE against the held-out continuations:
+#   benchmarks/reproduce_conditional.sh conditional [--dry-run] [--allow-dirty]   # every text-like arm
 #   benchmarks/reproduce_conditional.sh guided [--dry-run] [--allow-dirty]        # the guided and distilled arms alone
+#   benchmarks/reproduce_conditional.sh corpus [--dry-run] [--allow-dirty]        # the corpus arms
 # Each stage is its arms in benchmarks/registry/conditional.yaml, run by benchmarks/run.py. Run from the repository
 # root after `make install`; writes benchmarks/results/conditional.{jsonl,md}.
 set -euo pipefail
@@ -20,5 +24,6 @@ STAGE=${WORDS[0]:-conditional}
 case $STAGE in
   conditional) $PY benchmarks/run.py --stage "reproduce_conditional.sh conditional" "${FLAGS[@]}" ;;
   guided) $PY benchmarks/run.py --stage "reproduce_conditional.sh guided" "${FLAGS[@]}" ;;
-  *) echo "unknown stage $STAGE: conditional, guided" >&2; exit 2 ;;
+  corpus) $PY benchmarks/run.py --stage "reproduce_conditional.sh corpus" "${FLAGS[@]}" ;;
+  *) echo "unknown stage $STAGE: conditional, guided, corpus" >&2; exit 2 ;;
 esac

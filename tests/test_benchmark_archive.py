@@ -146,7 +146,7 @@ arms:
     sampling: {sampler: ancestral, steps: [8], temperatures: [0.8, 1.0], batch_size: null}
     sampling_shaping: null
     conditions: {dataset: synthetic, data_config: configs/synthetic_tiny.yaml, templates: [prefix:4, infill:2:6],
-                 num_conditions: 16, seed: 0, samples_dir: runs/samples}
+                 num_conditions: 16, seed: 0, samples_dir: runs/samples, judges: [oracle]}
     compare_with: []
   - name: student-guided-8
     stages: [tiny]
@@ -155,7 +155,7 @@ arms:
     sampling_shaping: {compass: runs/compass/checkpoints/last.ckpt, num_candidates: 16, policy: importance,
                        selection_temperature: 1.0, switch_time: 0.5, shape_from: 0.0, filler_draws: 1, shape_until: 1.0}
     conditions: {dataset: synthetic, data_config: configs/synthetic_tiny.yaml, templates: [prefix:4, infill:2:6],
-                 num_conditions: 16, seed: 0, samples_dir: runs/samples}
+                 num_conditions: 16, seed: 0, samples_dir: runs/samples, judges: [oracle]}
     compare_with: [conditional/student-blind-8]
 """
 
@@ -182,9 +182,11 @@ def test_conditional_rows_move_for_a_temperature_outside_the_sweep_or_another_sa
             completion(0.8, method="student-guided"),  # sampled blind: the arm is guided
             {**completion(None), "reference": "teacher-1024", "bracket": [0.5, 0.8], "matched_cond_ppl": 9.0},
             {**completion(None, template="infill:2:6"), "reference": "teacher-1024", "bracket": [0.5, 0.8],
-             "matched_cond_ppl": 9.0}]  # another template's sweep: its 0.5 row did not move
+             "matched_cond_ppl": 9.0},  # another template's sweep: its 0.5 row did not move
+            completion(1.0, judge="smollm2-135m")]  # a judge the arm does not name
     reasons = archive.reasons(rows, list(registry.arms.values()), registry)
-    assert [bool(r) for r in reasons] == [False, False, False, True, False, True, True, True, False]
+    assert [bool(r) for r in reasons] == [False, False, False, True, False, True, True, True, False, True]
+    assert "judge 'smollm2-135m', the arm names ['oracle']" in reasons[9]
     assert "sampling_temperature 0.5, the arm names [0.8, 1.0]" in reasons[3]
     assert "sampled with num_candidates 4, the arm names 16" in reasons[5]
     assert "sampled blind, the arm is guided while it samples" in reasons[6]

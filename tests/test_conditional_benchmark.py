@@ -1,7 +1,9 @@
 """benchmarks/conditional.py end to end on a tiny text-like language: a data row and a model row per template and
 temperature, the known tokens kept (guided sampling too), every row with its command, sample count, seed and entropy;
 the matched-entropy rows of a temperature sweep (none where the sweep does not bracket the reference); the table;
-and the registry's conditional arms."""
+and the registry's conditional arms. On a tiny text corpus: conditions from its validation split, continuations that
+keep their prompt, a data row, a judge's NLL of the continuation alone given the prompt (a fake bigram judge checked by
+hand), and MAUVE of small feature sets."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import yaml
 from lightning_helpers import BENCHMARKS, TINY_TEACHER, fit_checkpoint, import_benchmark
 
 from lightning_tsdfm import SyntheticDataModule, TeacherModule
+from lightning_tsdfm.data import TextDataModule
+from lightning_tsdfm.metrics.judges import CausalLMJudge
 from lightning_tsdfm.modules.optim import OptimizerConfig
 
 DATA = {"family": "textlike", "vocab_size": 16, "num_topics": 2, "num_states": 4, "function_states": 1,
@@ -181,3 +185,156 @@ def test_a_guided_arms_command_passes_its_sweep_and_all_eight_settings_to_condit
     assert checkpoint == guided.spec["model"]["checkpoint"] and shaping == guided.spec["sampling_shaping"]
     reference = registry.arms["conditional/teacher-1024"]
     assert reference.spec["sampling"]["temperatures"] == [1.0] and reference.spec["sampling_shaping"] is None
+    assert command[command.index("--judges") + 1] == "oracle"
+
+
+# ---- the corpus half
+
+#: a fake judge's vocabulary: characters by their code modulo this
+FAKE_VOCAB = 128
+
+
+class BigramLM(torch.nn.Module):
+    """Next-character logits from a fixed table indexed by the current character: log p(b | a) = table[a, b]."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__()
+        self.table = table
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.table[ids]
+
+
+class FakeJudge(CausalLMJudge):
+    """A causal LM judge over characters whose per-token NLL is known, -table[previous, next], and whose last hidden
+    state is the current character's one-hot."""
+
+    def __init__(self, max_tokens: int = 128) -> None:
+        table = torch.log_softmax(torch.randn(FAKE_VOCAB, FAKE_VOCAB, generator=torch.Generator().manual_seed(0)), -1)
+        super().__init__("fake", BigramLM(table), lambda text: [ord(c) % FAKE_VOCAB for c in text], 0, max_tokens, 3)
+
+    def model_outputs(self, tokens, valid):
+        return self.model(tokens), torch.nn.functional.one_hot(tokens, FAKE_VOCAB).float()
+
+
+def test_the_judge_scores_only_the_continuation_given_its_prompt():
+    judge = FakeJudge(max_tokens=3)
+    log_p = judge.model.table.double()
+    read = judge.score_continuations(["ab", "wxyz", "q"], [" cd", "e", ""])
+    # [BOS] a b | ' ' c d: the prompt's tokens are context only
+    first = -(log_p[ord("b"), ord(" ")] + log_p[ord(" "), ord("c")] + log_p[ord("c"), ord("d")])
+    # the prompt cut to its last 3 tokens: [BOS] x y z | e
+    second = -log_p[ord("z"), ord("e")]
+    assert read.nll.tolist() == pytest.approx([first.item(), second.item(), 0.0])
+    assert read.count.tolist() == [3.0, 1.0, 0.0]
+    one_hot = torch.eye(FAKE_VOCAB)
+    assert torch.allclose(read.features[0], one_hot[[ord(" "), ord("c"), ord("d")]].mean(0))
+    assert torch.equal(read.features[2], one_hot[ord("q")])  # no continuation: the last context token's state
+    with pytest.raises(ValueError, match="one prompt per continuation"):
+        judge.score_continuations(["a"], ["b", "c"])
+
+
+def test_mauve_of_a_set_against_itself_is_one_and_against_a_distant_set_lower():
+    from lightning_tsdfm.metrics.mauve import mauve_score
+
+    g = torch.Generator().manual_seed(0)
+    p, p_again = torch.randn(100, 8, generator=g), torch.randn(100, 8, generator=g)
+    far = torch.randn(100, 8, generator=g) + 3.0
+    assert mauve_score(p, p) == pytest.approx(1.0, abs=1e-6)
+    assert mauve_score(p, p_again) > 0.5 > mauve_score(p, far)
+    with pytest.raises(ValueError, match="one featuriser"):
+        mauve_score(p, far[:, :4])
+    with pytest.raises(ValueError, match="n >= 4"):
+        mauve_score(p[:2], p[:2])
+
+
+TEXT_SEQ_LEN = 16
+
+
+@pytest.fixture
+def text_teacher(tmp_path):
+    """A teacher of a tiny corpus after one step, and a training config whose data is that corpus."""
+    words = "the cat sat on a mat and dog ran far".split()
+    g = torch.Generator().manual_seed(0)
+    (tmp_path / "corpus.txt").write_text("\n\n".join(
+        " ".join(words[i] for i in torch.randint(0, 10, (30,), generator=g)) for _ in range(40)))
+    data = {"corpus": str(tmp_path / "corpus.txt"), "bpe_vocab_size": 300, "seq_len": TEXT_SEQ_LEN, "batch_size": 2,
+            "val_fraction": 0.25, "cache_dir": str(tmp_path / "cache")}
+    datamodule = TextDataModule(**data)
+    teacher = TeacherModule(datamodule.vocab_size, TEXT_SEQ_LEN, backbone=TINY_TEACHER)
+    ckpt = fit_checkpoint(teacher, tmp_path / "run", 1, datamodule)
+    config = tmp_path / "text_config.yaml"
+    config.write_text(yaml.safe_dump({"data": {"class_path": "lightning_tsdfm.TextDataModule", "init_args": data}}))
+    return ckpt, str(config)
+
+
+def test_corpus_continuations_keep_their_validation_prompt_and_have_a_data_row(conditional, text_teacher, tmp_path,
+                                                                             monkeypatch):
+    import corpus_continuations
+
+    ckpt, config = text_teacher
+    monkeypatch.setattr(corpus_continuations, "build_judge", lambda spec, card: FakeJudge())
+    rows = conditional.run("tiny-corpus", config, ["prefix:6"], [f"teacher:4={ckpt}"], num_conditions=8, seed=0,
+                           batch_size=None, samples_dir=str(tmp_path / "samples"), temperatures=[0.8, 1.0],
+                           judges=["fake"])
+    data = next(r for r in rows if r["method"] == "data")
+    assert data["judge"] == "fake" and data["mauve"] is None and data["cond_ppl"] > 1 and data["nll_stderr"] > 0
+    assert (data["known_tokens"], data["filled_tokens"], data["n_samples"]) == (6, TEXT_SEQ_LEN - 6, 8)
+    completions = [r for r in rows if r["method"] == "teacher" and not r.get("reference")]
+    assert sorted(r["sampling_temperature"] for r in completions) == [0.8, 1.0]
+    for r in completions:
+        assert r["judge"] == "fake" and 0.0 <= r["mauve"] <= 1.0 and r["cond_ppl"] > 1 and r["entropy"] > 0
+        assert r["reverse_ppl"] is None and "conditional.py" in r["command"]
+    datamodule = conditional.datamodule_from_config(config)
+    conditions = datamodule.heldout_tokens(8, 0)
+    validation = {tuple(row) for row in datamodule._datasets()[1].array.tolist()}
+    training = {tuple(row) for row in datamodule._datasets()[0].array.tolist()}
+    assert all(tuple(c) in validation and tuple(c) not in training for c in conditions.tolist())
+    samples = [json.loads(line) for line in (tmp_path / "samples" / "tiny-corpus_prefix-6_teacher_4.jsonl").read_text()
+               .splitlines()]
+    tokens = torch.tensor([s["tokens"] for s in samples])
+    assert torch.equal(tokens[:, :6], conditions[:, :6])
+    prompts, _ = corpus_continuations.split_texts(corpus_continuations.decoder_from_card(datamodule.data_card()),
+                                                  tokens, 6)
+    assert all(s["text"].startswith(prompt) for s, prompt in zip(samples, prompts))
+    assert "| tiny-corpus | prefix:6 |" in (tmp_path / "results" / "conditional.md").read_text()
+
+
+def test_a_corpus_takes_prefix_templates_that_fit_and_text_judges(conditional, text_teacher, teacher, tmp_path):
+    ckpt, config = text_teacher
+    common = dict(num_conditions=4, seed=0, batch_size=None, samples_dir=str(tmp_path / "samples"))
+    with pytest.raises(SystemExit, match="use prefix:P"):
+        conditional.run("tiny-corpus", config, ["infill:2:6"], [f"teacher:4={ckpt}"], judges=["fake"], **common)
+    with pytest.raises(SystemExit, match=r"prefix:P \(0 <= P < 16\)"):
+        conditional.run("tiny-corpus", config, ["prefix:16"], [f"teacher:4={ckpt}"], judges=["fake"], **common)
+    with pytest.raises(SystemExit, match="--judges smollm2"):
+        conditional.run("tiny-corpus", config, ["prefix:6"], [f"teacher:4={ckpt}"], **common)
+    with pytest.raises(SystemExit, match="smaller --num-conditions"):
+        conditional.run("tiny-corpus", config, ["prefix:6"], [], judges=["fake"],
+                        **{**common, "num_conditions": 10_000})
+    _, synthetic_config = teacher
+    with pytest.raises(SystemExit, match="pass --judges oracle"):
+        conditional.run("synthetic-textlike", synthetic_config, ["prefix:3"], [], judges=["smollm2"], **common)
+
+
+def test_the_corpus_arms_judge_prefixes_of_make_demos_models_with_smollm2(conditional):
+    import arms
+    import commands
+
+    registry = arms.load()
+    corpus = {name: arm for name, arm in registry.arms.items() if "reproduce_conditional.sh corpus" in arm.stages}
+    assert set(corpus) == {"conditional/corpus-teacher-1024", "conditional/corpus-teacher-8",
+                           "conditional/corpus-student-blind-8", "conditional/corpus-student-guided-pathlm-is16-8"}
+    for arm in corpus.values():
+        conditions = arm.spec["conditions"]
+        assert (conditions["dataset"], conditions["judges"], conditions["num_conditions"], conditions["seed"]) == (
+            "web-bible", ["smollm2"], 128, 0)
+        assert set(arm.needs()) <= {"demo/teacher", "demo/student_blind", "demo/path_lm"}
+    guided = corpus["conditional/corpus-student-guided-pathlm-is16-8"]
+    command = commands.measure_command(guided, commands.Programs("python", "tsdfm"))
+    assert command[command.index("--judges") + 1: command.index("--judges") + 2] == ["smollm2"]
+    assert command[command.index("--template") + 1] == "prefix:32"
+    _, _, _, checkpoint, shaping = conditional.parse_model(command[command.index("--model") + 1])
+    assert checkpoint == "runs/demo/student_blind/checkpoints/last.ckpt" and shaping == guided.spec["sampling_shaping"]
+    assert corpus["conditional/corpus-teacher-1024"].spec["sampling"] == {
+        "sampler": "first_hitting", "steps": [1024], "temperatures": [1.0], "batch_size": 64}
