@@ -26,6 +26,9 @@
 #   benchmarks/reproduce_compass.sh path-lm-distilled  # students distilled with the small path LM (importance, K = 16, 750
 #                                                 #   steps; the Heun target and the averaged endpoint over 4
 #                                                 #   sub-steps), then their frontier rows beside the blind student's
+#   benchmarks/reproduce_compass.sh path-lm-early  # the averaged endpoint target over 4 sub-steps shaped only on the
+#                                                 #   jumps from t < 0.25 (shape_until), by the 1.3 M path LM and by
+#                                                 #   the state oracle (750 steps each), at 4 and 8 steps
 #   benchmarks/reproduce_compass.sh distillation-jumps  # the instrument at the jumps that shape an 8-step student's
 #                                                 #   targets (1/16: Heun's half step; 1/32: the averaged endpoint's
 #                                                 #   sub-step), with the importance share (is_share) of every energy
@@ -49,11 +52,11 @@
 set -euo pipefail
 source benchmarks/stages.sh
 split_arguments "$@"
-STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|distillation-jumps|corpus|corpus-path-lm|corpus-path-lm-distilled}
+STAGE=${WORDS[0]:?usage: benchmarks/reproduce_compass.sh causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|path-lm-early|distillation-jumps|corpus|corpus-path-lm|corpus-path-lm-distilled}
 case $STAGE in
   causal-lm|causal-lm-small|instrument|cost-quality|distilled|fillers|path-lm|path-lm-small|path-lm-distilled|\
-  distillation-jumps|corpus|corpus-path-lm|corpus-path-lm-distilled)
+  path-lm-early|distillation-jumps|corpus|corpus-path-lm|corpus-path-lm-distilled)
     $PY benchmarks/run.py --stage "reproduce_compass.sh $STAGE" "${FLAGS[@]}" ;;
-  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-small, path-lm-distilled, distillation-jumps, corpus, corpus-path-lm or corpus-path-lm-distilled" >&2
+  *) echo "unknown stage $STAGE: causal-lm, causal-lm-small, instrument, cost-quality, distilled, fillers, path-lm, path-lm-small, path-lm-distilled, path-lm-early, distillation-jumps, corpus, corpus-path-lm or corpus-path-lm-distilled" >&2
      exit 2 ;;
 esac
