@@ -291,6 +291,29 @@ def test_guided_transition_keeps_a_kernel_draw_of_low_energy():
     assert guided.statistics.means()["energy_chosen"] < guided.statistics.means()["energy_candidates"]
 
 
+@pytest.mark.parametrize("source", ["mask", "uniform"])
+def test_a_batch_split_by_the_window_scores_only_the_sequences_inside_and_keeps_the_others_blind(source):
+    path, x_t, probs, t, h = _state(source, 0)  # 0 < t < 0.8
+    until = float(t.median())
+    inside = t < until
+    scored_rows = []
+
+    def counting(x, tt):
+        scored_rows.append(len(x))
+        return _sum_of_ids(x, tt)
+
+    guided = GuidedJump(counting, 4, make_selection("argmin", shape_until=until))
+    guided.generator = torch.Generator().manual_seed(1)
+    blind = BlindJump()(x_t, probs, t, h, path, torch.Generator().manual_seed(0))
+    kept = guided(x_t, probs, t, h, path, torch.Generator().manual_seed(0))
+    assert scored_rows == [4 * int(inside.sum())]  # K candidates of the sequences inside the window, one forward
+    assert torch.equal(kept[~inside], blind[~inside])
+    drawn = guided.draw_candidates(x_t, probs, t, h, path, torch.Generator().manual_seed(0))
+    assert torch.equal(drawn.kept[~inside], blind[~inside]) and (drawn.states[:, ~inside] == blind[~inside]).all()
+    assert (drawn.keep_probabilities[0, ~inside] == 1).all() and (drawn.keep_probabilities[1:, ~inside] == 0).all()
+    assert torch.allclose(drawn.keep_probabilities[:, inside].sum(0), torch.ones(1, dtype=drawn.keep_probabilities.dtype))
+
+
 @pytest.mark.parametrize("policy", POLICIES)
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), k=st.integers(2, 5), b=st.integers(1, 6), ends=st.tuples(st.floats(0.0, 1.0),

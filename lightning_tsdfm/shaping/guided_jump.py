@@ -100,17 +100,28 @@ class GuidedJump:
 
     def __call__(self, x_t, probs, t, h, path: MixturePath, generator=None):
         t, h = _per_sequence(t, h, x_t)
-        candidates, log_proposal, scored = self.propose(x_t, probs, t, h, path, generator)
-        return candidates[0] if len(candidates) == 1 else self.select(candidates, t, h, log_proposal, scored)
+        blind, inside, proposal = self._propose_inside(x_t, probs, t, h, path, generator)
+        if proposal is None:
+            return blind
+        kept = blind.clone()
+        kept[inside] = self.select(proposal[0], t[inside], h[inside], *proposal[1:])
+        return kept
 
     def draw_candidates(self, x_t, probs, t, h, path: MixturePath, generator=None) -> Candidates:
-        """The K candidate jumps, the kept one and the law it was drawn from (the selection's keep probabilities)."""
+        """The K candidate jumps, the kept one and the law it was drawn from (the selection's keep probabilities); a
+        sequence outside the shaping window has K copies of its blind jump, kept with probability one."""
         t, h = _per_sequence(t, h, x_t)
-        candidates, log_proposal, scored = self.propose(x_t, probs, t, h, path, generator)
-        if len(candidates) == 1:
-            return Candidates.single(candidates[0])
-        kept, energies = self.scored_selection(candidates, t, h, log_proposal, scored)
-        return Candidates(kept, candidates, self.selection.keep_probabilities(energies, t, log_proposal))
+        blind, inside, proposal = self._propose_inside(x_t, probs, t, h, path, generator)
+        if proposal is None:
+            return Candidates.single(blind)
+        candidates, log_proposal, scored = proposal
+        kept_inside, energies = self.scored_selection(candidates, t[inside], h[inside], log_proposal, scored)
+        keep_inside = self.selection.keep_probabilities(energies, t[inside], log_proposal)
+        kept, states = blind.clone(), blind.expand(self.num_candidates, -1, -1).clone()
+        keep = torch.zeros(states.shape, dtype=keep_inside.dtype, device=states.device)
+        keep[0] = 1.0
+        kept[inside], states[:, inside], keep[:, inside] = kept_inside, candidates, keep_inside
+        return Candidates(kept, states, keep)
 
     def _unshaped(self, t: Tensor) -> bool:
         """K = 1, or every sequence's jump starts outside the selection's shaping window: the blind jump alone."""
@@ -121,11 +132,33 @@ class GuidedJump:
         ratios [K, B] and what the energy scores (the states [K, B, L], or the whole proposals x1_hat as
         :class:`Proposals`); the blind jump alone and None where :meth:`_unshaped`."""
         self.statistics.calls += 1
-        first_tokens = self.blind.draw_tokens(probs, generator)
-        moves = self.blind.draw_moves(x_t, t, h, path, generator)
+        first_tokens, moves = self._first_draw(x_t, probs, t, h, path, generator)
         if self._unshaped(t):
             blind = torch.where(moves, first_tokens, x_t)[None]
             return blind, None, blind
+        return self._candidates(x_t, probs, t, h, path, first_tokens, moves)
+
+    def _propose_inside(self, x_t, probs, t, h, path: MixturePath, generator):
+        """The blind jump of every sequence [B, L] (candidate 0: the caller's generator, as blind distillation draws
+        it), which sequences start inside the shaping window [B], and :meth:`propose`'s candidates, log proposal ratios
+        and scored states of those alone (None where none is inside, or K = 1): a jump outside the window costs no
+        candidate draw and no energy forward."""
+        self.statistics.calls += 1
+        first_tokens, moves = self._first_draw(x_t, probs, t, h, path, generator)
+        blind = torch.where(moves, first_tokens, x_t)
+        inside = self.selection.shapes(t) if self.num_candidates > 1 else torch.zeros_like(t, dtype=torch.bool)
+        if not inside.any():
+            return blind, inside, None
+        parts = (x_t, probs, t, h, first_tokens, moves)
+        x_in, probs_in, t_in, h_in, first_in, moves_in = parts if inside.all() else (a[inside] for a in parts)
+        return blind, inside, self._candidates(x_in, probs_in, t_in, h_in, path, first_in, moves_in)
+
+    def _first_draw(self, x_t, probs, t, h, path: MixturePath, generator) -> tuple[Tensor, Tensor]:
+        """Candidate 0's token draws and which positions move [B, L], from the caller's generator."""
+        return self.blind.draw_tokens(probs, generator), self.blind.draw_moves(x_t, t, h, path, generator)
+
+    def _candidates(self, x_t, probs, t, h, path: MixturePath, first_tokens: Tensor, moves: Tensor):
+        """:meth:`propose`'s K candidates sharing ``moves``, candidate 0 drawing ``first_tokens``."""
         tokens = torch.cat([first_tokens.unsqueeze(0),  # [K, B, L]; only where a token moves do the candidates differ
                             self._draws_where(probs, moves, self.num_candidates - 1, first_tokens)])
         candidates = torch.where(moves, tokens, x_t)
