@@ -190,3 +190,27 @@ def test_bad_substeps_are_refused(trajectory, substeps, match):
 
     with pytest.raises(ValueError, match=match):
         check_trajectory(trajectory, "mask", substeps)
+
+
+def test_the_last_midpoint_of_sub_steps_that_cross_the_shaping_window_is_one_law_over_k_candidates():
+    """Sub-steps inside and outside ``shape_until`` in one target: every jump hands over K candidates whose keep
+    probabilities sum to one, so the averaged target's first half weighs one state, not K copies of it."""
+    from lightning_tsdfm.distillation.trajectories import _last_midpoint
+    from lightning_tsdfm.paths import MixturePath, make_source
+    from lightning_tsdfm.shaping import GuidedJump, make_selection
+
+    vocab, length, batch, k = 6, 12, 16, 4
+    g = torch.Generator().manual_seed(0)
+    path = MixturePath(make_source("mask", vocab))
+    t = torch.linspace(0.1, 0.3, batch)  # the sub-steps of 1/16 from each: some inside shape_until = 0.25, some not
+    h = torch.full((batch,), 0.25)
+    x_t = path.sample(torch.randint(0, vocab, (batch, length), generator=g), t, g)
+
+    def posterior(x, tt, hh):
+        return torch.softmax(torch.randn(*x.shape, vocab, generator=torch.Generator().manual_seed(1)), -1)
+
+    jump = GuidedJump(lambda x, tt: x.float().sin(), k, make_selection("importance", shape_until=0.25))
+    jump.generator = torch.Generator().manual_seed(2)
+    last, _, _ = _last_midpoint(posterior, jump, path, x_t, t, h, g, substeps=4, min_step=0.0, averaged=True)
+    assert last.states.shape == (k, batch, length)
+    assert torch.allclose(last.keep_probabilities.sum(0), torch.ones(batch, length, dtype=last.keep_probabilities.dtype))

@@ -183,7 +183,8 @@ def test_a_jump_outside_the_shaping_window_is_the_blind_jump_without_a_compass_f
     blind = BlindJump()(x_t, probs, t, h, path, torch.Generator().manual_seed(0))
     assert torch.equal(guided(x_t, probs, t, h, path, torch.Generator().manual_seed(0)), blind)
     kept = guided.draw_candidates(x_t, probs, t, h, path, torch.Generator().manual_seed(0))
-    assert torch.equal(kept.kept, blind) and kept.states.shape[0] == 1
+    assert torch.equal(kept.kept, blind) and (kept.states == blind).all() and kept.states.shape[0] == 4  # K copies
+    assert (kept.keep_probabilities[0] == 1).all() and (kept.keep_probabilities[1:] == 0).all()
     kernel = mixture_kernel(x_t, probs.double(), t, h, path)
     assert torch.equal(guided.transition(x_t, kernel, t, h, torch.Generator().manual_seed(0)),
                        BlindJump().transition(x_t, kernel, t, h, torch.Generator().manual_seed(0)))

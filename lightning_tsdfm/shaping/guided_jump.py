@@ -108,19 +108,21 @@ class GuidedJump:
         return kept
 
     def draw_candidates(self, x_t, probs, t, h, path: MixturePath, generator=None) -> Candidates:
-        """The K candidate jumps, the kept one and the law it was drawn from (the selection's keep probabilities); a
-        sequence outside the shaping window has K copies of its blind jump, kept with probability one."""
+        """The K candidate jumps [K, B, L], the kept one and the law it was drawn from (the selection's keep
+        probabilities, float64); a sequence outside the shaping window has K copies of its blind jump, the first kept
+        with probability one, so every jump of a run hands over K candidates (K = 1: the blind jump alone)."""
         t, h = _per_sequence(t, h, x_t)
         blind, inside, proposal = self._propose_inside(x_t, probs, t, h, path, generator)
-        if proposal is None:
+        if self.num_candidates == 1:
             return Candidates.single(blind)
-        candidates, log_proposal, scored = proposal
-        kept_inside, energies = self.scored_selection(candidates, t[inside], h[inside], log_proposal, scored)
-        keep_inside = self.selection.keep_probabilities(energies, t[inside], log_proposal)
         kept, states = blind.clone(), blind.expand(self.num_candidates, -1, -1).clone()
-        keep = torch.zeros(states.shape, dtype=keep_inside.dtype, device=states.device)
+        keep = torch.zeros(states.shape, dtype=torch.float64, device=states.device)
         keep[0] = 1.0
-        kept[inside], states[:, inside], keep[:, inside] = kept_inside, candidates, keep_inside
+        if proposal is not None:
+            candidates, log_proposal, scored = proposal
+            kept[inside], energies = self.scored_selection(candidates, t[inside], h[inside], log_proposal, scored)
+            states[:, inside] = candidates
+            keep[:, inside] = self.selection.keep_probabilities(energies, t[inside], log_proposal).double()
         return Candidates(kept, states, keep)
 
     def _unshaped(self, t: Tensor) -> bool:
