@@ -118,7 +118,7 @@ def measure(teacher, compasses: dict[str, object], num_states: int, k: int, step
         flat = states.reshape(k * num_states, -1)
         values = -oracle.energies(flat, later.repeat(k)).double().sum(-1).reshape(k, num_states)
         log_ratio = log_q.double() - teacher.path.log_noising(states, x_t, t, later)  # a state's log q / p(x_t | x)
-        candidates = Candidates(states, proposals, log_q.double(), log_ratio, later)
+        candidates = InstrumentedJump(states, proposals, log_q.double(), log_ratio, later)
         for name, compass in compasses.items():
             for (scoring, m), (scores, log_weights) in _scores(compass, candidates, filler_draws, g).items():
                 share, se = selection_share(values, scores)
@@ -134,7 +134,7 @@ def measure(teacher, compasses: dict[str, object], num_states: int, k: int, step
 
 
 @dataclass
-class Candidates:
+class InstrumentedJump:
     """A jump's K candidate states [K, B, L], their whole proposals, log q of what each reveals [K, B], each state's
     log proposal ratio log q(x_k | x_t) - log p(x_t | x_k) [K, B] and the time t + h they are scored at [B]."""
 
@@ -145,7 +145,8 @@ class Candidates:
     later: torch.Tensor
 
 
-def _scores(compass, candidates: Candidates, filler_draws, g) -> dict[tuple, tuple[torch.Tensor, torch.Tensor | None]]:
+def _scores(compass, candidates: InstrumentedJump, filler_draws,
+            g) -> dict[tuple, tuple[torch.Tensor, torch.Tensor | None]]:
     """By (scoring, M): the compass's scores of the candidates [K, B] (higher is chosen) and the log weights [K, B]
     its ``importance`` shaping draws the kept candidate from (None where it does not: the random choice, a proposal
     energy's energy alone); M is None for a state energy."""

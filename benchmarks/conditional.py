@@ -59,9 +59,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import results_io  # noqa: E402
 from corpus_continuations import CorpusScoring  # noqa: E402
 from quality import (  # noqa: E402
-    compass_labels,
     datamodule_from_config,
     matched_ratio,
+    sampling_labels,
     split_guide,
     training_provenance,
 )
@@ -149,17 +149,6 @@ def scored(language, tokens: torch.Tensor, known: torch.Tensor, reference: torch
             "entropy": filled_entropy(tokens, known).mean().item(),
             "reverse_ppl": conditional_reverse_perplexity(tokens, known, reference, reference_known, vocab_size),
             "known_tokens": int(known[0].sum()), "filled_tokens": int((~known[0]).sum()), "n_samples": len(tokens)}
-
-
-def sampling_labels(sampling_shaping: dict | None) -> dict:
-    """What a guided row records of the shaping it sampled with (generate_samples' ``sampling_shaping``: the eight
-    settings and the compass's kind): the settings, and the compass, k and policy columns as quality.py's rows name
-    them; nothing for a blind model."""
-    if not sampling_shaping:
-        return {}
-    return {"sampling_shaping": sampling_shaping, "k": sampling_shaping["num_candidates"],
-            "policy": sampling_shaping["policy"],
-            **compass_labels(sampling_shaping["compass"], sampling_shaping["compass_kind"])}
 
 
 class OracleScoring:

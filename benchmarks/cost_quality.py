@@ -24,11 +24,15 @@ import math
 import sys
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).parent))
 import checkpoint_sizes  # noqa: E402
 import results_io  # noqa: E402
 from quality import matched_ratio  # noqa: E402
 from results_io import markdown_table, read_rows  # noqa: E402
+
+from lightning_tsdfm.shaping import make_selection  # noqa: E402
 
 BENCHMARK = "cost_quality"
 REFERENCE = "teacher-1024"
@@ -70,8 +74,9 @@ def forward_equivalents(sweep: dict, length: int, denoiser_parameters: int) -> f
     energy = energy_parameters(shaping["compass"])
     if energy is None:
         return None
-    until = shaping.get("shape_until")
-    guided = sum(1 for j in range(steps) if (shaping.get("shape_from") or 0.0) <= j / steps < (1.0 if until is None else until))
+    window = make_selection("argmin", shape_from=shaping.get("shape_from") or 0.0,
+                            shape_until=1.0 if shaping.get("shape_until") is None else shaping["shape_until"])
+    guided = int(window.shapes(torch.arange(steps, dtype=torch.float64) / steps).sum())
     fillers = shaping.get("filler_draws") or 1
     return steps + guided * shaping["num_candidates"] * fillers * energy / denoiser_parameters
 

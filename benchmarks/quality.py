@@ -163,6 +163,17 @@ def parse_model(spec: str) -> tuple[str, str, list[int], str, str | None, dict |
                          "student:mask:8=last.ckpt@ar:lm.ckpt:4:importance:filler_draws=8") from err
 
 
+def sampling_labels(sampling_shaping: dict | None) -> dict:
+    """What a guided row records of the shaping it sampled with (the settings and the compass's kind, as
+    generate_samples' ``sampling_shaping`` has them): the settings, and the compass, k and policy columns; nothing for
+    a blind model."""
+    if not sampling_shaping:
+        return {}
+    return {"sampling_shaping": sampling_shaping, "k": sampling_shaping["num_candidates"],
+            "policy": sampling_shaping["policy"],
+            **compass_labels(sampling_shaping["compass"], sampling_shaping["compass_kind"])}
+
+
 def split_guide(checkpoint: str) -> tuple[str, dict | None]:
     """CHECKPOINT[@COMPASS:K:POLICY[:SHAPE_FROM][:NAME=VALUE...]] -> (checkpoint, sampling shaping or None); raises
     ValueError on a malformed guide."""
@@ -254,9 +265,7 @@ def run(benchmark: str, dataset: str, config: str, models: list[str], judge_spec
     for method, source, step_list, checkpoint, sampler, shaping in map(parse_model, models):
         provenance = training_provenance(checkpoint)
         if shaping:  # a model guided while it samples: the row names the sampling compass
-            labels = compass_labels(shaping["compass"])
-            provenance = {**provenance, "sampling_shaping": {**shaping, "compass_kind": labels["compass_kind"]},
-                          "k": shaping["num_candidates"], "policy": shaping["policy"], **labels}
+            provenance |= sampling_labels({**shaping, "compass_kind": compass_kind(shaping["compass"])})
         for steps in step_list:
             for temperature in temperatures:
                 if checkpoint == ORACLE_DENOISER:

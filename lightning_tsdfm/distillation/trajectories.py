@@ -96,7 +96,7 @@ def _last_midpoint(posterior: Posterior, jump: JumpPolicy, path: MixturePath, x_
                 drawn.kept.clone(), drawn.states.clone(), drawn.keep_probabilities.clone())
         else:
             last.kept[live], last.states[:, live], last.keep_probabilities[:, live] = (
-                drawn.kept, drawn.states, drawn.keep_probabilities.to(last.keep_probabilities.dtype))
+                drawn.kept, drawn.states, drawn.keep_probabilities)
         x = last.kept
     return last, t + midpoints * h_sub, h_sub
 

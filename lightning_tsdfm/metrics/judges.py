@@ -14,8 +14,8 @@ evaluation.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
 import torch
@@ -96,8 +96,7 @@ class CausalLMJudge:
 
     def _score_ids(self, ids: list[list[int]]) -> tuple[Tensor, Tensor]:
         tokens, valid = _padded(ids)
-        logits = self.model_logits(tokens, valid).double()
-        log_p = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, tokens[:, 1:, None]).squeeze(-1)
+        log_p = _target_log_p(self.model_logits(tokens, valid), tokens)
         target_valid = valid[:, 1:]
         return -(log_p * target_valid).sum(-1), target_valid.sum(-1).double()
 
@@ -121,7 +120,7 @@ class CausalLMJudge:
             for i, (head, tail) in enumerate(zip(heads, tails)):
                 scored[i, len(head): len(head) + len(tail)] = True
             logits, hidden = self.model_outputs(tokens, valid)
-            log_p = torch.log_softmax(logits.double()[:, :-1], dim=-1).gather(-1, tokens[:, 1:, None]).squeeze(-1)
+            log_p = _target_log_p(logits, tokens)
             nll.append(-(log_p * scored[:, 1:]).sum(-1))
             count.append(scored[:, 1:].sum(-1).double())
             if hidden is not None:
@@ -134,6 +133,11 @@ class CausalLMJudge:
     def model_outputs(self, tokens: Tensor, valid: Tensor) -> tuple[Tensor, Tensor | None]:
         """Logits [B, T, V] and the last hidden state [B, T, d] (None: this judge does not expose it)."""
         return self.model_logits(tokens, valid), None
+
+
+def _target_log_p(logits: Tensor, tokens: Tensor) -> Tensor:
+    """log p(token_j | tokens_<j) [B, T - 1] (float64) of each next token under ``logits`` [B, T, V]."""
+    return torch.log_softmax(logits.double()[:, :-1], dim=-1).gather(-1, tokens[:, 1:, None]).squeeze(-1)
 
 
 def _padded(ids: list[list[int]]) -> tuple[Tensor, Tensor]:

@@ -3,9 +3,9 @@
 The K candidates share the positions that move (the blind draw of the move mask, so the state stays on the
 path's schedule kappa; through a next-state kernel, the positions candidate 0 moved) and differ in the tokens drawn
 there: candidate 0 is exactly the blind jump, drawn with the caller's generator; candidates 1..K-1 use the shaper's
-own generator, so the caller's random stream is consumed as in blind distillation. A jump whose every sequence
-starts outside the selection's shaping window (``shape_from`` <= t < ``shape_until``) is the blind jump alone (no candidates drawn, no compass forward). The
-compass scores all K candidates at time t + h in one batched forward; a :class:`SelectionPolicy` picks per sequence
+own generator, so the caller's random stream is consumed as in blind distillation. A sequence whose jump starts
+outside the selection's shaping window (``shape_from`` <= t < ``shape_until``) keeps its blind jump: no candidates are
+drawn for it and the compass does not score it. The compass scores all K candidates at time t + h in one batched forward; a :class:`SelectionPolicy` picks per sequence
 (or per token), given also each candidate's log proposal ratio log q(x_k | x_t) - log p(x_t | x_k) (the draw's
 probability over the noising probability).
 
