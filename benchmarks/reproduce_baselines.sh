@@ -9,6 +9,8 @@
 #                                                             # teacher's), SDTT blind and shaped with it: baselines
 #                                                             # rows and matched-entropy frontier rows (~1.5 h)
 #   benchmarks/reproduce_baselines.sh text-own-compass        # the same on the corpus (~2.5 h)
+#   benchmarks/reproduce_baselines.sh textlike                # MDLM, SDTT and SEDD absorb on the text-like language,
+#                                                             # frontier rows beside our text-like students (~2 h)
 #   benchmarks/reproduce_baselines.sh synthetic-frontier      # SEDD absorb and uniform, and SDTT shaped by our
 #                                                             # teacher's compass, retrained on the language's current
 #                                                             # draw: baselines and matched-entropy rows (~1.5 h; after
@@ -28,7 +30,7 @@ source benchmarks/stages.sh
 split_arguments "$@"
 STAGE=${WORDS[0]:-synthetic}
 case $STAGE in
-  synthetic|text|synthetic-own-compass|text-own-compass|synthetic-frontier)
+  synthetic|text|synthetic-own-compass|text-own-compass|synthetic-frontier|textlike)
     $PY benchmarks/run.py --stage "reproduce_baselines.sh $STAGE" "${FLAGS[@]}" ;;
   *) echo "unknown stage $STAGE (see the header of $0)" >&2; exit 2 ;;
 esac
