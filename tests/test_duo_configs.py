@@ -1,6 +1,7 @@
 """The DUO plugin's configs (plugins/duo/configs) run through `tsdfm fit` at tiny sizes: DUO on the synthetic
-language, then its DCD student; DUO on the text-like language and on a corpus of one's own through --data; both
-checkpoints sample through `tsdfm sample` and benchmarks/quality.py (``duo:uniform:STEPS=CHECKPOINT``)."""
+language, then its DCD student; the text-like pair (duo_textlike.yaml, duo_dcd_textlike.yaml) the same way; DUO on
+the text-like language and on a corpus of one's own through --data; both checkpoints sample through `tsdfm sample` and
+benchmarks/quality.py (``duo:uniform:STEPS=CHECKPOINT``)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,23 @@ def test_quality_benchmark_rows_for_duo_and_its_student(fitted, tmp_path, monkey
     assert all(r["gen_ppl"] > 1 and r["sampler"] == "ancestral" for r in rows if r["method"] != "data")
 
 
+def test_the_frontier_arms_spec_samples_both_checkpoints_in_a_temperature_sweep(fitted, tmp_path, monkeypatch):
+    """As benchmarks/registry/frontier.yaml's DUO arms pass them: METHOD:uniform:STEPS:ancestral=CHECKPOINT (the one
+    sampler DUO and DCD have) with temperatures above 1, one row per temperature."""
+    quality = import_benchmark("quality", tmp_path, monkeypatch)
+    teacher, student = fitted
+    assert load_module(student, expected_kind="duo_dcd").samplers == ("ancestral",)
+    data = read_config(PLUGIN_CONFIGS / "duo.yaml")["data"]
+    data["init_args"].update(num_train=64, num_val=16, batch_size=8, seq_len=16)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"data": data}))
+    specs = [f"duo:uniform:2:ancestral={teacher}", f"duo-dcd:uniform:2:ancestral={student}"]
+    rows = quality.run("duo", "synthetic", str(config), specs, ["oracle"], num_samples=8, seed=0, batch_size=None,
+                       samples_dir=str(tmp_path / "samples"), temperatures=(1.0, 1.5))
+    swept = {(r["method"], r["sampling_temperature"]) for r in rows if r["method"] != "data"}
+    assert swept == {("duo", 1.0), ("duo", 1.5), ("duo-dcd", 1.0), ("duo-dcd", 1.5)}
+
+
 @pytest.mark.parametrize("data", ["textlike", "corpus"])
 def test_duo_fits_the_text_like_language_and_a_corpus_through_data(data, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["tsdfm"])
@@ -112,7 +130,38 @@ def test_duo_fits_the_text_like_language_and_a_corpus_through_data(data, tmp_pat
     assert module.sample(2, 2).shape == (2, 16)
 
 
-@pytest.mark.parametrize("config", ["duo.yaml", "duo_dcd.yaml"])
+def test_the_text_like_configs_fit_duo_then_its_dcd_student_on_the_text_like_language(tmp_path, monkeypatch):
+    """duo_textlike.yaml, then duo_dcd_textlike.yaml reading its checkpoint: the student passes the data-card check
+    against its teacher's text-like data."""
+    monkeypatch.setattr(sys, "argv", ["tsdfm"])
+    main(plugin_fit_args("duo_textlike.yaml", tmp_path / "duo", *TINY_BACKBONE, *TINY_DATA,
+                         "--model.init_args.curriculum_steps=1", steps=2))
+    teacher = tmp_path / "duo" / "checkpoints" / "last.ckpt"
+    main(plugin_fit_args("duo_dcd_textlike.yaml", tmp_path / "dcd", *TINY_DATA,
+                         f"--model.init_args.teacher_checkpoint={teacher}", "--model.init_args.steps_per_round=1",
+                         "--model.init_args.num_rounds=2", steps=2))
+    duo = load_module(teacher, expected_kind="duo")
+    dcd = load_module(tmp_path / "dcd" / "checkpoints" / "last.ckpt", expected_kind="duo_dcd")
+    assert duo.data_card["hmm"]["family"] == dcd.data_card["hmm"]["family"] == "textlike"
+    assert dcd.sample(2, 2).shape == (2, 16)
+
+
+def test_the_text_like_configs_have_our_text_like_teachers_data_backbone_and_budgets():
+    """DUO: the text-like teacher's data, 128 x 4 x 4 backbone and 2,750 steps; DCD: our text-like student's 750
+    steps, num_rounds x steps_per_round, from runs/duo_textlike."""
+    ours = read_config(ROOT / "configs" / "textlike_teacher.yaml")
+    duo, dcd = read_config(PLUGIN_CONFIGS / "duo_textlike.yaml"), read_config(PLUGIN_CONFIGS / "duo_dcd_textlike.yaml")
+    assert duo["data"] == dcd["data"] == ours["data"]
+    assert duo["model"]["init_args"]["backbone"] == ours["model"]["init_args"]["backbone"]
+    assert duo["trainer"]["max_steps"] == ours["trainer"]["max_steps"] == 2750
+    assert duo["trainer"]["default_root_dir"] == "runs/duo_textlike"
+    rounds = dcd["model"]["init_args"]
+    assert dcd["trainer"]["max_steps"] == rounds["num_rounds"] * rounds["steps_per_round"] == 750
+    assert rounds["teacher_checkpoint"] == "runs/duo_textlike/checkpoints/last.ckpt"
+    assert dcd["trainer"]["default_root_dir"] == "runs/duo_dcd_textlike"
+
+
+@pytest.mark.parametrize("config", ["duo.yaml", "duo_dcd.yaml", "duo_textlike.yaml", "duo_dcd_textlike.yaml"])
 def test_the_configs_follow_the_shipped_configs_conventions(config):
     """As configs/*.yaml: validation counts steps across epochs, and the run directory is the one key that places
     the logs and checkpoints (no save_dir, no dirpath)."""
