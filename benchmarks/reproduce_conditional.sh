@@ -11,10 +11,13 @@
 # are missing. The corpus stage does the same on the embedded World English Bible with make demo's models (the
 # 1024-step teacher, the 8-step teacher, the blind student and the blind student guided by the demo's path LM,
 # importance over K = 16): 128 held-out blocks of the corpus's validation split with the first 32 of their 64 tokens
-# known, each continuation judged by SmolLM2-135M given its prompt, with MAUVE against the held-out continuations:
-#   benchmarks/reproduce_conditional.sh conditional [--dry-run] [--allow-dirty]   # every text-like arm
+# known, each continuation judged by SmolLM2-135M given its prompt, with MAUVE against the held-out continuations.
+# The prompted stage completes the text-like templates with the 8-step student distilled with half of each batch's
+# sequences as conditional samples (--model.init_args.prompt_masking=0.5), sampled as the blind student:
+#   benchmarks/reproduce_conditional.sh conditional [--dry-run] [--allow-dirty]   # every text-like arm but the prompted ones
 #   benchmarks/reproduce_conditional.sh guided [--dry-run] [--allow-dirty]        # the guided and distilled arms alone
 #   benchmarks/reproduce_conditional.sh corpus [--dry-run] [--allow-dirty]        # the corpus arms
+#   benchmarks/reproduce_conditional.sh prompted [--dry-run] [--allow-dirty]      # the prompt-masked student's arms
 # Each stage is its arms in benchmarks/registry/conditional.yaml, run by benchmarks/run.py. Run from the repository
 # root after `make install`; writes benchmarks/results/conditional.{jsonl,md}.
 set -euo pipefail
@@ -25,5 +28,6 @@ case $STAGE in
   conditional) $PY benchmarks/run.py --stage "reproduce_conditional.sh conditional" "${FLAGS[@]}" ;;
   guided) $PY benchmarks/run.py --stage "reproduce_conditional.sh guided" "${FLAGS[@]}" ;;
   corpus) $PY benchmarks/run.py --stage "reproduce_conditional.sh corpus" "${FLAGS[@]}" ;;
-  *) echo "unknown stage $STAGE: conditional, guided, corpus" >&2; exit 2 ;;
+  prompted) $PY benchmarks/run.py --stage "reproduce_conditional.sh prompted" "${FLAGS[@]}" ;;
+  *) echo "unknown stage $STAGE: conditional, guided, corpus, prompted" >&2; exit 2 ;;
 esac

@@ -57,6 +57,10 @@ class Given:
         """Sequences first .. first + size - 1."""
         return Given(self.tokens[first:first + size], self.known[first:first + size])
 
+    def select(self, rows: Tensor) -> "Given":
+        """The sequences ``rows`` picks (a bool mask [B] or indices)."""
+        return Given(self.tokens[rows], self.known[rows])
+
     def columns(self, first: int, size: int) -> "Given":
         """Positions first .. first + size - 1 of every sequence."""
         return Given(self.tokens[:, first:first + size], self.known[:, first:first + size])
@@ -113,5 +117,15 @@ class ConditionedJump:
                    generator: Optional[torch.Generator] = None) -> Tensor:
         return self.given.impose(self.jump.transition(x_t, self.given.kernel(kernel, x_t), t, h, generator))
 
+    def select(self, rows: Tensor) -> "ConditionedJump":
+        """The jump of the sequences ``rows`` picks (a bool mask [B] or indices), for a sub-batch of them."""
+        return ConditionedJump(self.jump, self.given.select(rows))
+
     def __repr__(self) -> str:
         return f"ConditionedJump({self.jump!r}, {int(self.given.known.sum())} known tokens)"
+
+
+def for_rows(jump: JumpPolicy, rows: Tensor) -> JumpPolicy:
+    """``jump`` for the sub-batch ``rows`` picks: a :class:`ConditionedJump` keeps only those rows' known tokens; any
+    other jump holds nothing per sequence and is itself."""
+    return jump.select(rows) if isinstance(jump, ConditionedJump) else jump

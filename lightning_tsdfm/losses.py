@@ -25,8 +25,13 @@ from lightning_tsdfm.paths import MixturePath
 def masked_cross_entropy(logits: Tensor, x1: Tensor, weight: Tensor) -> Tensor:
     """Mean over positions with weight>0 of -log p(x1); logits [B, L, V], weight [B, L] (bool or float)."""
     nll = F.cross_entropy(logits.float().flatten(0, 1), x1.flatten(), reduction="none").view_as(x1)
+    return weighted_mean(nll, weight)
+
+
+def weighted_mean(per_position: Tensor, weight: Tensor) -> Tensor:
+    """sum_i w_i l_i / max(sum_i w_i, 1) of per-position values l [B, L] and weights w [B, L] (bool or float)."""
     weight = weight.float()
-    return (nll * weight).sum() / weight.sum().clamp_min(1.0)
+    return (per_position * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 def forward_kl(target: Tensor, logits: Tensor, positions: Tensor) -> Tensor:

@@ -35,6 +35,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
+from lightning_tsdfm.conditioning import for_rows
 from lightning_tsdfm.jumps import Candidates, JumpPolicy
 from lightning_tsdfm.paths import MixturePath
 
@@ -81,7 +82,7 @@ def _last_midpoint(posterior: Posterior, jump: JumpPolicy, path: MixturePath, x_
                    averaged: bool) -> tuple[Candidates, Tensor, Tensor]:
     """x_t after n_b - 1 jumps of size h_s = max(h / substeps, min_step) (n_b = h / h_s sub-steps per sequence), as
     the last jump's candidates; its time t + (n_b - 1) h_s and h_s [B]. A sequence whose midpoints are done sits out
-    the remaining jumps."""
+    the remaining jumps (a conditioned jump keeps the known tokens of the live ones: :func:`for_rows`)."""
     h_sub = torch.minimum(torch.clamp_min(h / substeps, min_step), h / 2)
     midpoints = torch.round(h / h_sub).long() - 1  # n_b - 1 >= 1
     x, last = x_t, None
@@ -89,8 +90,9 @@ def _last_midpoint(posterior: Posterior, jump: JumpPolicy, path: MixturePath, x_
         live = k < midpoints
         x_live, t_live, h_live = x[live], t[live] + k * h_sub[live], h_sub[live]
         probs = posterior(x_live, t_live, h_live)
-        drawn = (jump.draw_candidates(x_live, probs, t_live, h_live, path, generator) if averaged
-                 else Candidates.single(jump(x_live, probs, t_live, h_live, path, generator)))
+        live_jump = for_rows(jump, live)
+        drawn = (live_jump.draw_candidates(x_live, probs, t_live, h_live, path, generator) if averaged
+                 else Candidates.single(live_jump(x_live, probs, t_live, h_live, path, generator)))
         if last is None:  # every sequence takes the first jump; later ones overwrite the live sequences' copies
             last = drawn if k == int(midpoints.max()) - 1 else Candidates(
                 drawn.kept.clone(), drawn.states.clone(), drawn.keep_probabilities.clone())

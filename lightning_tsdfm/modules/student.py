@@ -6,6 +6,9 @@ target = the frozen teacher's p(x1 | x_t, t) for the base case h = 1/N, else a t
 RK4) over two half steps of the EMA student, whose midpoints are draws of ``self.jump_policy``. Loss:
 forward KL(target || p_phi(. | x_t, t, h)) averaged over the positions that can still change; for a mixture
 posterior over latent codes z (``latent_codes`` > 1), the KL to the mixture (:func:`mixture_forward_kl`).
+With ``prompt_masking`` > 0 a share of the sequences trains as conditional samples: a random known set K
+(:mod:`lightning_tsdfm.prompt_masking`) holds x_t^K = x1^K, every jump of the trajectory that builds the target keeps
+it (:class:`ConditionedJump`), and the loss counts only the positions outside K.
 
 The student is the teacher's architecture plus a zero-initialised step-size embedding, initialised from the
 teacher's weights, so a fresh student equals its teacher. The frozen teacher is held by reference: never a
@@ -24,13 +27,14 @@ import torch
 
 from lightning_tsdfm.checkpoints.frozen import FrozenTeacherMixin
 from lightning_tsdfm.checkpoints.teacher import adopt, read_teacher
-from lightning_tsdfm.conditioning import Given
+from lightning_tsdfm.conditioning import ConditionedJump, Given
 from lightning_tsdfm.distillation import TRAJECTORIES, DyadicStepSizes, check_trajectory
 from lightning_tsdfm.losses import forward_kl, mixture_forward_kl
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import PolynomialScheduler
+from lightning_tsdfm.prompt_masking import PROMPT_KINDS, PromptKind, PromptMasking, positions_to_fill
 
 
 class StudentModule(FrozenTeacherMixin, DenoiserModule):
@@ -61,6 +65,12 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         latent_init_std: std of the code map's initial weights. 0: a fresh student is its teacher at every code, and
             the codes part only as far as their shared gradient pulls them apart (slowly); 0.05: they start about
             0.02 nats a position apart, so each target already prefers some codes.
+        prompt_masking: share of each batch's sequences (each picked with this probability) trained as conditional
+            samples: a random known set (a prefix, or a head and tail around a span to fill) keeps its data tokens
+            in x_t, in every state of the trajectory that builds the target and in the student's input; the loss
+            averages over the other positions. 0: unconditional distillation, as before.
+        prompt_kinds: the known sets drawn, uniformly: ``prefix`` (a prompt continued to the end) and ``infill`` (a
+            known head and tail around a span).
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
 
@@ -83,6 +93,8 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         latent_codes: int = 1,
         latent_layers: int = 0,
         latent_init_std: float = 0.0,
+        prompt_masking: float = 0.0,
+        prompt_kinds: Sequence[PromptKind] = PROMPT_KINDS,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
         teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams)
@@ -105,6 +117,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         if substeps != 2:
             self.trajectory = partial(self.trajectory, substeps=substeps, min_step=1.0 / teacher_steps)
         self._ema = TargetEMA(decay=ema_decay)
+        self.prompt_masking = PromptMasking.for_length(prompt_masking, prompt_kinds, seq_len)
 
     # ---- the pieces of the target
 
@@ -119,22 +132,26 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
 
     @torch.no_grad()
     def distillation_target(self, x_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor, is_base: torch.Tensor,
-                            generator: torch.Generator) -> torch.Tensor:
+                            generator: torch.Generator, given: Given | None = None) -> torch.Tensor:
+        """The target of each sequence of x_t: the teacher's posterior on the base case, else the trajectory's; with
+        ``given``, x_t holds its known tokens and every jump of the trajectory keeps them."""
         target = torch.empty(*x_t.shape, self.hparams.vocab_size, device=x_t.device)
         if is_base.any():
             target[is_base] = torch.softmax(self.teacher()(x_t[is_base], t[is_base]).float(), dim=-1)
         rec = ~is_base
         if rec.any():
             posterior = partial(self.ema_posterior, generator=generator)
-            target[rec] = self.trajectory(posterior, self.jump_policy, self.path, x_t[rec], t[rec], h[rec], generator)
+            jump = self.jump_policy if given is None else ConditionedJump(self.jump_policy, given.select(rec))
+            target[rec] = self.trajectory(posterior, jump, self.path, x_t[rec], t[rec], h[rec], generator)
         return target
 
     def training_step(self, x1: torch.Tensor, batch_idx: int) -> torch.Tensor:
         g = self.step_generator(x1.device)
         t, h, is_base = self.steps.sample(x1.shape[0], g, x1.device)
         x_t = self.path.sample(x1, t, g)
-        target = self.distillation_target(x_t, t, h, is_base, g)
-        positions = self.path.source.unsettled(x_t)
+        x_t, given = self.prompt_masking.condition(x1, x_t, g)
+        target = self.distillation_target(x_t, t, h, is_base, g, given)
+        positions = positions_to_fill(self.path.source.unsettled(x_t), given)
         if self.latent_codes == 1:
             loss = forward_kl(target, self(x_t, t, h), positions)
         else:  # every code scores every target
