@@ -30,7 +30,8 @@ the conditions are blocks of the corpus's validation split, only ``prefix:P`` te
 continuation after its prompt), and each row holds, per judge, the judge's perplexity of the continuation given the
 prompt (only the continuation's tokens count), MAUVE between the continuations and the held-out ones from the
 judge's features, and the continuations' entropy; the data row is the held-out continuations' own perplexity, the
-floor (benchmarks/corpus_continuations.py).
+floor, and MAUVE's noise ceiling, MAUVE between the held-out continuations and as many real continuations of other
+held-out blocks (benchmarks/corpus_continuations.py).
 
 Matched entropy: generative perplexity rewards low entropy, so each (template, model, steps) sweep is also read at the
 reference entropy H*, the filled-token entropy of the 1024-step teacher's T = 1 row of the template
@@ -42,8 +43,8 @@ its ratio to the blind student's matched perplexity at the same template and ste
 each with the SE of the log ratio, sqrt(se_a^2 + se_b^2) (independent sample sets).
 
 Writes benchmarks/results/conditional.jsonl (the rows of the models, templates, steps and temperatures measured
-replaced; every matched row of the dataset recomputed from the stored sweeps) and conditional.md; the completions go
-to --samples-dir.
+replaced; every matched row of the dataset recomputed from the stored sweeps), conditional.md and conditional.png
+(benchmarks/conditional_plot.py); the completions go to --samples-dir.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import results_io  # noqa: E402
-from corpus_continuations import CorpusScoring  # noqa: E402
+from corpus_continuations import CorpusScoring, other_blocks  # noqa: E402
 from quality import (  # noqa: E402
     datamodule_from_config,
     matched_ratio,
@@ -79,11 +80,11 @@ from lightning_tsdfm.samples_io import generate_samples, write_jsonl  # noqa: E4
 BENCHMARK = "conditional"
 COLUMNS = ["dataset", "template", "known_tokens", "filled_tokens", "source", "method", "steps", "sampler",
            "sampling_temperature", "compass", "k", "policy", "judge", "cond_ppl", "nll_stderr", "entropy",
-           "reverse_ppl", "mauve", "n_samples", "seed", "commit"]
+           "reverse_ppl", "mauve", "mauve_ceiling", "n_samples", "seed", "commit"]
 MATCHED_COLUMNS = ["dataset", "template", "method", "steps", "compass", "k", "policy", "judge", "reference",
                    "reference_entropy", "matched_cond_ppl", "matched_nll_stderr", "ratio_to_blind",
                    "log_ratio_to_blind_stderr", "ratio_to_teacher_1024", "log_ratio_to_teacher_stderr",
-                   "matched_reverse_ppl", "matched_mauve", "bracket"]
+                   "matched_reverse_ppl", "matched_mauve", "mauve_ceiling", "bracket"]
 #: the judge of a synthetic language: the language itself
 ORACLE = "oracle"
 #: held-out sequences the reverse perplexity scores (other than the conditions)
@@ -93,6 +94,11 @@ REFERENCE = "teacher-1024"
 REFERENCE_METHOD, REFERENCE_STEPS, REFERENCE_TEMPERATURE = "teacher", 1024, 1.0
 #: the model every matched row is divided by (at the same template and steps)
 BLIND = "student-blind"
+
+
+def is_reference_model(row: dict) -> bool:
+    """Whether ``row`` is the reference model's: the unguided 1024-step teacher."""
+    return (row["method"], row["steps"], row.get("compass")) == (REFERENCE_METHOD, REFERENCE_STEPS, None)
 
 
 def known_positions(template: str, seq_len: int) -> torch.Tensor:
@@ -204,6 +210,10 @@ def run(dataset: str, config: str, templates: list[str], models: list[str], num_
     seq_len = datamodule.seq_len
     conditions = held_out(datamodule, num_conditions, seed, config)
     reference = held_out(datamodule, REVERSE_SEQUENCES, seed + 1, config) if card["kind"] == "synthetic" else None
+    others = other_blocks(datamodule, conditions, seed) if card["kind"] == "text" else None
+    if card["kind"] == "text" and others is None:
+        print(f"{config}: the validation split holds fewer than {2 * num_conditions} blocks: no MAUVE ceiling (pass a "
+              "smaller --num-conditions for one)", flush=True)
     common = {"benchmark": BENCHMARK, "dataset": dataset, "seed": seed, "commit": git_commit(),
               "command": this_command()}
     parsed = [parse_model(model) for model in models]
@@ -214,7 +224,7 @@ def run(dataset: str, config: str, templates: list[str], models: list[str], num_
         if card["kind"] == "synthetic":
             scoring = OracleScoring(datamodule, conditions, known, reference)
         else:
-            scoring = CorpusScoring.of(card, list(judges), conditions, known, template, seed, built_judges)
+            scoring = CorpusScoring.of(card, list(judges), conditions, known, template, seed, built_judges, others)
             built_judges = scoring.judges
         for figures in scoring.data_rows():
             rows.append({**common, "template": template, "source": "-", "method": "data", "steps": None, **figures})
@@ -330,8 +340,7 @@ def with_ratios(matched: list[dict]) -> list[dict]:
         return row["dataset"], row["template"], row["n_samples"], row.get("judge")
 
     blind = {(*where(r), r["steps"]): r for r in matched if r["method"] == BLIND and not r.get("compass")}
-    teacher = {where(r): r for r in matched if (r["method"], r["steps"], r.get("compass"))
-               == (REFERENCE_METHOD, REFERENCE_STEPS, None)}
+    teacher = {where(r): r for r in matched if is_reference_model(r)}
     out = []
     for r in matched:
         ratios = {}
@@ -368,10 +377,20 @@ def unmatched_lines(rows: list[dict]) -> list[dict]:
     return lines
 
 
-def write_report(rows: list[dict]) -> None:
-    """conditional.md: the per-temperature rows, then the matched rows (and each sweep that has none, with why)."""
+def with_ceilings(matched: list[dict], rows: list[dict]) -> list[dict]:
+    """``matched`` rows each with the MAUVE ceiling of its dataset, template, judge and sample count (the data row's
+    mauve_ceiling), where one was measured."""
+    ceilings = {(r["dataset"], r["template"], r.get("judge"), r["n_samples"]): r.get("mauve_ceiling")
+                for r in rows if r["method"] == "data"}
+    return [{**r, "mauve_ceiling": ceilings.get((r["dataset"], r["template"], r.get("judge"), r.get("n_samples")))}
+            for r in matched]
+
+
+def write_report(rows: list[dict], plot: bool = True) -> None:
+    """conditional.md: the plot shown, the per-temperature rows, then the matched rows (and each sweep that has none,
+    with why); with ``plot``, conditional.png (:func:`conditional_plot.write_plot`)."""
     sweep_rows = [r for r in rows if not r.get("reference")]
-    matched = [r for r in rows if r.get("reference")] + unmatched_lines(rows)
+    matched = with_ceilings([r for r in rows if r.get("reference")], rows) + unmatched_lines(rows)
     commands = list(dict.fromkeys((r["command"], r["commit"]) for r in rows))
     (results_io.RESULTS / f"{BENCHMARK}.md").write_text(
         f"# {BENCHMARK}\n\nGenerated from {BENCHMARK}.jsonl by benchmarks/conditional.py. cond_ppl: on a synthetic "
@@ -380,18 +399,29 @@ def write_report(rows: list[dict]) -> None:
         "judge (the data row: the held-out sequences' own completions); entropy: mean unigram entropy of a "
         "completion's filled tokens (nats); reverse_ppl (synthetic): a bigram of the completions' transitions into "
         "filled positions scoring other held-out sequences'; mauve (text): MAUVE between the continuations and the "
-        "held-out ones, from the judge's mean last hidden state over a continuation's tokens; compass, k, policy: "
-        "the energy that guided the sampling, or that shaped the student's distillation.\n\n"
-        "## Per temperature\n\n" + markdown_table(sweep_rows, COLUMNS)
+        "held-out ones, from the judge's mean last hidden state over a continuation's tokens; mauve_ceiling (text, the "
+        "data row): MAUVE between the held-out continuations and as many real continuations of other held-out blocks "
+        "(same prompt length, judge and quantisation), what a continuer indistinguishable from the data scores at this "
+        "count; compass, k, policy: the energy that guided the sampling, or that shaped the student's distillation."
+        f"\n\n![Matched perplexity and temperature sweeps per template]({BENCHMARK}.png)\n\n"
+        f"{BENCHMARK}.png: above, each model's matched cond_ppl with the band exp(log ppl +- matched_nll_stderr), the "
+        f"{REFERENCE} row a solid line, the data row dotted (at its own entropy), matched MAUVE under each model and "
+        "the MAUVE ceiling in the legend; below, each sweep's cond_ppl against entropy, the reference entropy dashed."
+        "\n\n## Per temperature\n\n" + markdown_table(sweep_rows, COLUMNS)
         + "\n\n## Matched entropy\n\nEach sweep's cond_ppl log-interpolated in entropy between the two temperatures "
         f"(bracket) whose entropies bracket the reference entropy, the filled-token entropy of the {REFERENCE} T = 1 "
         "row of the same template; matched_nll_stderr: SE of the interpolated log; matched_mauve: MAUVE interpolated "
         "linearly with the same weight. ratio_to_blind: over the blind student's matched cond_ppl at the same "
         "template, steps and judge; ratio_to_teacher_1024: over the 1024-step "
-        "teacher's; log_ratio_*_stderr: SE of the log ratio, sqrt(se_a^2 + se_b^2). A sweep that does not bracket the "
+        "teacher's; log_ratio_*_stderr: SE of the log ratio, sqrt(se_a^2 + se_b^2); mauve_ceiling: the data row's, "
+        "the most matched_mauve can be expected to reach. A sweep that does not bracket the "
         "reference has no matched row (bracket says why).\n\n" + markdown_table(matched, MATCHED_COLUMNS)
         + "\n\n## Commands\n\n"
         + "\n".join(f"- `{command}` (commit {commit})" for command, commit in commands) + "\n")
+    if plot:
+        import conditional_plot
+
+        conditional_plot.write_plot(rows, results_io.RESULTS / f"{BENCHMARK}.png", is_reference_model, REFERENCE)
 
 
 def main() -> None:

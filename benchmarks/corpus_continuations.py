@@ -13,7 +13,10 @@ For each judge and set of continuations c_i of prompts p_i:
   language).
 
 The data row reads the references themselves: their perplexity is the floor a perfect continuer reaches at the
-data's entropy (their MAUVE against themselves is 1 by definition, so it is not given).
+data's entropy (their MAUVE against themselves is 1 by definition, so it is not given). Its ``mauve_ceiling`` is
+MAUVE's noise ceiling, the MAUVE a perfect continuer reaches with N texts: between the references and the real
+continuations of N other held-out blocks (none a condition, drawn with seed + 1, cut at the same P), featurised by the
+same judge and quantised with the same seed (:func:`~lightning_tsdfm.metrics.mauve.mauve_ceiling`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from lightning_tsdfm.data.decoding import Decoder, decoder_from_card
 from lightning_tsdfm.metrics.conditional import filled_entropy
 from lightning_tsdfm.metrics.generative_perplexity import nll_stderr
 from lightning_tsdfm.metrics.judges import ContinuationScores, build_judge, check_judge_fits
-from lightning_tsdfm.metrics.mauve import MIN_TEXTS, mauve_score
+from lightning_tsdfm.metrics.mauve import MIN_TEXTS, mauve_ceiling, mauve_score
 
 
 def prompt_length(template: str, known: torch.Tensor) -> int:
@@ -49,10 +52,30 @@ def split_texts(decode: Decoder, tokens: torch.Tensor, length: int) -> tuple[lis
                      for prompt, whole, tail in zip(prompts, wholes, tails)]
 
 
+def other_blocks(datamodule, conditions: torch.Tensor, seed: int) -> torch.Tensor | None:
+    """N = len(``conditions``) held-out blocks of which none is a condition: the first N of 2N distinct validation
+    blocks drawn with ``seed`` + 1 that are not among ``conditions`` [N, L]; None when the validation split holds
+    fewer than 2N blocks (or fewer than N of those differ from every condition)."""
+    count = len(conditions)
+    try:
+        drawn = datamodule.heldout_tokens(2 * count, seed + 1)
+    except ValueError:
+        return None
+    taken = {tuple(row) for row in conditions.tolist()}
+    kept = [row for row in drawn.tolist() if tuple(row) not in taken]
+    return torch.tensor(kept[:count], dtype=conditions.dtype) if len(kept) >= count else None
+
+
+def comparable(*features: torch.Tensor | None) -> bool:
+    """Whether MAUVE can compare these feature sets: a judge gave each, and each holds MIN_TEXTS texts or more."""
+    return all(f is not None and len(f) >= MIN_TEXTS for f in features)
+
+
 @dataclass
 class CorpusScoring:
-    """The judges of one template's conditions ``references`` [N, L] (the first ``length`` tokens the prompt) and what
-    each read of the reference continuations (the data row, and the references' features MAUVE compares with)."""
+    """The judges of one template's conditions ``references`` [N, L] (the first ``length`` tokens the prompt), what
+    each read of the reference continuations (the data row, and the references' features MAUVE compares with), and
+    each judge's MAUVE ceiling (None without other blocks)."""
 
     judges: list
     decode: Decoder
@@ -61,11 +84,14 @@ class CorpusScoring:
     length: int
     seed: int
     read_references: dict[str, ContinuationScores]
+    ceilings: dict[str, float | None]
 
     @classmethod
     def of(cls, card: dict, judge_specs: list[str], references: torch.Tensor, known: torch.Tensor, template: str,
-           seed: int, judges: list | None = None) -> "CorpusScoring":
-        """``judges``: the judges already built for ``judge_specs`` (by an earlier template), else built here."""
+           seed: int, judges: list | None = None, others: torch.Tensor | None = None) -> "CorpusScoring":
+        """``judges``: the judges already built for ``judge_specs`` (by an earlier template), else built here;
+        ``others`` [N, L]: held-out blocks other than the references (:func:`other_blocks`), whose continuations give
+        the MAUVE ceiling."""
         length = prompt_length(template, known[0])
         if judges is None:
             for spec in judge_specs:
@@ -74,12 +100,19 @@ class CorpusScoring:
         decode = decoder_from_card(card)
         prompts, continuations = split_texts(decode, references, length)
         read = {judge.name: judge.score_continuations(prompts, continuations) for judge in judges}
-        return cls(judges, decode, references, known, length, seed, read)
+        ceilings = {judge.name: None for judge in judges}
+        if others is not None:
+            other_prompts, other_continuations = split_texts(decode, others, length)
+            for judge in judges:
+                reference = read[judge.name].features
+                other = judge.score_continuations(other_prompts, other_continuations).features
+                ceilings[judge.name] = mauve_ceiling(reference, other, seed) if comparable(reference, other) else None
+        return cls(judges, decode, references, known, length, seed, read, ceilings)
 
     def data_rows(self) -> list[dict]:
-        """One row per judge of the reference continuations themselves."""
-        return [{**self._figures(judge.name, self.read_references[judge.name], self.references), "mauve": None}
-                for judge in self.judges]
+        """One row per judge of the reference continuations themselves, with the judge's MAUVE ceiling."""
+        return [{**self._figures(judge.name, self.read_references[judge.name], self.references), "mauve": None,
+                 "mauve_ceiling": self.ceilings[judge.name]} for judge in self.judges]
 
     def rows(self, tokens: torch.Tensor) -> list[dict]:
         """One row per judge of the continuations in ``tokens`` [N, L] (the prompts kept)."""
@@ -88,8 +121,7 @@ class CorpusScoring:
         for judge in self.judges:
             read = judge.score_continuations(prompts, continuations)
             reference = self.read_references[judge.name].features
-            mauve = (mauve_score(read.features, reference, self.seed)
-                     if read.features is not None and reference is not None and len(tokens) >= MIN_TEXTS else None)
+            mauve = mauve_score(read.features, reference, self.seed) if comparable(read.features, reference) else None
             rows.append({**self._figures(judge.name, read, tokens), "mauve": mauve})
         return rows
 

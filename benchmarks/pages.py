@@ -69,7 +69,7 @@ def _compasses(rows: list[dict], plot: bool) -> None:
 def _conditional(rows: list[dict], plot: bool) -> None:
     import conditional
 
-    conditional.write_report(rows)
+    conditional.write_report(rows, plot)
 
 
 def _diagnostics(rows: list[dict], plot: bool) -> None:
@@ -91,8 +91,8 @@ PAGES = [
          _quality("baselines")),
     Page("compasses", "compasses", "the compass instrument: how each energy ranks a jump's K candidates against the "
          "state oracle", False, _compasses),
-    Page("conditional", "conditional", "prefix and infill completions, each scored exactly by the text-like language",
-         False, _conditional),
+    Page("conditional", "conditional", "prefix and infill completions of the text-like language, scored exactly, and "
+         "prefix continuations of the corpus, judged by SmolLM2 with MAUVE, at matched entropy", True, _conditional),
     Page("cost_quality", "cost_quality", "perplexity at matched entropy against seconds per sequence and "
          "forward-equivalents", True, _cost_quality),
     Page("diagnostics", "diagnostics", "student quality against training steps", True, _diagnostics),

@@ -10,8 +10,11 @@
 # benchmarks/reproduce_compass.sh (stages path-lm-small, path-lm-distilled); benchmarks/run.py trains them when they
 # are missing. The corpus stage does the same on the embedded World English Bible with make demo's models (the
 # 1024-step teacher, the 8-step teacher, the blind student and the blind student guided by the demo's path LM,
-# importance over K = 16): 128 held-out blocks of the corpus's validation split with the first 32 of their 64 tokens
-# known, each continuation judged by SmolLM2-135M given its prompt, with MAUVE against the held-out continuations.
+# importance over K = 16) and the demo student distilled with that path LM (benchmarks/reproduce_compass.sh
+# corpus-path-lm-distilled; trained when missing): 128 held-out blocks of the corpus's validation split with the first
+# 32 of their 64 tokens known, each continuation judged by SmolLM2-135M given its prompt, with MAUVE against the
+# held-out continuations and MAUVE's noise ceiling (the held-out continuations against those of as many other
+# held-out blocks).
 # The prompted stage completes the text-like templates with the 8-step student distilled with half of each batch's
 # sequences as conditional samples (--model.init_args.prompt_masking=0.5), sampled as the blind student:
 #   benchmarks/reproduce_conditional.sh conditional [--dry-run] [--allow-dirty]   # every text-like arm but the prompted ones

@@ -53,3 +53,25 @@ def test_the_committed_rows_reproduce_the_committed_pages(pages, tmp_path):
     assert set(regenerated) == set(committed)
     stale = [name for name in committed if regenerated[name] != committed[name]]
     assert not stale, f"{stale}: regenerate them with benchmarks/run.py --pages"
+
+
+def test_the_conditional_page_draws_its_plot_from_its_rows(pages, tmp_path):
+    """conditional.png is written by the page step, beside conditional.md that shows it and the index that links it,
+    from a data row, the 1024-step teacher's reference row and a blind student's sweep (with its matched row)."""
+    import conditional
+
+    def row(method, steps, temperature, entropy, cond_ppl, **extra):
+        return {"benchmark": "conditional", "dataset": "web-bible", "template": "prefix:32", "judge": "smollm2-135m",
+                "method": method, "steps": steps, "sampler": "ancestral", "sampling_temperature": temperature,
+                "entropy": entropy, "cond_ppl": cond_ppl, "nll_stderr": 0.05, "mauve": 0.2, "n_samples": 128,
+                "seed": 0, "commit": "abc", "command": "python benchmarks/conditional.py", **extra}
+
+    sweeps = [row("data", None, None, 3.2, 31.0, mauve=None, mauve_ceiling=0.9), row("teacher", 1024, 1.0, 3.0, 900.0),
+              row("student-blind", 8, 0.8, 2.9, 500.0), row("student-blind", 8, 1.0, 3.1, 1500.0)]
+    (tmp_path / "conditional.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in sweeps + conditional.matched_rows(sweeps)))
+    pages.write_pages(tmp_path)
+    assert (tmp_path / "conditional.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    page = (tmp_path / "conditional.md").read_text()
+    assert "](conditional.png)" in page and "| 0.900 |" in page.split("## Matched entropy")[1]  # the ceiling beside
+    assert "[conditional.png](conditional.png)" in (tmp_path / "README.md").read_text()

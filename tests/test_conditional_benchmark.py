@@ -3,7 +3,8 @@ temperature, the known tokens kept (guided sampling too), every row with its com
 the matched-entropy rows of a temperature sweep (none where the sweep does not bracket the reference); the table;
 and the registry's conditional arms. On a tiny text corpus: conditions from its validation split, continuations that
 keep their prompt, a data row, a judge's NLL of the continuation alone given the prompt (a fake bigram judge checked by
-hand), and MAUVE of small feature sets."""
+hand), MAUVE of small feature sets and its noise ceiling, real continuations of other held-out blocks against the
+references."""
 
 from __future__ import annotations
 
@@ -248,6 +249,17 @@ def test_mauve_of_a_set_against_itself_is_one_and_against_a_distant_set_lower():
         mauve_score(p[:2], p[:2])
 
 
+def test_the_mauve_ceiling_of_two_draws_of_one_law_is_high_and_of_two_laws_low():
+    from lightning_tsdfm.metrics.mauve import mauve_ceiling
+
+    g = torch.Generator().manual_seed(0)
+    reference, other_draw = torch.randn(100, 8, generator=g), torch.randn(100, 8, generator=g)
+    other_law = torch.randn(100, 8, generator=g) + 3.0
+    assert mauve_ceiling(reference, other_draw) > 0.5 > mauve_ceiling(reference, other_law)
+    with pytest.raises(ValueError, match="sets of one size"):
+        mauve_ceiling(reference, other_draw[:50])
+
+
 TEXT_SEQ_LEN = 16
 
 
@@ -279,6 +291,7 @@ def test_corpus_continuations_keep_their_validation_prompt_and_have_a_data_row(c
                            judges=["fake"])
     data = next(r for r in rows if r["method"] == "data")
     assert data["judge"] == "fake" and data["mauve"] is None and data["cond_ppl"] > 1 and data["nll_stderr"] > 0
+    assert 0.0 <= data["mauve_ceiling"] <= 1.0
     assert (data["known_tokens"], data["filled_tokens"], data["n_samples"]) == (6, TEXT_SEQ_LEN - 6, 8)
     completions = [r for r in rows if r["method"] == "teacher" and not r.get("reference")]
     assert sorted(r["sampling_temperature"] for r in completions) == [0.8, 1.0]
@@ -298,6 +311,12 @@ def test_corpus_continuations_keep_their_validation_prompt_and_have_a_data_row(c
                                                   tokens, 6)
     assert all(s["text"].startswith(prompt) for s, prompt in zip(samples, prompts))
     assert "| tiny-corpus | prefix:6 |" in (tmp_path / "results" / "conditional.md").read_text()
+    others = corpus_continuations.other_blocks(datamodule, conditions, 0)
+    assert others.shape == conditions.shape and torch.equal(others, corpus_continuations.other_blocks(
+        datamodule, conditions, 0))
+    assert all(tuple(o) in validation and tuple(o) not in {tuple(c) for c in conditions.tolist()}
+               for o in others.tolist())
+    assert corpus_continuations.other_blocks(datamodule, datamodule.heldout_tokens(len(validation), 0), 0) is None
 
 
 def test_a_corpus_takes_prefix_templates_that_fit_and_text_judges(conditional, text_teacher, teacher, tmp_path):
@@ -324,17 +343,24 @@ def test_the_corpus_arms_judge_prefixes_of_make_demos_models_with_smollm2(condit
     registry = arms.load()
     corpus = {name: arm for name, arm in registry.arms.items() if "reproduce_conditional.sh corpus" in arm.stages}
     assert set(corpus) == {"conditional/corpus-teacher-1024", "conditional/corpus-teacher-8",
-                           "conditional/corpus-student-blind-8", "conditional/corpus-student-guided-pathlm-is16-8"}
+                           "conditional/corpus-student-blind-8", "conditional/corpus-student-guided-pathlm-is16-8",
+                           "conditional/corpus-student-shaped-pathlm-is16-8"}
     for arm in corpus.values():
         conditions = arm.spec["conditions"]
         assert (conditions["dataset"], conditions["judges"], conditions["num_conditions"], conditions["seed"]) == (
             "web-bible", ["smollm2"], 128, 0)
-        assert set(arm.needs()) <= {"demo/teacher", "demo/student_blind", "demo/path_lm"}
+        assert set(arm.needs()) <= {"demo/teacher", "demo/student_blind", "demo/path_lm", "demo/student_pathlm_is16"}
     guided = corpus["conditional/corpus-student-guided-pathlm-is16-8"]
     command = commands.measure_command(guided, commands.Programs("python", "tsdfm"))
     assert command[command.index("--judges") + 1: command.index("--judges") + 2] == ["smollm2"]
     assert command[command.index("--template") + 1] == "prefix:32"
     _, _, _, checkpoint, shaping = conditional.parse_model(command[command.index("--model") + 1])
     assert checkpoint == "runs/demo/student_blind/checkpoints/last.ckpt" and shaping == guided.spec["sampling_shaping"]
+    distilled = corpus["conditional/corpus-student-shaped-pathlm-is16-8"]
+    blind = corpus["conditional/corpus-student-blind-8"]
+    assert distilled.needs() == ["demo/student_pathlm_is16"] and distilled.spec["sampling_shaping"] is None
+    assert distilled.spec["sampling"] == blind.spec["sampling"]
+    assert distilled.spec["conditions"] == blind.spec["conditions"]
+    assert distilled.compare_with == ("conditional/corpus-student-blind-8", "conditional/corpus-teacher-1024")
     assert corpus["conditional/corpus-teacher-1024"].spec["sampling"] == {
         "sampler": "first_hitting", "steps": [1024], "temperatures": [1.0], "batch_size": 64}

@@ -7,6 +7,10 @@ n texts a side) into histograms p and q; for mixtures r_l = l p + (1 - l) q the 
 for histograms that share no cluster. The ``mauve-text`` package (``[eval]`` extra) does the quantisation and the
 curve; the features are always given (:meth:`~lightning_tsdfm.metrics.judges.CausalLMJudge.score_continuations`), so
 it never featurises texts itself nor fetches a model to do so.
+
+MAUVE of finite samples is below 1 even for two samples of one law (the histograms of n texts a side differ by chance),
+so a model's MAUVE is read against its noise ceiling: MAUVE between the references and as many other real texts,
+featurised and quantised the same way (:func:`mauve_ceiling`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,17 @@ def mauve_score(p_features: torch.Tensor | np.ndarray, q_features: torch.Tensor 
     except ImportError as err:  # pragma: no cover
         raise ImportError("MAUVE needs the mauve-text package: pip install 'lightning-tsdfm[eval]'.") from err
     return float(compute_mauve(p_features=p, q_features=q, num_buckets=num_buckets, seed=seed, verbose=False).mauve)
+
+
+def mauve_ceiling(reference_features: torch.Tensor | np.ndarray, other_features: torch.Tensor | np.ndarray,
+                  seed: int = 0, num_buckets: int | str = "auto") -> float:
+    """MAUVE between other real texts (``other_features`` [n, d], the P side) and the references
+    (``reference_features`` [n, d]): the score of a model whose n texts are draws of the data's own law, the most a
+    model's MAUVE against these n references can be expected to reach."""
+    if len(reference_features) != len(other_features):
+        raise ValueError(f"{len(other_features)} other texts against {len(reference_features)} references: the ceiling "
+                         "compares sets of one size, the size a model's MAUVE is measured at.")
+    return mauve_score(other_features, reference_features, seed, num_buckets)
 
 
 def _matrix(features, name: str) -> np.ndarray:
