@@ -11,6 +11,8 @@
 #   benchmarks/reproduce_baselines.sh text-own-compass        # the same on the corpus (~2.5 h)
 #   benchmarks/reproduce_baselines.sh textlike                # MDLM, SDTT and SEDD absorb on the text-like language,
 #                                                             # frontier rows beside our text-like students (~2 h)
+#   benchmarks/reproduce_baselines.sh sdtt-gap                # our text-like student with one of SDTT's choices at a
+#                                                             # time (its reverse KL), beside SDTT (~30 min)
 #   benchmarks/reproduce_baselines.sh duo                     # DUO and its DCD student (plugins/duo) on the small
 #                                                             # language (~20 + 15 min: our teachers' 5,500 and
 #                                                             # students' 1,500 steps) and on the text-like one
@@ -35,7 +37,7 @@ source benchmarks/stages.sh
 split_arguments "$@"
 STAGE=${WORDS[0]:-synthetic}
 case $STAGE in
-  synthetic|text|synthetic-own-compass|text-own-compass|synthetic-frontier|textlike|duo)
+  synthetic|text|synthetic-own-compass|text-own-compass|synthetic-frontier|textlike|duo|sdtt-gap)
     $PY benchmarks/run.py --stage "reproduce_baselines.sh $STAGE" "${FLAGS[@]}" ;;
   *) echo "unknown stage $STAGE (see the header of $0)" >&2; exit 2 ;;
 esac

@@ -179,3 +179,35 @@ def test_student_validates_and_monitors_generation(teacher_ckpt, tmp_path):
     metrics = trainer.callback_metrics
     assert {"val/ce", "val/nelbo", "val/gen_ppl", "val/entropy"} <= set(metrics)
     assert torch.isfinite(metrics["val/nelbo"])
+
+
+@pytest.mark.parametrize("divergence", ["forward", "reverse"])
+def test_divergence_is_the_kl_the_student_trains_by(teacher_ckpt, divergence):
+    """forward: KL(target || student); reverse: KL(student || target), SDTT's; they differ on one batch."""
+    from lightning_tsdfm.losses import forward_kl, reverse_kl
+
+    student = _student(teacher_ckpt, divergence=divergence)
+    x1 = torch.randint(0, VOCAB, (4, LEN), generator=torch.Generator().manual_seed(0))
+    target = torch.softmax(torch.randn(4, LEN, VOCAB, generator=torch.Generator().manual_seed(1)), -1)
+    logits = torch.randn(4, LEN, VOCAB, generator=torch.Generator().manual_seed(2))
+    seen = {}
+
+    def distillation_target(x_t, t, h, is_base, generator, given=None):
+        seen["x_t"] = x_t
+        return target
+
+    student.distillation_target = distillation_target
+    student.forward = lambda x, t, h=None, z=None: logits
+    loss = student.training_step(x1, 0)
+    positions = student.path.source.unsettled(seen["x_t"])
+    assert positions.any()
+    forward, reverse = forward_kl(target, logits, positions), reverse_kl(logits, target, positions)
+    assert torch.equal(loss, forward if divergence == "forward" else reverse)
+    assert not torch.allclose(forward, reverse)
+
+
+def test_divergence_settings_are_checked(teacher_ckpt):
+    with pytest.raises(ValueError, match="use forward .* or reverse"):
+        _student(teacher_ckpt, divergence="jensen-shannon")
+    with pytest.raises(ValueError, match="forward KL to the mixture only"):
+        _student(teacher_ckpt, divergence="reverse", latent_codes=2)

@@ -4,8 +4,10 @@ self-distillation.
 Per training sequence: a dyadic step h and a grid time t (:class:`DyadicStepSizes`), x_t on the path;
 target = the frozen teacher's p(x1 | x_t, t) for the base case h = 1/N, else a trajectory teacher (Heun or
 RK4) over two half steps of the EMA student, whose midpoints are draws of ``self.jump_policy``. Loss:
-forward KL(target || p_phi(. | x_t, t, h)) averaged over the positions that can still change; for a mixture
-posterior over latent codes z (``latent_codes`` > 1), the KL to the mixture (:func:`mixture_forward_kl`).
+forward KL(target || p_phi(. | x_t, t, h)) averaged over the positions that can still change, or with
+``divergence="reverse"`` the reverse KL(p_phi || target) that SDTT distils with (mode-seeking: the student puts its
+mass where the target's is largest rather than covering all of it); for a mixture posterior over latent codes z
+(``latent_codes`` > 1), the forward KL to the mixture (:func:`mixture_forward_kl`).
 With ``prompt_masking`` > 0 a share of the sequences trains as conditional samples: a random known set K
 (:mod:`lightning_tsdfm.prompt_masking`) holds x_t^K = x1^K, every jump of the trajectory that builds the target keeps
 it (:class:`ConditionedJump`), and the loss counts only the positions outside K.
@@ -29,7 +31,8 @@ from lightning_tsdfm.checkpoints.frozen import FrozenTeacherMixin
 from lightning_tsdfm.checkpoints.teacher import adopt, read_teacher
 from lightning_tsdfm.conditioning import ConditionedJump, Given
 from lightning_tsdfm.distillation import TRAJECTORIES, DyadicStepSizes, check_trajectory
-from lightning_tsdfm.losses import forward_kl, mixture_forward_kl
+from lightning_tsdfm.errors import UserError
+from lightning_tsdfm.losses import forward_kl, mixture_forward_kl, reverse_kl
 from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.ema import TargetEMA
 from lightning_tsdfm.modules.optim import OptimizerConfig
@@ -65,6 +68,8 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         latent_init_std: std of the code map's initial weights. 0: a fresh student is its teacher at every code, and
             the codes part only as far as their shared gradient pulls them apart (slowly); 0.05: they start about
             0.02 nats a position apart, so each target already prefers some codes.
+        divergence: ``forward`` (KL(target || student), mass-covering) or ``reverse`` (KL(student || target),
+            mode-seeking, SDTT's); a mixture over latent codes trains by the forward KL only.
         prompt_masking: share of each batch's sequences (each picked with this probability) trained as conditional
             samples: a random known set (a prefix, or a head and tail around a span to fill) keeps its data tokens
             in x_t, in every state of the trajectory that builds the target and in the student's input; the loss
@@ -93,10 +98,17 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         latent_codes: int = 1,
         latent_layers: int = 0,
         latent_init_std: float = 0.0,
+        divergence: Literal["forward", "reverse"] = "forward",
         prompt_masking: float = 0.0,
         prompt_kinds: Sequence[PromptKind] = PROMPT_KINDS,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
+        if divergence not in ("forward", "reverse"):
+            raise UserError(f"divergence={divergence!r} is not a divergence the student trains by: use forward "
+                            "(KL(target || student)) or reverse (KL(student || target)).")
+        if divergence == "reverse" and latent_codes > 1:
+            raise UserError(f"divergence='reverse' with latent_codes={latent_codes}: a mixture over latent codes trains "
+                            "by the forward KL to the mixture only; set latent_codes to 1, or divergence to forward.")
         teacher = read_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams)
         check_trajectory(trajectory, teacher.hparams["source"], substeps)
         super().__init__(
@@ -152,7 +164,9 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
         x_t, given = self.prompt_masking.condition(x1, x_t, g)
         target = self.distillation_target(x_t, t, h, is_base, g, given)
         positions = positions_to_fill(self.path.source.unsettled(x_t), given)
-        if self.latent_codes == 1:
+        if self.hparams.divergence == "reverse":
+            loss = reverse_kl(self(x_t, t, h), target, positions)
+        elif self.latent_codes == 1:
             loss = forward_kl(target, self(x_t, t, h), positions)
         else:  # every code scores every target
             logits = self(x_t, t, h, z=self.every_code(x1.shape[0], x1.device))
