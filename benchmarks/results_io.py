@@ -25,7 +25,7 @@ ARCHIVED_COMMIT = "$Format:%h$"
 
 #: the results directory as a path from the repository root (its changes do not make a measurement's code dirty)
 RESULTS_IN_REPOSITORY = "benchmarks/results"
-#: what the pages write, from the repository root: the results, and the README's generated glance table
+#: what the pages write, from the repository root: the results, and the README's generated glance tables
 PAGES_IN_REPOSITORY = (RESULTS_IN_REPOSITORY, "README.md")
 
 

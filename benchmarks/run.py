@@ -6,7 +6,7 @@
     benchmarks/run.py --benchmark cost_quality                        # every arm of a benchmark
     benchmarks/run.py --train textlike_causal_lm                      # a training (and the runs it reads)
     benchmarks/run.py --list                                          # the arms, their stages and benchmarks
-    benchmarks/run.py --pages                                         # every page, the index, the README's glance table
+    benchmarks/run.py --pages                                         # every page, the index, the README's tables
     benchmarks/run.py --archive --dry-run                             # the rows the archive would move, and why
 
 For the arms selected: every training run they read that has no .done marker is trained first (``tsdfm fit`` in
@@ -131,12 +131,12 @@ def execute(steps: list[Step], root: Path, allow_dirty: bool) -> None:
 
 
 def write_readme_table(root: Path) -> None:
-    """The results-at-a-glance table between the glance markers of root/README.md (glance.update_readme), from the
-    rows."""
+    """The tables of benchmarks/glance.yaml, each between its markers in root/README.md (glance.update_readme), from
+    the rows."""
     import glance
 
     if glance.update_readme(root / "README.md"):
-        print(f"wrote the glance table of {root / 'README.md'}")
+        print(f"wrote the glance tables of {root / 'README.md'}")
 
 
 def list_registry(registry: Registry) -> None:
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT, programs: Programs | 
                         help="record rows from a tree with uncommitted changes; their commit ends in -dirty")
     parser.add_argument("--list", action="store_true", help="list the arms, their stages, and every stage")
     parser.add_argument("--pages", action="store_true",
-                        help="regenerate every page, the index and the README's glance table from the rows")
+                        help="regenerate every page, the index and the README's glance tables from the rows")
     parser.add_argument("--archive", action="store_true",
                         help="move the rows that no longer follow from the registry to results/archive/, then "
                              "regenerate the pages")

@@ -10,20 +10,43 @@ import pytest
 from lightning_helpers import BENCHMARKS
 
 TEACHER, STUDENT = "runs/teacher/checkpoints/last.ckpt", "runs/student/checkpoints/last.ckpt"
-CLAIMS = """\
+GLANCE = ("<!-- glance:begin -->", "<!-- glance:end -->")
+PEERS = ("<!-- glance:peers:begin -->", "<!-- glance:peers:end -->")
+CLAIMS = f"""\
+tables:
+  glance:
+    title: Results at a glance
+    begin: "{GLANCE[0]}"
+    end: "{GLANCE[1]}"
+    columns: {{claim: claim, ratio to the blind student: ratio to the blind student, significant: significant,
+              ratio to the 1024-step teacher: ratio to the 1024-step teacher, commit: commit}}
+  peers:
+    title: Against the peers
+    begin: "{PEERS[0]}"
+    end: "{PEERS[1]}"
+    columns: {{claim: peer, matched perplexity: perplexity, ratio to the blind student: ratio to ours}}
 claims:
   - claim: guided by the oracle
+    table: glance
     dataset: synthetic-textlike
     steps: 8
-    arm: {benchmark: cost_quality, method: student-guided}
-    against: {benchmark: cost_quality, method: student-blind}
-    teacher: {benchmark: cost_quality, method: teacher}
+    arm: {{benchmark: cost_quality, method: student-guided, source: mask}}
+    against: {{benchmark: cost_quality, method: student-blind, source: mask}}
+    teacher: {{benchmark: cost_quality, method: teacher, source: mask}}
   - claim: guided by an energy never measured
+    table: glance
     dataset: synthetic-textlike
     steps: 8
-    arm: {benchmark: cost_quality, method: student-guided-never}
-    against: {benchmark: cost_quality, method: student-blind}
+    arm: {{benchmark: cost_quality, method: student-guided-never, source: mask}}
+    against: {{benchmark: cost_quality, method: student-blind, source: mask}}
     teacher: null
+  - claim: the blind student itself
+    table: peers
+    dataset: synthetic-textlike
+    steps: 8
+    arm: {{benchmark: cost_quality, method: student-blind, source: mask}}
+    against: {{benchmark: cost_quality, method: student-blind, source: mask}}
+    teacher: {{benchmark: cost_quality, method: teacher, source: mask}}
 """
 
 
@@ -39,17 +62,18 @@ def glance(monkeypatch, tmp_path):
     return glance
 
 
-def _matched(method: str, steps: int, ppl: float, se: float, commit: str = "abc1234") -> dict:
-    return {"benchmark": "cost_quality", "dataset": "synthetic-textlike", "method": method, "steps": steps,
-            "judge": "oracle", "seed": 0, "reference": "teacher-1024", "reference_entropy": 3.0,
+def _matched(method: str, steps: int, ppl: float, se: float, commit: str = "abc1234",
+             source: str = "mask") -> dict:
+    return {"benchmark": "cost_quality", "dataset": "synthetic-textlike", "source": source, "method": method,
+            "steps": steps, "judge": "oracle", "seed": 0, "reference": "teacher-1024", "reference_entropy": 3.0,
             "matched_gen_ppl": ppl, "matched_nll_stderr": se, "commit": commit}
 
 
 def _sweep(method: str, steps: int, checkpoint: str, sampler: str = "ancestral", shaping: dict | None = None) -> dict:
-    return {"benchmark": "cost_quality", "dataset": "synthetic-textlike", "method": method, "steps": steps,
-            "sampler": sampler, "sampling_temperature": 1.0, "seconds_per_sequence": 0.5, "n_samples": 64, "seed": 0,
-            "checkpoint": checkpoint, "sampling_shaping": shaping, "judge": "oracle", "commit": "abc1234",
-            "command": "python benchmarks/quality.py"}
+    return {"benchmark": "cost_quality", "dataset": "synthetic-textlike", "source": "mask", "method": method,
+            "steps": steps, "sampler": sampler, "sampling_temperature": 1.0, "seconds_per_sequence": 0.5,
+            "n_samples": 64, "seed": 0, "checkpoint": checkpoint, "sampling_shaping": shaping, "judge": "oracle",
+            "commit": "abc1234", "command": "python benchmarks/quality.py"}
 
 
 def _write_rows(directory, guided_commit: str = "abc1234") -> None:
@@ -95,7 +119,7 @@ def test_a_row_measured_from_a_dirty_tree_is_refused(glance, tmp_path):
     row = glance.claim_rows(glance.load_claims())[0]
     refusal = row["ratio to the blind student"]
     assert refusal.startswith("refused") and "abc1234-dirty" in refusal
-    assert row["ratio_to_blind"] is None and row["significant"] == "" and "x (" not in glance.table()
+    assert row["ratio_to_blind"] is None and row["significant"] == "" and "x (" not in glance.tables()["glance"]
 
 
 def test_regenerating_twice_gives_the_same_bytes_and_the_index_lists_the_page(glance, tmp_path):
@@ -108,34 +132,76 @@ def test_regenerating_twice_gives_the_same_bytes_and_the_index_lists_the_page(gl
     assert (tmp_path / "glance.md").read_bytes() == first
     text = first.decode()
     assert "synthetic-textlike: oracle judge, 64 samples, seed 0, matched at the teacher-1024 entropy 3.000" in text
-    assert text.endswith(glance.table() + "\n")
+    tables = glance.tables()
+    assert text.startswith("# Results at a glance\n") and f"\n{tables['glance']}\n\n## Against the peers\n" in text
+    assert text.endswith(tables["peers"] + "\n")
     index = (tmp_path / "README.md").read_text()
     assert "| [glance.md](glance.md) | [cost_quality.jsonl](cost_quality.jsonl) |" in index
 
 
-def test_update_readme_replaces_only_the_block_between_the_markers(glance, tmp_path, capsys):
+def test_update_readme_writes_each_table_between_its_own_markers(glance, tmp_path, capsys):
     _write_rows(tmp_path)
     readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\nbefore\n{glance.BEGIN}\n| an old | table |\n{glance.END}\n\nafter\n")
+    readme.write_text(f"# Title\n\nbefore\n{GLANCE[0]}\n| an old | table |\n{GLANCE[1]}\n\nbetween\n{PEERS[0]}\n"
+                      f"{PEERS[1]}\nafter\n")
     assert glance.update_readme(readme)
-    expected = f"# Title\n\nbefore\n{glance.BEGIN}\n{glance.table()}\n{glance.END}\n\nafter\n"
+    tables = glance.tables()
+    expected = (f"# Title\n\nbefore\n{GLANCE[0]}\n{tables['glance']}\n{GLANCE[1]}\n\nbetween\n{PEERS[0]}\n"
+                f"{tables['peers']}\n{PEERS[1]}\nafter\n")
     assert readme.read_text() == expected
+    assert tables["peers"].startswith("| peer | perplexity | ratio to ours |\n")
+    assert "| the blind student itself | 10.000 | 1.000x (0.000) |" in tables["peers"]
     assert glance.update_readme(readme) and readme.read_text() == expected
+    readme.write_text(f"# Title\n\n{GLANCE[0]}\n{GLANCE[1]}\n")
+    assert not glance.update_readme(readme)  # the peers' markers are missing: the glance table is still written
+    assert readme.read_text() == f"# Title\n\n{GLANCE[0]}\n{tables['glance']}\n{GLANCE[1]}\n"
+    assert PEERS[0] in capsys.readouterr().err
     readme.write_text("# Title\n\nno markers\n")
     assert not glance.update_readme(readme)
-    assert readme.read_text() == "# Title\n\nno markers\n" and glance.BEGIN in capsys.readouterr().err
+    assert readme.read_text() == "# Title\n\nno markers\n" and GLANCE[0] in capsys.readouterr().err
+
+
+def test_a_model_against_itself_is_at_ratio_one_and_rows_of_another_source_are_not_read(glance, tmp_path):
+    _write_rows(tmp_path)
+    path = tmp_path / "cost_quality.jsonl"
+    uniform = _matched("student-blind", 8, 20.0, 0.011, source="uniform")
+    path.write_text(json.dumps(uniform) + "\n" + path.read_text())
+    guided, _, itself = glance.claim_rows(glance.load_claims())
+    assert guided["ratio_to_blind"] == 0.8
+    assert (itself["matched perplexity"], itself["ratio_to_blind"], itself["log_ratio_se_blind"]) == (10.0, 1.0, 0.0)
+    assert itself["significant"] == "no" and itself["ratio_to_teacher"] == 10 / 9
 
 
 def test_a_claim_missing_a_key_or_naming_no_arm_is_refused(glance, tmp_path):
     import arms
 
     path = tmp_path / "claims.yaml"
-    path.write_text(CLAIMS.replace("    teacher: {benchmark: cost_quality, method: teacher}\n", ""))
+    path.write_text(CLAIMS.replace("    teacher: {benchmark: cost_quality, method: teacher, source: mask}\n", ""))
     with pytest.raises(arms.RegistryError, match=r"claims\[0\]: missing \['teacher'\]"):
         glance.load_claims(path)
-    path.write_text(CLAIMS.replace("{benchmark: cost_quality, method: student-guided}", "cost_quality/no-such-arm"))
+    path.write_text(CLAIMS.replace("{benchmark: cost_quality, method: student-guided, source: mask}",
+                                   "cost_quality/no-such-arm"))
     with pytest.raises(arms.RegistryError, match="'cost_quality/no-such-arm' is no arm of the registry"):
         glance.load_claims(path, registry=arms.Registry({}, {}))
+
+
+def test_a_claim_naming_an_unknown_table_or_a_table_without_claims_is_refused(glance, tmp_path):
+    import arms
+
+    path = tmp_path / "claims.yaml"
+    path.write_text(CLAIMS.replace("table: peers", "table: rivals"))
+    with pytest.raises(arms.RegistryError, match=r"'the blind student itself': table: 'rivals' is no table of "
+                                                 r"tables: \['glance', 'peers'\]"):
+        glance.load_claims(path)
+    path.write_text(CLAIMS.replace("table: peers", "table: glance"))
+    with pytest.raises(arms.RegistryError, match=r"tables: no claim names \['peers'\]"):
+        glance.load_claims(path)
+    path.write_text(CLAIMS.replace("matched perplexity: perplexity", "seconds: seconds"))
+    with pytest.raises(arms.RegistryError, match="tables: peers: columns: expected a mapping of some of"):
+        glance.load_claims(path)
+    path.write_text(CLAIMS.replace(PEERS[1], GLANCE[1]))
+    with pytest.raises(arms.RegistryError, match="every begin and end marker differs"):
+        glance.load_claims(path)
 
 
 def test_the_claims_file_parses_and_its_arms_measure_the_claims_dataset(glance, tmp_path):
@@ -143,14 +209,19 @@ def test_the_claims_file_parses_and_its_arms_measure_the_claims_dataset(glance, 
 
     registry = arms.load()
     claims = glance.load_claims(BENCHMARKS / "glance.yaml", registry=registry)
-    assert claims[0].model == glance.Rows("cost_quality", "student-guided-pathlm-is16")
+    assert claims[0].model == glance.Rows("cost_quality", "student-guided-pathlm-is16", "mask")
     assert all(c.against.method == "student-blind" and c.teacher.method == "teacher" for c in claims)
+    names = [c.table.name for c in claims]
+    assert names == ["glance"] * names.count("glance") + ["peers"] * names.count("peers")  # in the order of tables
+    peers = [c for c in claims if c.table.name == "peers"]
+    assert {c.against for c in peers} == {glance.Rows("frontier", "student-blind", "mask")}
     assert {c.dataset for c in claims} == {"synthetic-textlike", "web-bible"}
     named = [spec[key] for spec in arms._read(BENCHMARKS / "glance.yaml")["claims"]
              for key in ("arm", "against", "teacher") if spec[key] is not None]
     assert all(name in registry.arms for name in named)  # every row the README cites is an arm's: run.py measures it
     path = tmp_path / "claims.yaml"
-    path.write_text(CLAIMS.replace("{benchmark: cost_quality, method: student-guided}", "cost_quality/student-blind")
+    path.write_text(CLAIMS.replace("{benchmark: cost_quality, method: student-guided, source: mask}",
+                                   "cost_quality/student-blind")
                     .replace("dataset: synthetic-textlike", "dataset: web-bible", 1))
     with pytest.raises(arms.RegistryError, match="judges 'synthetic-textlike', not the claim's dataset 'web-bible'"):
         glance.load_claims(path, registry=registry)
