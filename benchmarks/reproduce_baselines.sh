@@ -11,8 +11,10 @@
 #   benchmarks/reproduce_baselines.sh text-own-compass        # the same on the corpus (~2.5 h)
 #   benchmarks/reproduce_baselines.sh textlike                # MDLM, SDTT and SEDD absorb on the text-like language,
 #                                                             # frontier rows beside our text-like students (~2 h)
-#   benchmarks/reproduce_baselines.sh sdtt-gap                # our text-like student with one of SDTT's choices at a
-#                                                             # time (its reverse KL), beside SDTT (~30 min)
+#   benchmarks/reproduce_baselines.sh sdtt-gap                # our student with one of SDTT's or MDLM's choices at a
+#                                                             # time: SDTT's reverse KL (text-like and small
+#                                                             # language), MDLM's NELBO as the small teacher's loss
+#                                                             # (~1.5 h; after reproduce_importance.sh small mask)
 #   benchmarks/reproduce_baselines.sh duo                     # DUO and its DCD student (plugins/duo) on the small
 #                                                             # language (~20 + 15 min: our teachers' 5,500 and
 #                                                             # students' 1,500 steps) and on the text-like one
