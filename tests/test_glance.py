@@ -214,7 +214,9 @@ def test_the_claims_file_parses_and_its_arms_measure_the_claims_dataset(glance, 
     names = [c.table.name for c in claims]
     assert names == ["glance"] * names.count("glance") + ["peers"] * names.count("peers")  # in the order of tables
     peers = [c for c in claims if c.table.name == "peers"]
-    assert {c.against for c in peers} == {glance.Rows("frontier", "student-blind", "mask")}
+    ours = {glance.Rows("frontier", "student-blind", source) for source in ("mask", "uniform")}
+    assert {c.against for c in peers} == ours
+    assert all(c.against.source == c.model.source == c.teacher.source for c in peers)  # each against its own source
     assert {c.dataset for c in claims} == {"synthetic-textlike", "web-bible"}
     named = [spec[key] for spec in arms._read(BENCHMARKS / "glance.yaml")["claims"]
              for key in ("arm", "against", "teacher") if spec[key] is not None]
