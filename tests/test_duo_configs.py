@@ -46,17 +46,23 @@ def plugin_fit_args(config: str, root: Path, *extra: str, steps: int = 2) -> lis
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
     """DUO (2 curriculum steps, then 2 discrete ones) and its DCD student (2 rounds of 1 step) from the configs."""
-    root = tmp_path_factory.mktemp("duo_configs")
     argv, sys.argv = sys.argv, ["tsdfm"]
     try:
-        main(plugin_fit_args("duo.yaml", root / "duo", *TINY_BACKBONE, *TINY_DATA,
-                             "--model.init_args.curriculum_steps=2", steps=4))
-        teacher = root / "duo" / "checkpoints" / "last.ckpt"
-        main(plugin_fit_args("duo_dcd.yaml", root / "dcd", *TINY_DATA,
-                             f"--model.init_args.teacher_checkpoint={teacher}", "--model.init_args.steps_per_round=1",
-                             "--model.init_args.num_rounds=2", steps=2))
+        return fit_duo_then_dcd(tmp_path_factory.mktemp("duo_configs"), "duo.yaml", "duo_dcd.yaml",
+                                curriculum_steps=2, duo_steps=4)
     finally:
         sys.argv = argv
+
+
+def fit_duo_then_dcd(root: Path, duo_config: str, dcd_config: str, curriculum_steps: int,
+                     duo_steps: int) -> tuple[Path, Path]:
+    """``duo_config`` fitted tiny (``curriculum_steps`` of its ``duo_steps`` on the curriculum), then ``dcd_config``
+    reading its checkpoint (2 rounds of 1 step); the two last.ckpt paths."""
+    main(plugin_fit_args(duo_config, root / "duo", *TINY_BACKBONE, *TINY_DATA,
+                         f"--model.init_args.curriculum_steps={curriculum_steps}", steps=duo_steps))
+    teacher = root / "duo" / "checkpoints" / "last.ckpt"
+    main(plugin_fit_args(dcd_config, root / "dcd", *TINY_DATA, f"--model.init_args.teacher_checkpoint={teacher}",
+                         "--model.init_args.steps_per_round=1", "--model.init_args.num_rounds=2", steps=2))
     return teacher, root / "dcd" / "checkpoints" / "last.ckpt"
 
 
@@ -134,14 +140,10 @@ def test_the_text_like_configs_fit_duo_then_its_dcd_student_on_the_text_like_lan
     """duo_textlike.yaml, then duo_dcd_textlike.yaml reading its checkpoint: the student passes the data-card check
     against its teacher's text-like data."""
     monkeypatch.setattr(sys, "argv", ["tsdfm"])
-    main(plugin_fit_args("duo_textlike.yaml", tmp_path / "duo", *TINY_BACKBONE, *TINY_DATA,
-                         "--model.init_args.curriculum_steps=1", steps=2))
-    teacher = tmp_path / "duo" / "checkpoints" / "last.ckpt"
-    main(plugin_fit_args("duo_dcd_textlike.yaml", tmp_path / "dcd", *TINY_DATA,
-                         f"--model.init_args.teacher_checkpoint={teacher}", "--model.init_args.steps_per_round=1",
-                         "--model.init_args.num_rounds=2", steps=2))
+    teacher, student = fit_duo_then_dcd(tmp_path, "duo_textlike.yaml", "duo_dcd_textlike.yaml", curriculum_steps=1,
+                                        duo_steps=2)
     duo = load_module(teacher, expected_kind="duo")
-    dcd = load_module(tmp_path / "dcd" / "checkpoints" / "last.ckpt", expected_kind="duo_dcd")
+    dcd = load_module(student, expected_kind="duo_dcd")
     assert duo.data_card["hmm"]["family"] == dcd.data_card["hmm"]["family"] == "textlike"
     assert dcd.sample(2, 2).shape == (2, 16)
 
