@@ -26,6 +26,7 @@ from lightning_tsdfm.sampling import (
     sample_chain_given,
     sample_first_hitting,
 )
+from lightning_tsdfm.time_draws import draw_times
 
 
 class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
@@ -36,6 +37,9 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
     ``scheduler`` is the kappa of ``self.path`` (default kappa(t) = t); a subclass exposes what configures it
     as its own hyper-parameters (the teacher's ``scheduler_exponent``, SEDD's ``eps``). ``optimizer`` and ``seed``
     configure the optimizer and the draws (:class:`~lightning_tsdfm.modules.training.TrainingMixin`).
+    ``time_conditioning=False`` builds a backbone without a time embedding: on the mask source p(x1 | x_t) does not
+    depend on t (the mask count says how far along x_t is), so the network is not told t. ``antithetic`` draws a
+    batch's training times antithetically (:func:`~lightning_tsdfm.time_draws.draw_times`).
     """
 
     checkpoint_kind = "denoiser"
@@ -54,6 +58,8 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
         seed: int = 0,
         latent_codes: int = 1,
         latent_layers: int = 0,
+        time_conditioning: bool = True,
+        antithetic: bool = False,
     ) -> None:
         super().__init__()
         if latent_codes < 1:
@@ -63,10 +69,11 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
         self.path = MixturePath(make_source(source, vocab_size), scheduler or PolynomialScheduler())
         self.net = DiffusionTransformer(
             backbone or TransformerConfig(), self.path.source.input_vocab_size, vocab_size, seq_len,
-            step_size_conditioning=self.step_size_conditioning,
+            step_size_conditioning=self.step_size_conditioning, time_conditioning=time_conditioning,
             latent_codes=latent_codes if latent_codes > 1 else 0, latent_layers=latent_layers,
         )
         self.t_max = t_max
+        self.antithetic = antithetic
         self.jump_policy: JumpPolicy = BlindJump()
 
     @property
@@ -103,8 +110,8 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
         return torch.randint(self.latent_codes, (batch,), generator=generator, device=device)
 
     def path_sample(self, x1: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(t ~ U(0, t_max) [B], x_t ~ p_t(. | x1))."""
-        t = torch.rand(x1.shape[0], device=x1.device, generator=generator) * self.t_max
+        """(t ~ U(0, t_max) [B], antithetic within the batch when so configured; x_t ~ p_t(. | x1))."""
+        t = draw_times(x1.shape[0], generator, x1.device, self.t_max, self.antithetic)
         return t, self.path.sample(x1, t, generator)
 
     def validation_step(self, x1: torch.Tensor, batch_idx: int) -> None:

@@ -115,7 +115,7 @@ class StudentModule(FrozenTeacherMixin, DenoiserModule):
             vocab_size, teacher.hparams["seq_len"], source=teacher.hparams["source"],
             scheduler=PolynomialScheduler(teacher.hparams["scheduler_exponent"]), backbone=teacher.backbone,
             optimizer=optimizer, t_max=teacher.hparams.get("t_max", 0.999), seed=seed, latent_codes=latent_codes,
-            latent_layers=latent_layers,
+            latent_layers=latent_layers, time_conditioning=teacher.hparams.get("time_conditioning", True),
         )
         self.save_hyperparameters()
         adopt(self, teacher, new_parameters=("net.step_embed.", "net.code_embed."))  # a fresh student is its teacher

@@ -37,6 +37,9 @@ class TeacherModule(DenoiserModule):
             in x_t at every t, and the loss averages over the other positions. 0: unconditional training, as before.
         prompt_kinds: the known sets drawn, uniformly: ``prefix`` (a prompt continued to the end) and ``infill`` (a
             known head and tail around a span).
+        time_conditioning: give the network t (a time embedding). False: the network sees x_t only, as MDLM's
+            OpenWebText models; on the mask source p(x1 | x_t) does not depend on t. A student inherits the choice.
+        antithetic: draw a batch's training times antithetically, t_b = t_max ((u + b / B) mod 1), as MDLM.
     """
 
     checkpoint_kind = "teacher"
@@ -54,10 +57,13 @@ class TeacherModule(DenoiserModule):
         seed: int = 0,
         prompt_masking: float = 0.0,
         prompt_kinds: Sequence[PromptKind] = PROMPT_KINDS,
+        time_conditioning: bool = True,
+        antithetic: bool = False,
     ) -> None:
         backbone = backbone or TransformerConfig()
         super().__init__(vocab_size, seq_len, source=source, scheduler=PolynomialScheduler(scheduler_exponent),
-                         backbone=backbone, optimizer=optimizer, t_max=t_max, seed=seed)
+                         backbone=backbone, optimizer=optimizer, t_max=t_max, seed=seed,
+                         time_conditioning=time_conditioning, antithetic=antithetic)
         self.save_hyperparameters()
         self.prompt_masking = PromptMasking.for_length(prompt_masking, prompt_kinds, seq_len)
 

@@ -65,10 +65,9 @@ class MDLMModule(DenoiserModule):
     ) -> None:
         backbone = backbone or TransformerConfig(norm_weights=True)
         super().__init__(vocab_size, seq_len, source="mask", scheduler=PolynomialScheduler(), backbone=backbone,
-                         optimizer=optimizer, t_max=t_max, seed=seed)
+                         optimizer=optimizer, t_max=t_max, seed=seed, antithetic=antithetic)
         self.save_hyperparameters()
-        self.time_conditioning = time_conditioning  # attributes, not hparams: a subclass saves its own hparams
-        self.antithetic = antithetic
+        self.time_conditioning = time_conditioning  # an attribute, not an hparam: a subclass saves its own hparams
 
     def time_input(self, t: Tensor) -> Tensor:
         """What the time embedding receives: MDLM's sigma(t) / 1000 (our embedding scales by 1000), or 0."""
@@ -82,15 +81,6 @@ class MDLMModule(DenoiserModule):
 
     def forward(self, x_t: Tensor, t: Tensor, h: Tensor | None = None) -> Tensor:
         return self.denoise(self.net, x_t, t)
-
-    def path_sample(self, x1: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """(t [B], x_t); t antithetic: one uniform u, t_b = t_max * ((u + b / B) mod 1)."""
-        if not self.antithetic:
-            return super().path_sample(x1, generator)
-        batch = x1.shape[0]
-        u = torch.rand(1, device=x1.device, generator=generator)
-        t = torch.remainder(u + torch.arange(batch, device=x1.device) / batch, 1.0) * self.t_max
-        return t, self.path.sample(x1, t, generator)
 
     def training_step(self, x1: Tensor, batch_idx: int) -> Tensor:
         t, x_t = self.path_sample(x1, self.step_generator(x1.device))
