@@ -31,6 +31,7 @@ from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import LogLinearScheduler
 from lightning_tsdfm.sampling import Step
+from lightning_tsdfm.time_draws import draw_times as draw_batch_times
 from tsdfm_duo.band import CURRICULUM_KAPPA, GaussianBand
 from tsdfm_duo.curriculum import Curriculum, relaxed_one_hot
 from tsdfm_duo.duality import gaussian_latent
@@ -81,13 +82,13 @@ class DUOModule(DenoiserModule):
         if not 0.0 < eps < 1.0:
             raise ValueError(f"eps must lie in (0, 1): kappa(0) = eps > 0 keeps the NELBO's weight finite, got {eps}.")
         super().__init__(vocab_size, seq_len, source="uniform", scheduler=LogLinearScheduler(eps),
-                         backbone=backbone or TransformerConfig(), optimizer=optimizer, t_max=t_max, seed=seed)
+                         backbone=backbone or TransformerConfig(), optimizer=optimizer, t_max=t_max, seed=seed,
+                         antithetic=antithetic)
         self.save_hyperparameters()
         # attributes, not hparams: a subclass saves its own hparams
         self.curriculum = Curriculum(curriculum_steps, temperature_start, temperature_end)
         self.band = GaussianBand.spanning(vocab_size, gamma_min, gamma_max, self.default_kappa_range)
         self.eps = eps
-        self.antithetic = antithetic
 
     # ---- time
 
@@ -97,10 +98,7 @@ class DUOModule(DenoiserModule):
 
     def draw_times(self, batch: int, generator: torch.Generator, device, high: float = 1.0) -> Tensor:
         """u [B] ~ U(0, high); antithetic: one v, u_b = high ((v + b / B) mod 1)."""
-        if not self.antithetic:
-            return torch.rand(batch, device=device, generator=generator) * high
-        v = torch.rand(1, device=device, generator=generator)
-        return torch.remainder(v + torch.arange(batch, device=device) / batch, 1.0) * high
+        return draw_batch_times(batch, generator, device, high, self.antithetic)
 
     # ---- the two losses
 

@@ -26,6 +26,7 @@ from lightning_tsdfm.modules.data_card import DataCardMixin
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.modules.training import TrainingMixin
 from lightning_tsdfm.sampling import sample_chain, sample_chain_given
+from lightning_tsdfm.time_draws import draw_times as draw_batch_times
 from tsdfm_flm.conditioning import clamp_one_hots, conditioned_denoiser, conditioned_step
 from tsdfm_flm.interpolant import OneHotGaussianPath, one_hot_interpolant
 from tsdfm_flm.samplers import Denoiser, Step, euler_sampling_step
@@ -113,10 +114,7 @@ class FLMModule(TrainingMixin, DataCardMixin, L.LightningModule):
 
     def draw_times(self, batch: int, generator: torch.Generator, device) -> Tensor:
         """tau [B] ~ U[0, 1]; antithetic: one u, tau_b = (u + b / B) mod 1."""
-        if not self.antithetic:
-            return torch.rand(batch, device=device, generator=generator)
-        u = torch.rand(1, device=device, generator=generator)
-        return torch.remainder(u + torch.arange(batch, device=device) / batch, 1.0)
+        return draw_batch_times(batch, generator, device, antithetic=self.antithetic)
 
     def loss(self, x1: Tensor, generator: torch.Generator) -> Tensor:
         """Cross-entropy of the denoiser at x_gamma(tau) on every position, nats per token."""
