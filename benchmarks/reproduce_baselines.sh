@@ -20,6 +20,13 @@
 #                                                             # students' 1,500 steps) and on the text-like one
 #                                                             # (~40 + 25 min: 2,750 and 750 steps), then matched-
 #                                                             # entropy frontier rows on the uniform path (~2 h)
+#   benchmarks/reproduce_baselines.sh corpus                  # MDLM, SEDD absorb and DUO on the embedded corpus
+#                                                             # with our corpus teacher's backbone and 912 steps
+#                                                             # (~12 min each), SDTT and DUO's DCD student with our
+#                                                             # corpus student's 400 (~10 min each), then matched-
+#                                                             # entropy frontier rows beside our corpus models, judged
+#                                                             # by SmolLM2-135M and corpus_ar_judge (~1 h of
+#                                                             # training; after reproduce_importance.sh corpus)
 #   benchmarks/reproduce_baselines.sh synthetic-frontier      # SEDD absorb and uniform, and SDTT shaped by our
 #                                                             # teacher's compass, retrained on the language's current
 #                                                             # draw: baselines and matched-entropy rows (~1.5 h; after
@@ -39,7 +46,7 @@ source benchmarks/stages.sh
 split_arguments "$@"
 STAGE=${WORDS[0]:-synthetic}
 case $STAGE in
-  synthetic|text|synthetic-own-compass|text-own-compass|synthetic-frontier|textlike|duo|sdtt-gap)
+  synthetic|text|synthetic-own-compass|text-own-compass|synthetic-frontier|textlike|duo|sdtt-gap|corpus)
     $PY benchmarks/run.py --stage "reproduce_baselines.sh $STAGE" "${FLAGS[@]}" ;;
   *) echo "unknown stage $STAGE (see the header of $0)" >&2; exit 2 ;;
 esac

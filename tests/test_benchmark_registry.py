@@ -164,3 +164,37 @@ def test_a_run_name_deeper_than_one_level_is_refused(tmp_path):
         arms.load(tmp_path)
     (tmp_path / "trainings.yaml").write_text((tmp_path / "trainings.yaml").read_text().replace("/again", ""))
     assert list(arms.load(tmp_path).trainings) == ["demo/teacher"]
+
+
+def test_the_corpus_peers_get_our_corpus_models_budgets_and_are_judged_as_our_corpus_student(registry):
+    """reproduce_baselines.sh corpus: MDLM, SEDD absorb and DUO at our corpus teacher's 912 steps, SDTT and DCD at our
+    corpus student's 400 (SDTT's rounds validated and saved once each), sampled at 8 steps with each family's sampler
+    of its text-like arm and judged as frontier/corpus-student-blind."""
+    stage = "reproduce_baselines.sh corpus"
+    trainings = {name: t for name, t in registry.trainings.items() if stage in t.stages}
+    assert {name: t.fixed_steps() for name, t in trainings.items()} == {
+        "corpus_mdlm": 912, "corpus_sdtt_blind": 400, "corpus_sedd_absorb": 912, "corpus_duo": 912,
+        "corpus_duo_dcd": 400}
+    sdtt = trainings["corpus_sdtt_blind"]
+    assert sdtt.needs() == ["corpus_mdlm"] and trainings["corpus_duo_dcd"].needs() == ["corpus_duo"]
+    per_round = sdtt.setting("model.init_args.steps_per_round")
+    assert per_round * sdtt.setting("model.init_args.num_rounds") == 400
+    assert per_round % sdtt.setting("trainer.val_check_interval") == 0
+    assert per_round % sdtt.setting("trainer.callbacks.every_n_train_steps") == 0
+    # --trainer.callbacks.NAME=VALUE sets the config's last callback: the checkpoint's every_n_train_steps
+    assert sdtt.config_values()["trainer"]["callbacks"][-1]["class_path"].endswith("FinalCheckpoint")
+    arms = [a for a in registry.arms.values() if stage in a.stages]
+    assert sorted(a.name for a in arms) == ["corpus-duo-8", "corpus-duo-dcd-8", "corpus-mdlm-8", "corpus-sdtt-blind-8",
+                                            "corpus-sedd-absorb-8"]
+    textlike = {a.spec["model"]["method"]: a.spec for a in registry.arms.values()
+                if {"reproduce_baselines.sh textlike", "reproduce_baselines.sh duo"} & set(a.stages)
+                and a.spec["judging"]["dataset"] == "synthetic-textlike"}
+    blind = registry.arms["frontier/corpus-student-blind"].spec
+    for arm in arms:
+        spec = arm.spec
+        assert registry.training_of(spec["model"]["checkpoint"]).name in trainings, arm.name
+        assert spec["judging"] == blind["judging"] and spec["sampling"]["steps"] == [8], arm.name
+        twin = textlike[spec["model"]["method"]]
+        assert (spec["model"]["source"], spec["sampling"]["sampler"]) == (twin["model"]["source"],
+                                                                          twin["sampling"]["sampler"]), arm.name
+        assert arm.compare_with[:2] == ("frontier/corpus-student-blind", "frontier/corpus-teacher-1024"), arm.name

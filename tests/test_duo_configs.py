@@ -1,7 +1,7 @@
 """The DUO plugin's configs (plugins/duo/configs) run through `tsdfm fit` at tiny sizes: DUO on the synthetic
-language, then its DCD student; the text-like pair (duo_textlike.yaml, duo_dcd_textlike.yaml) the same way; DUO on
-the text-like language and on a corpus of one's own through --data; both checkpoints sample through `tsdfm sample` and
-benchmarks/quality.py (``duo:uniform:STEPS=CHECKPOINT``)."""
+language, then its DCD student; the text-like pair (duo_textlike.yaml, duo_dcd_textlike.yaml) and the corpus pair
+(duo_text.yaml, duo_dcd_text.yaml) the same way; DUO on the text-like language and on a corpus of one's own through
+--data; both checkpoints sample through `tsdfm sample` and benchmarks/quality.py (``duo:uniform:STEPS=CHECKPOINT``)."""
 
 from __future__ import annotations
 
@@ -55,13 +55,13 @@ def fitted(tmp_path_factory):
 
 
 def fit_duo_then_dcd(root: Path, duo_config: str, dcd_config: str, curriculum_steps: int,
-                     duo_steps: int) -> tuple[Path, Path]:
+                     duo_steps: int, data: list[str] = TINY_DATA) -> tuple[Path, Path]:
     """``duo_config`` fitted tiny (``curriculum_steps`` of its ``duo_steps`` on the curriculum), then ``dcd_config``
-    reading its checkpoint (2 rounds of 1 step); the two last.ckpt paths."""
-    main(plugin_fit_args(duo_config, root / "duo", *TINY_BACKBONE, *TINY_DATA,
+    reading its checkpoint (2 rounds of 1 step), both with the ``data`` overrides; the two last.ckpt paths."""
+    main(plugin_fit_args(duo_config, root / "duo", *TINY_BACKBONE, *data,
                          f"--model.init_args.curriculum_steps={curriculum_steps}", steps=duo_steps))
     teacher = root / "duo" / "checkpoints" / "last.ckpt"
-    main(plugin_fit_args(dcd_config, root / "dcd", *TINY_DATA, f"--model.init_args.teacher_checkpoint={teacher}",
+    main(plugin_fit_args(dcd_config, root / "dcd", *data, f"--model.init_args.teacher_checkpoint={teacher}",
                          "--model.init_args.steps_per_round=1", "--model.init_args.num_rounds=2", steps=2))
     return teacher, root / "dcd" / "checkpoints" / "last.ckpt"
 
@@ -117,18 +117,23 @@ def test_the_frontier_arms_spec_samples_both_checkpoints_in_a_temperature_sweep(
     assert swept == {("duo", 1.0), ("duo", 1.5), ("duo-dcd", 1.0), ("duo-dcd", 1.5)}
 
 
+def small_corpus(tmp_path: Path) -> list[str]:
+    """Overrides of the web-bible config's TextDataModule that read a small corpus of one's own (the embedded one
+    takes longer), its tokenizer cached under ``tmp_path``."""
+    words = "and the light was good in the beginning of days water earth said let there be".split()
+    corpus = tmp_path / "my.txt"
+    corpus.write_text("\n\n".join(" ".join(words[(i * 7 + j) % len(words)] for j in range(40)) for i in range(30)))
+    return [f"--data.init_args.corpus={corpus}", f"--data.init_args.cache_dir={tmp_path / 'cache'}",
+            "--data.init_args.bpe_vocab_size=300", "--data.init_args.seq_len=16", "--data.init_args.batch_size=4"]
+
+
 @pytest.mark.parametrize("data", ["textlike", "corpus"])
 def test_duo_fits_the_text_like_language_and_a_corpus_through_data(data, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["tsdfm"])
     if data == "textlike":
         extra = ["--data", str(DATA / "textlike.yaml"), *TINY_DATA]
-    else:  # the web-bible config's TextDataModule on a small corpus of one's own (the embedded one takes longer)
-        words = "and the light was good in the beginning of days water earth said let there be".split()
-        corpus = tmp_path / "my.txt"
-        corpus.write_text("\n\n".join(" ".join(words[(i * 7 + j) % len(words)] for j in range(40)) for i in range(30)))
-        extra = ["--data", str(DATA / "web_bible.yaml"), f"--data.init_args.corpus={corpus}",
-                 f"--data.init_args.cache_dir={tmp_path / 'cache'}", "--data.init_args.bpe_vocab_size=300",
-                 "--data.init_args.seq_len=16", "--data.init_args.batch_size=4"]
+    else:
+        extra = ["--data", str(DATA / "web_bible.yaml"), *small_corpus(tmp_path)]
     main(plugin_fit_args("duo.yaml", tmp_path / "run", *TINY_BACKBONE, *extra, "--model.init_args.curriculum_steps=1",
                          steps=2))
     module = load_module(tmp_path / "run" / "checkpoints" / "last.ckpt", expected_kind="duo")
@@ -163,7 +168,43 @@ def test_the_text_like_configs_have_our_text_like_teachers_data_backbone_and_bud
     assert dcd["trainer"]["default_root_dir"] == "runs/duo_dcd_textlike"
 
 
-@pytest.mark.parametrize("config", ["duo.yaml", "duo_dcd.yaml", "duo_textlike.yaml", "duo_dcd_textlike.yaml"])
+def test_the_corpus_configs_fit_duo_then_its_dcd_student_on_a_corpus(tmp_path, monkeypatch):
+    """duo_text.yaml, then duo_dcd_text.yaml reading its checkpoint, on the configs' own web-bible data module (a
+    small corpus of one's own through its keys): the student passes the data-card check against its teacher."""
+    monkeypatch.setattr(sys, "argv", ["tsdfm"])
+    teacher, student = fit_duo_then_dcd(tmp_path, "duo_text.yaml", "duo_dcd_text.yaml", curriculum_steps=1,
+                                        duo_steps=2, data=small_corpus(tmp_path))
+    duo = load_module(teacher, expected_kind="duo")
+    dcd = load_module(student, expected_kind="duo_dcd")
+    assert duo.data_card["kind"] == dcd.data_card["kind"] == "text"
+    assert dcd.sample(2, 2).shape == (2, 16)
+
+
+def test_the_corpus_configs_have_our_corpus_teachers_data_backbone_and_budgets():
+    """DUO: our corpus teacher's data, 192 x 4 x 4 backbone and 912 steps (what its time budget reached), its
+    curriculum the share duo_textlike.yaml's takes of its run; DCD: our corpus student's 400 steps, num_rounds x
+    steps_per_round, from runs/corpus_duo, with validation and saves once per round."""
+    ours = read_config(ROOT / "configs" / "demo_text_teacher.yaml")
+    student = read_config(ROOT / "configs" / "demo_text_student.yaml")
+    duo, dcd = read_config(PLUGIN_CONFIGS / "duo_text.yaml"), read_config(PLUGIN_CONFIGS / "duo_dcd_text.yaml")
+    textlike = read_config(PLUGIN_CONFIGS / "duo_textlike.yaml")
+    assert duo["data"] == dcd["data"] == ours["data"] == student["data"]
+    assert duo["model"]["init_args"]["backbone"] == ours["model"]["init_args"]["backbone"]
+    assert duo["trainer"]["max_steps"] == 912 and duo["trainer"]["default_root_dir"] == "runs/corpus_duo"
+    share = textlike["model"]["init_args"]["curriculum_steps"] / textlike["trainer"]["max_steps"]
+    assert duo["model"]["init_args"]["curriculum_steps"] == round(share * 912)
+    rounds = dcd["model"]["init_args"]
+    assert dcd["trainer"]["max_steps"] == rounds["num_rounds"] * rounds["steps_per_round"] == student["trainer"][
+        "max_steps"] == 400
+    assert dcd["trainer"]["val_check_interval"] == rounds["steps_per_round"]
+    (checkpoint,) = [c for c in dcd["trainer"]["callbacks"] if c["class_path"].endswith("FinalCheckpoint")]
+    assert rounds["steps_per_round"] % checkpoint["init_args"]["every_n_train_steps"] == 0
+    assert rounds["teacher_checkpoint"] == "runs/corpus_duo/checkpoints/last.ckpt"
+    assert dcd["trainer"]["default_root_dir"] == "runs/corpus_duo_dcd"
+
+
+@pytest.mark.parametrize("config", ["duo.yaml", "duo_dcd.yaml", "duo_textlike.yaml", "duo_dcd_textlike.yaml",
+                                    "duo_text.yaml", "duo_dcd_text.yaml"])
 def test_the_configs_follow_the_shipped_configs_conventions(config):
     """As configs/*.yaml: validation counts steps across epochs, and the run directory is the one key that places
     the logs and checkpoints (no save_dir, no dirpath)."""
