@@ -212,12 +212,14 @@ def test_the_claims_file_parses_and_its_arms_measure_the_claims_dataset(glance, 
     assert claims[0].model == glance.Rows("cost_quality", "student-guided-pathlm-is16", "mask")
     assert all(c.against.method == "student-blind" and c.teacher.method == "teacher" for c in claims)
     names = [c.table.name for c in claims]
-    assert names == ["glance"] * names.count("glance") + ["peers"] * names.count("peers")  # in the order of tables
+    assert names == sorted(names, key=["glance", "peers", "sdtt-gap"].index)  # in the order of tables
     peers = [c for c in claims if c.table.name == "peers"]
     ours = {glance.Rows("frontier", "student-blind", source) for source in ("mask", "uniform")}
     assert {c.against for c in peers} == ours
     assert all(c.against.source == c.model.source == c.teacher.source for c in peers)  # each against its own source
-    assert {c.dataset for c in claims} == {"synthetic-textlike", "web-bible"}
+    assert {c.dataset for c in claims} == {"synthetic-textlike", "web-bible", "synthetic"}
+    gap = [c for c in claims if c.table.name == "sdtt-gap"]
+    assert {(c.dataset, c.against.method, c.teacher.method) for c in gap} == {("synthetic", "student-blind", "teacher")}
     named = [spec[key] for spec in arms._read(BENCHMARKS / "glance.yaml")["claims"]
              for key in ("arm", "against", "teacher") if spec[key] is not None]
     assert all(name in registry.arms for name in named)  # every row the README cites is an arm's: run.py measures it
