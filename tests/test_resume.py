@@ -12,6 +12,7 @@ from lightning_tsdfm import SyntheticDataModule, TeacherModule, TransformerConfi
 from lightning_tsdfm.modules import load_module
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.seeding import derived_generator
+from lightning_tsdfm.time_draws import draw_times
 
 BATCHES_PER_EPOCH = 2
 
@@ -125,13 +126,15 @@ def test_accumulated_micro_batches_draw_their_own_noise_and_resume_exactly(tmp_p
     for step in range(total):
         first, second = straight.drawn[2 * step: 2 * step + 2]
         assert not torch.equal(first, second), f"step {step}: both micro-batches drew the same times"
-        expected = torch.rand(len(first), generator=derived_generator(straight.seed, step)) * straight.t_max
+        expected = draw_times(len(first), derived_generator(straight.seed, step), "cpu", straight.t_max,
+                              straight.antithetic)
         assert torch.equal(first, expected)
 
     unaccumulated = _times_teacher()
     _trainer(tmp_path / "u", 2).fit(unaccumulated, datamodule=_datamodule(per_epoch))
     for step, t in enumerate(unaccumulated.drawn):  # as (seed, step, rank) always drew
-        assert torch.equal(t, torch.rand(len(t), generator=derived_generator(unaccumulated.seed, step)) * unaccumulated.t_max)
+        assert torch.equal(t, draw_times(len(t), derived_generator(unaccumulated.seed, step), "cpu", unaccumulated.t_max,
+                                         unaccumulated.antithetic))
 
     saver = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_train_steps=1, save_top_k=-1, filename="{step}")
     _trainer(tmp_path / "b", 1, [saver], accumulate_grad_batches=2).fit(_times_teacher(), datamodule=_datamodule(per_epoch))
