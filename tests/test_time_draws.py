@@ -33,21 +33,12 @@ def test_antithetic_teacher_draws_stratified_times():
     assert torch.allclose(torch.sort(t).values.diff(), torch.full((7,), teacher.t_max / 8), atol=1e-5)
 
 
-def _randomized(module):
-    """The module with every weight redrawn (a fresh one's zero-initialised modulation hides t)."""
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    return module
-
-
-def test_untimed_teacher_ignores_t_and_its_student_inherits_it(tmp_path):
-    teacher = _randomized(TeacherModule(TINY_VOCAB, TINY_LEN, backbone=TINY_TEACHER, time_conditioning=False))
+def test_untimed_teacher_ignores_t_and_its_student_inherits_it(tmp_path, randomize):
+    teacher = randomize(TeacherModule(TINY_VOCAB, TINY_LEN, backbone=TINY_TEACHER, time_conditioning=False))
     assert teacher.net.time_embed is None
     x_t = torch.randint(0, TINY_VOCAB + 1, (3, TINY_LEN), generator=torch.Generator().manual_seed(1))
     assert torch.equal(teacher(x_t, torch.full((3,), 0.1)), teacher(x_t, torch.full((3,), 0.9)))
-    timed = _randomized(TeacherModule(TINY_VOCAB, TINY_LEN, backbone=TINY_TEACHER))
+    timed = randomize(TeacherModule(TINY_VOCAB, TINY_LEN, backbone=TINY_TEACHER))
     assert not torch.equal(timed(x_t, torch.full((3,), 0.1)), timed(x_t, torch.full((3,), 0.9)))
 
     path = fit_checkpoint(teacher, tmp_path, 1, tiny_synthetic())

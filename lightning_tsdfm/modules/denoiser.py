@@ -26,7 +26,7 @@ from lightning_tsdfm.sampling import (
     sample_chain_given,
     sample_first_hitting,
 )
-from lightning_tsdfm.time_draws import draw_times
+from lightning_tsdfm import time_draws
 
 
 class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
@@ -109,9 +109,13 @@ class DenoiserModule(TrainingMixin, DataCardMixin, L.LightningModule):
             return None
         return torch.randint(self.latent_codes, (batch,), generator=generator, device=device)
 
+    def draw_times(self, batch: int, generator: torch.Generator | None, device, high: float = 1.0) -> torch.Tensor:
+        """Training times t [B] ~ U(0, high), antithetic within the batch when so configured."""
+        return time_draws.draw_times(batch, generator, device, high, self.antithetic)
+
     def path_sample(self, x1: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(t ~ U(0, t_max) [B], antithetic within the batch when so configured; x_t ~ p_t(. | x1))."""
-        t = draw_times(x1.shape[0], generator, x1.device, self.t_max, self.antithetic)
+        """(t ~ U(0, t_max) [B] by :meth:`draw_times`, x_t ~ p_t(. | x1))."""
+        t = self.draw_times(x1.shape[0], generator, x1.device, self.t_max)
         return t, self.path.sample(x1, t, generator)
 
     def validation_step(self, x1: torch.Tensor, batch_idx: int) -> None:

@@ -31,7 +31,6 @@ from lightning_tsdfm.modules.denoiser import DenoiserModule
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.paths import LogLinearScheduler
 from lightning_tsdfm.sampling import Step
-from lightning_tsdfm.time_draws import draw_times as draw_batch_times
 from tsdfm_duo.band import CURRICULUM_KAPPA, GaussianBand
 from tsdfm_duo.curriculum import Curriculum, relaxed_one_hot
 from tsdfm_duo.duality import gaussian_latent
@@ -96,16 +95,11 @@ class DUOModule(DenoiserModule):
         """The log-linear time of noise level kappa, u' = 1 - (1 - kappa) / (1 - eps) in [0, 1], float32."""
         return (1 - (1 - kappa.double()) / (1 - self.eps)).clamp(0.0, 1.0).float()
 
-    def draw_times(self, batch: int, generator: torch.Generator, device, high: float = 1.0) -> Tensor:
-        """u [B] ~ U(0, high); antithetic: one v, u_b = high ((v + b / B) mod 1)."""
-        return draw_batch_times(batch, generator, device, high, self.antithetic)
-
     # ---- the two losses
 
     def discrete_loss(self, x1: Tensor, generator: torch.Generator) -> Tensor:
         """The NELBO's integrand at u ~ U(0, t_max), z_u ~ p_u(. | x1) on the log-linear path, nats per token."""
-        u = self.draw_times(x1.shape[0], generator, x1.device, self.t_max)
-        x_t = self.path.sample(x1, u, generator)
+        u, x_t = self.path_sample(x1, generator)
         scheduler = self.path.scheduler
         return uniform_state_nelbo(self(x_t, u), x1, x_t, scheduler.kappa(u), scheduler.d_kappa(u)).mean()
 
