@@ -27,6 +27,11 @@
 #                                                             # entropy frontier rows beside our corpus models, judged
 #                                                             # by SmolLM2-135M and corpus_ar_judge (~1 h of
 #                                                             # training; after reproduce_importance.sh corpus)
+#   benchmarks/reproduce_baselines.sh uniform-gap             # our uniform pipeline against DUO on the text-like
+#                                                             # language: the uniform teacher with antithetic times
+#                                                             # (~30 min) and its blind student (~15 min), DCD
+#                                                             # stopped after 3 rounds (~10 min); frontier rows at the
+#                                                             # i.i.d. uniform teacher-1024's entropy (after duo)
 #   benchmarks/reproduce_baselines.sh synthetic-frontier      # SEDD absorb and uniform, and SDTT shaped by our
 #                                                             # teacher's compass, retrained on the language's current
 #                                                             # draw: baselines and matched-entropy rows (~1.5 h; after
@@ -46,7 +51,7 @@ source benchmarks/stages.sh
 split_arguments "$@"
 STAGE=${WORDS[0]:-synthetic}
 case $STAGE in
-  synthetic|text|synthetic-own-compass|text-own-compass|synthetic-frontier|textlike|duo|sdtt-gap|corpus)
+  synthetic|text|synthetic-own-compass|text-own-compass|synthetic-frontier|textlike|duo|sdtt-gap|corpus|uniform-gap)
     $PY benchmarks/run.py --stage "reproduce_baselines.sh $STAGE" "${FLAGS[@]}" ;;
   *) echo "unknown stage $STAGE (see the header of $0)" >&2; exit 2 ;;
 esac
