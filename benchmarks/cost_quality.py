@@ -87,9 +87,10 @@ def nearest_to_one(points: list[dict]) -> dict:
     return min(points, key=lambda r: abs(r["sampling_temperature"] - 1.0))
 
 
-def matched_rows(rows: list[dict]) -> list[dict]:
-    """The matched-entropy rows at the 1024-step teacher's T = 1 entropy (REFERENCE) that hold a perplexity."""
-    return [r for r in rows if r.get("reference") == REFERENCE and r.get("matched_gen_ppl")]
+def matched_rows(rows: list[dict], reference: str = REFERENCE) -> list[dict]:
+    """The matched-entropy rows at ``reference``'s entropy (default: the 1024-step teacher's T = 1 entropy; "data":
+    the data's) that hold a perplexity."""
+    return [r for r in rows if r.get("reference") == reference and r.get("matched_gen_ppl")]
 
 
 def matched_row(matched: list[dict], dataset: str, method: str, steps: int) -> dict | None:

@@ -3,8 +3,9 @@ matched entropy, from the rows alone, in the table of glance.yaml the claim name
 
     python benchmarks/glance.py [--results-dir DIR]
 
-For each claim: the matched-entropy row (at the 1024-step teacher's T = 1 entropy, cost_quality.REFERENCE) of the
-claimed model, of the blind student at the same steps and, when the claim names one, of the 1024-step teacher; the
+For each claim: the matched-entropy row (at the entropy its table names: the 1024-step teacher's T = 1 entropy,
+cost_quality.REFERENCE, or the data's) of the claimed model, of the row it is compared with (the blind student, or
+the peer a table is read against) at the same steps and, when the claim names one, of the 1024-step teacher; the
 ratio of the claimed model's perplexity to each and the SE of its log, as cost_quality.py computes them (independent
 sample sets); significant when the log ratio lies more than 2 SE from 0. A claim whose row is missing is "not
 measured"; one whose rows were measured from a tree with uncommitted changes (a commit ending in -dirty) is refused.
@@ -25,14 +26,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import results_io  # noqa: E402
 from arms import ROOT, Registry, RegistryError, _check_keys, _read, load  # noqa: E402
-from cost_quality import TEACHER_STEPS, matched_row, matched_rows, sweep_of, sweep_points  # noqa: E402
+from cost_quality import REFERENCE, TEACHER_STEPS, matched_row, matched_rows, sweep_of, sweep_points  # noqa: E402
 from quality import matched_ratio  # noqa: E402
 from results_io import markdown_table, read_rows  # noqa: E402
 
 CLAIMS = Path(__file__).parent / "glance.yaml"
 README = ROOT / "README.md"
 PAGE = "glance.md"
-TABLE_KEYS = {"title", "begin", "end", "columns"}
+TABLE_KEYS = {"title", "begin", "end", "reference", "columns"}
+#: the entropies a table's rows may be matched at: the 1024-step teacher's T = 1 entropy, or the data's
+REFERENCES = (REFERENCE, "data")
 CLAIM_KEYS = {"claim", "table", "dataset", "steps", "arm", "against", "teacher"}
 ROWS_KEYS = {"benchmark", "method", "source"}
 #: a ratio is significant when its log lies more than this many SEs from 0
@@ -45,13 +48,15 @@ COLUMNS = ["claim", "matched perplexity", "ratio to the blind student", "signifi
 
 @dataclass(frozen=True)
 class Table:
-    """A table of claims: ``title`` heads it in glance.md, the README holds it between ``begin`` and ``end``, and it
-    shows the (column, header) pairs of ``columns`` in order."""
+    """A table of claims: ``title`` heads it in glance.md, the README holds it between ``begin`` and ``end``, its rows
+    are matched at ``reference``'s entropy (REFERENCES), and it shows the (column, header) pairs of ``columns`` in
+    order."""
 
     name: str
     title: str
     begin: str
     end: str
+    reference: str
     columns: tuple[tuple[str, str], ...]
 
 
@@ -123,8 +128,9 @@ def load_claims(path: Path | None = None, registry: Registry | None = None) -> l
 
 
 def _tables(where: str, specs) -> dict[str, Table]:
-    """The tables of ``specs`` (glance.yaml's tables: NAME: {title, begin, end, columns}) by name, in order; their
-    markers all differ and their columns are COLUMNS', each with a header."""
+    """The tables of ``specs`` (glance.yaml's tables: NAME: {title, begin, end, reference, columns}) by name, in order;
+    their markers all differ, their reference is one of REFERENCES and their columns are COLUMNS', each with a
+    header."""
     if not isinstance(specs, dict) or not specs:
         raise RegistryError(f"{where}: tables: expected a non-empty mapping of NAME: {sorted(TABLE_KEYS)}.")
     tables = {}
@@ -133,13 +139,16 @@ def _tables(where: str, specs) -> dict[str, Table]:
         _check_keys(at, spec, TABLE_KEYS)
         if not all(isinstance(spec[key], str) and spec[key].strip() for key in ("title", "begin", "end")):
             raise RegistryError(f"{at}: title, begin and end are non-empty strings.")
+        if spec["reference"] not in REFERENCES:
+            raise RegistryError(f"{at}: reference: expected one of {list(REFERENCES)}, got {spec['reference']!r}.")
         columns = spec["columns"]
         if not isinstance(columns, dict) or not columns or not set(columns) <= set(COLUMNS):
             raise RegistryError(f"{at}: columns: expected a mapping of some of {COLUMNS} to their headers, got "
                                 f"{columns!r}.")
         if not all(isinstance(header, str) and header.strip() and "|" not in header for header in columns.values()):
             raise RegistryError(f"{at}: columns: a header is a non-empty string without '|', got {columns!r}.")
-        tables[name] = Table(name, spec["title"], spec["begin"], spec["end"], tuple(columns.items()))
+        tables[name] = Table(name, spec["title"], spec["begin"], spec["end"], spec["reference"],
+                             tuple(columns.items()))
     markers = [marker for table in tables.values() for marker in (table.begin, table.end)]
     if len(set(markers)) < len(markers):
         raise RegistryError(f"{where}: tables: every begin and end marker differs, got {markers}.")
@@ -184,8 +193,10 @@ def claim_row(claim: Claim, rows_of: Callable[[str], list[dict]] = read_rows) ->
     """The table row of ``claim`` (COLUMNS, the perplexity a number, the rest text), the numbers it shows
     (ratio_to_blind, log_ratio_se_blind, ratio_to_teacher, log_ratio_se_teacher; None where not computed) and
     ``measured``: the (dataset, judge, sample count, seed, reference, reference entropy) of each row it read."""
-    model, against = (_matched(rows, claim.dataset, claim.steps, rows_of) for rows in (claim.model, claim.against))
-    teacher = _matched(claim.teacher, claim.dataset, TEACHER_STEPS, rows_of) if claim.teacher else None
+    reference = claim.table.reference
+    model, against = (_matched(rows, claim.dataset, claim.steps, reference, rows_of)
+                      for rows in (claim.model, claim.against))
+    teacher = _matched(claim.teacher, claim.dataset, TEACHER_STEPS, reference, rows_of) if claim.teacher else None
     out = {"claim": claim.text.replace("|", "\\|"), "matched perplexity": None,
            "ratio to the blind student": NOT_MEASURED, "significant": "",
            "ratio to the 1024-step teacher": NOT_MEASURED if claim.teacher else "", "commit": "",
@@ -218,8 +229,9 @@ def claim_row(claim: Claim, rows_of: Callable[[str], list[dict]] = read_rows) ->
     return out
 
 
-def _matched(rows: Rows, dataset: str, steps: int, rows_of: Callable[[str], list[dict]]) -> dict | None:
-    return matched_row(matched_rows(_of_source(rows, rows_of)), dataset, rows.method, steps)
+def _matched(rows: Rows, dataset: str, steps: int, reference: str,
+             rows_of: Callable[[str], list[dict]]) -> dict | None:
+    return matched_row(matched_rows(_of_source(rows, rows_of), reference), dataset, rows.method, steps)
 
 
 def _of_source(rows: Rows, rows_of: Callable[[str], list[dict]]) -> list[dict]:
@@ -287,8 +299,9 @@ def page(claims: list[Claim] | None = None, rows_of: Callable[[str], list[dict]]
         lines += [f"{'#' if i == 0 else '##'} {table.title}", "",
                   f"Generated by benchmarks/glance.py from the claims of benchmarks/glance.yaml and the rows of "
                   f"{', '.join(files)}; benchmarks/run.py --pages writes the same table into the repository's "
-                  f"README.md. The rows: {measured}. Each claim's matched perplexity over the blind student's at the "
-                  "same steps and over the 1024-step teacher's, with the SE of the log ratio in brackets (independent "
+                  f"README.md. The rows: {measured}. Each claim's matched perplexity over that of the row it is "
+                  "compared with (the blind student, or the peer the table is read against) at the same steps and over "
+                  "the 1024-step teacher's, with the SE of the log ratio in brackets (independent "
                   f"sample sets). significant: the log ratio lies more than {SIGNIFICANCE_SE:g} SE from 0 (yes "
                   "(worse): the claimed model's perplexity is the higher). commit: of the claimed model's row, then of "
                   "the rows it is compared with where they differ. A claim without rows is not measured; one whose "

@@ -18,12 +18,14 @@ tables:
     title: Results at a glance
     begin: "{GLANCE[0]}"
     end: "{GLANCE[1]}"
+    reference: teacher-1024
     columns: {{claim: claim, ratio to the blind student: ratio to the blind student, significant: significant,
               ratio to the 1024-step teacher: ratio to the 1024-step teacher, commit: commit}}
   peers:
     title: Against the peers
     begin: "{PEERS[0]}"
     end: "{PEERS[1]}"
+    reference: teacher-1024
     columns: {{claim: peer, matched perplexity: perplexity, ratio to the blind student: ratio to ours}}
 claims:
   - claim: guided by the oracle
@@ -63,9 +65,9 @@ def glance(monkeypatch, tmp_path):
 
 
 def _matched(method: str, steps: int, ppl: float, se: float, commit: str = "abc1234",
-             source: str = "mask") -> dict:
+             source: str = "mask", reference: str = "teacher-1024") -> dict:
     return {"benchmark": "cost_quality", "dataset": "synthetic-textlike", "source": source, "method": method,
-            "steps": steps, "judge": "oracle", "seed": 0, "reference": "teacher-1024", "reference_entropy": 3.0,
+            "steps": steps, "judge": "oracle", "seed": 0, "reference": reference, "reference_entropy": 3.0,
             "matched_gen_ppl": ppl, "matched_nll_stderr": se, "commit": commit}
 
 
@@ -172,6 +174,26 @@ def test_a_model_against_itself_is_at_ratio_one_and_rows_of_another_source_are_n
     assert itself["significant"] == "no" and itself["ratio_to_teacher"] == 10 / 9
 
 
+def test_a_table_reads_the_rows_matched_at_its_reference_and_refuses_another(glance, tmp_path):
+    import arms
+
+    _write_rows(tmp_path)
+    path = tmp_path / "cost_quality.jsonl"
+    at_data = [_matched("student-blind", 8, 9.0, 0.011, reference="data"),
+               _matched("student-guided", 8, 6.0, 0.010, reference="data")]
+    path.write_text(path.read_text() + "".join(json.dumps(r) + "\n" for r in at_data))
+    assert glance.claim_rows(glance.load_claims())[0]["ratio_to_blind"] == 0.8  # the teacher-1024 rows
+    claims = tmp_path / "claims.yaml"
+    claims.write_text(CLAIMS.replace("reference: teacher-1024", "reference: data", 1))
+    guided = glance.claim_rows(glance.load_claims(claims))[0]
+    assert (guided["matched perplexity"], guided["ratio_to_blind"]) == (6.0, 6.0 / 9.0)
+    assert guided["ratio to the 1024-step teacher"] == "not measured"  # no teacher row at the data's entropy
+    claims.write_text(CLAIMS.replace("reference: teacher-1024", "reference: teacher-8", 1))
+    with pytest.raises(arms.RegistryError, match=r"tables: glance: reference: expected one of \['teacher-1024', "
+                                                 r"'data'\], got 'teacher-8'"):
+        glance.load_claims(claims)
+
+
 def test_a_claim_missing_a_key_or_naming_no_arm_is_refused(glance, tmp_path):
     import arms
 
@@ -210,11 +232,15 @@ def test_the_claims_file_parses_and_its_arms_measure_the_claims_dataset(glance, 
     registry = arms.load()
     claims = glance.load_claims(BENCHMARKS / "glance.yaml", registry=registry)
     assert claims[0].model == glance.Rows("cost_quality", "student-guided-pathlm-is16", "mask")
-    assert all(c.against.method == "student-blind" for c in claims)
+    assert all(c.against.method == "student-blind" for c in claims if c.table.name != "duo")
+    duo = [c for c in claims if c.table.name == "duo"]
+    assert duo[0].table.reference == "data" and {c.against for c in duo} == {glance.Rows("frontier", "duo", "uniform")}
+    assert {c.model.source for c in duo} == {"mask", "uniform"} and all(c.teacher is None for c in duo)
+    assert {c.table.reference for c in claims if c.table.name != "duo"} == {"teacher-1024"}
     assert all(c.teacher.method == "teacher" for c in claims if c.teacher is not None)
     assert all(c.teacher is None for c in claims if c.table.name == "corpus")  # its 1024-step teacher has no frontier
     names = [c.table.name for c in claims]
-    assert names == sorted(names, key=["glance", "peers", "corpus", "sdtt-gap"].index)  # in the order of tables
+    assert names == sorted(names, key=["glance", "peers", "duo", "corpus", "sdtt-gap"].index)  # in the order of tables
     peers = [c for c in claims if c.table.name == "peers"]
     ours = {glance.Rows("frontier", "student-blind", source) for source in ("mask", "uniform")}
     assert {c.against for c in peers} == ours
