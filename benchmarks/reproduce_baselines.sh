@@ -29,9 +29,10 @@
 #                                                             # training; after reproduce_importance.sh corpus)
 #   benchmarks/reproduce_baselines.sh uniform-gap             # our uniform pipeline against DUO on the text-like
 #                                                             # language: the uniform teacher with antithetic times
-#                                                             # (~30 min) and its blind student (~15 min), DCD
-#                                                             # stopped after 3 rounds (~10 min); frontier rows at the
-#                                                             # i.i.d. uniform teacher-1024's entropy (after duo)
+#                                                             # (~30 min) and its blind student (~15 min); DCD with
+#                                                             # DUO's gaps (1/512 .. 16/512) on the text-like language
+#                                                             # and the corpus (~15 + 10 min); frontier rows (after
+#                                                             # duo and corpus)
 #   benchmarks/reproduce_baselines.sh synthetic-frontier      # SEDD absorb and uniform, and SDTT shaped by our
 #                                                             # teacher's compass, retrained on the language's current
 #                                                             # draw: baselines and matched-entropy rows (~1.5 h; after
