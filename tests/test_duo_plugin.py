@@ -15,6 +15,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from lightning.pytorch import Callback
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning_helpers import TINY_LEN, TINY_TEACHER, TINY_VOCAB, fit_checkpoint, quick_trainer, tiny_synthetic
 from test_conditioning import EXAMPLES, guided, keeps, templates
 
@@ -533,6 +534,28 @@ def test_rounds_renew_the_teacher_no_jump_is_drawn_and_the_checkpoint_keeps_the_
     saved, held = loaded._round_teacher.module.state_dict(), student._round_teacher.module.state_dict()
     assert all(torch.equal(saved[name], held[name]) for name in held)
     assert loaded.sample(3, 2).shape == (3, L)
+
+
+def test_an_averaged_student_is_validated_and_saved_while_the_raw_one_teaches_the_rounds(duo_ckpt, tmp_path):
+    duo, first = load_module(duo_ckpt).net.state_dict(), {}
+
+    class AfterFirstStep(Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if batch_idx == 1:
+                first.update({name: w.clone() for name, w in module.net.state_dict().items()})
+
+    still = _dcd(duo_ckpt, ema_decay=1.0)  # an average that never moves on from the first step's weights
+    quick_trainer(tmp_path / "still", 4, [AfterFirstStep(), ModelCheckpoint(dirpath=tmp_path / "still", save_last=True)]
+                  ).fit(still, datamodule=tiny_synthetic())
+    saved = load_module(tmp_path / "still" / "last.ckpt", expected_kind="duo_dcd")
+    assert all(torch.equal(saved.net.state_dict()[name], w) for name, w in first.items())
+    assert all(torch.equal(still.net.state_dict()[name], w) for name, w in first.items())  # after fit, too
+    taught = still._round_teacher.module.state_dict()  # round 1's teacher: the raw student after round 0's 2 steps
+    assert any(not torch.equal(taught[name], w) for name, w in first.items())
+    raw = load_module(fit_checkpoint(_dcd(duo_ckpt), tmp_path / "raw", 4, tiny_synthetic()), expected_kind="duo_dcd")
+    assert any(not torch.equal(raw.net.state_dict()[name], w) for name, w in duo.items())
+    with pytest.raises(ValueError, match=r"ema_decay=1.5 must lie in \[0, 1\]"):
+        _dcd(duo_ckpt, ema_decay=1.5)
 
 
 def test_the_shaper_says_why_it_does_not_apply_to_dcd(duo_ckpt):

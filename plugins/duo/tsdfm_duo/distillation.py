@@ -14,7 +14,9 @@ round r (round 0: the DUO checkpoint). For u ~ U(0, 1 - Delta_r) and one traject
 
 each network conditioned on the log-linear time of its kappa = T(gamma). The student is a DUOModule (same backbone,
 ancestral sampler); the round teacher is held by reference and saved in the checkpoint (key ``dcd``), so a resumed
-run continues the same round with the same teacher.
+run continues the same round with the same teacher. With ``ema_decay`` the student is also averaged
+(theta_ema <- d theta_ema + (1 - d) theta after each step, from the first step's weights): validation, sampling and
+the saved weights are the average's, while each round's teacher is the raw student, as in DUO's recipe.
 
 Not shapeable: see :data:`NOT_SHAPEABLE`.
 """
@@ -25,6 +27,8 @@ from typing import Any, Literal, Optional
 
 import torch
 from torch import Tensor
+
+from lightning.pytorch.callbacks import EMAWeightAveraging
 
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.losses import forward_kl, reverse_kl
@@ -90,6 +94,8 @@ class DCDModule(RoundTeacherMixin, DUOModule):
         gamma_max: its noisy end (null: where T(gamma) = 0.006).
         optimizer: AdamW's peak learning rate, weight decay and warm-up (:class:`OptimizerConfig`).
         seed: seed of the training draws, combined with (global_step, rank, micro-batch).
+        ema_decay: d of an exponential moving average of the student, whose weights are validated, sampled and
+            saved (null: none, the raw student).
         teacher_hparams: filled in from the teacher checkpoint; lets a saved student load without its teacher.
     """
 
@@ -111,6 +117,7 @@ class DCDModule(RoundTeacherMixin, DUOModule):
         gamma_max: Optional[float] = None,
         optimizer: OptimizerConfig = OptimizerConfig(lr=6e-5, warmup_steps=500),
         seed: int = 0,
+        ema_decay: Optional[float] = None,
         teacher_hparams: Optional[dict] = None,
     ) -> None:
         teacher = read_duo_teacher(teacher_checkpoint, vocab_size, seq_len, teacher_hparams)
@@ -121,6 +128,8 @@ class DCDModule(RoundTeacherMixin, DUOModule):
                              f"{teacher_steps} leaves no room on the band: use fewer rounds or more teacher_steps.")
         if divergence not in ("reverse_kl", "forward_kl"):
             raise ValueError(f"Unknown divergence {divergence!r}: choose 'reverse_kl' or 'forward_kl'.")
+        if ema_decay is not None and not 0.0 <= ema_decay <= 1.0:
+            raise ValueError(f"ema_decay={ema_decay} must lie in [0, 1] (or be null: no average).")
         hparams = teacher.hparams
         super().__init__(vocab_size, hparams["seq_len"], backbone=teacher.backbone, curriculum_steps=0,
                          gamma_min=gamma_min, gamma_max=gamma_max, eps=teacher_setting(hparams, "eps", 1e-3),
@@ -129,6 +138,10 @@ class DCDModule(RoundTeacherMixin, DUOModule):
         self.save_hyperparameters()
         adopt(self, teacher)
         self.init_round_teacher()
+        self._ema = None if ema_decay is None else EMAWeightAveraging(decay=ema_decay)
+
+    def configure_callbacks(self):
+        return [] if self._ema is None else [self._ema]
 
     # ---- rounds
 
