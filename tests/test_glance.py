@@ -234,7 +234,7 @@ def test_the_claims_file_parses_and_its_arms_measure_the_claims_dataset(glance, 
     assert claims[0].model == glance.Rows("cost_quality", "student-guided-pathlm-is16", "mask")
     assert all(c.against.method == "student-blind" for c in claims if c.table.name != "duo")
     duo = [c for c in claims if c.table.name == "duo"]
-    assert duo[0].table.reference == "data" and {c.against for c in duo} == {glance.Rows("frontier", "duo", "uniform")}
+    assert duo[0].table.reference == "data" and {c.against for c in duo} == {glance.Rows("frontier", "duo-dcd-n512", "uniform")}
     assert {c.model.source for c in duo} == {"mask", "uniform"} and all(c.teacher is None for c in duo)
     at_data = {"duo", "corpus"}  # DUO has no 1024-step teacher of its own source there, or none at all (corpus)
     assert {c.table.reference for c in claims if c.table.name in at_data} == {"data"}
