@@ -536,7 +536,7 @@ def test_rounds_renew_the_teacher_no_jump_is_drawn_and_the_checkpoint_keeps_the_
     assert loaded.sample(3, 2).shape == (3, L)
 
 
-def test_an_averaged_student_is_validated_and_saved_while_the_raw_one_teaches_the_rounds(duo_ckpt, tmp_path):
+def test_an_averaged_student_is_saved_while_the_raw_one_teaches_the_rounds(duo_ckpt, tmp_path):
     duo, first = load_module(duo_ckpt).net.state_dict(), {}
 
     class AfterFirstStep(Callback):

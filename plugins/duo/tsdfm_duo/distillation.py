@@ -26,9 +26,8 @@ from __future__ import annotations
 from typing import Any, Literal, Optional
 
 import torch
-from torch import Tensor
-
 from lightning.pytorch.callbacks import EMAWeightAveraging
+from torch import Tensor
 
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.losses import forward_kl, reverse_kl
