@@ -26,12 +26,12 @@ from __future__ import annotations
 from typing import Any, Literal, Optional
 
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging
 from torch import Tensor
 
 from lightning_tsdfm.errors import UserError
 from lightning_tsdfm.losses import forward_kl, reverse_kl
 from lightning_tsdfm.modules import read_checkpoint_header
+from lightning_tsdfm.modules.ema import TargetEMA
 from lightning_tsdfm.modules.optim import OptimizerConfig
 from lightning_tsdfm.modules.round_teacher import RoundTeacherMixin
 from lightning_tsdfm.modules.teacher_checkpoint import TeacherCheckpoint, adopt, read_teacher
@@ -137,7 +137,7 @@ class DCDModule(RoundTeacherMixin, DUOModule):
         self.save_hyperparameters()
         adopt(self, teacher)
         self.init_round_teacher()
-        self._ema = None if ema_decay is None else EMAWeightAveraging(decay=ema_decay)
+        self._ema = None if ema_decay is None else TargetEMA(decay=ema_decay)
 
     def configure_callbacks(self):
         return [] if self._ema is None else [self._ema]
